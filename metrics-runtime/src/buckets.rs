@@ -1,0 +1,141 @@
+//! Histogram bucket bounds, held as integer nanoseconds.
+//!
+//! Every histogram of the contract observes a duration. Keeping the bounds and the sum in
+//! nanoseconds makes bucket placement exact (a duration of exactly 5 ms lands in
+//! `le="0.005"`, which floating-point seconds cannot promise) and lets the sum be a plain
+//! integer cell instead of a compare-and-swap loop on an `f64`.
+
+use crate::render;
+use crate::stripe::MAX_CELLS;
+
+/// The operation histogram's bounds of the contract, in seconds.
+pub const OPERATION_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Prometheus' default bounds, used by the HTTP and gRPC histograms, in seconds.
+pub const DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Most finite bounds a histogram may have (the `+Inf` bucket comes on top).
+pub const MAX_BUCKETS: usize = 64;
+
+// An operation series holds 3 status counts, the buckets, +Inf and the sum.
+const _: () = assert!(3 + MAX_BUCKETS + 2 <= MAX_CELLS);
+
+/// Validated bucket bounds with their rendered `le` values.
+#[derive(Debug, Clone)]
+pub(crate) struct Buckets {
+    /// Upper bounds in nanoseconds, strictly increasing; `+Inf` is implicit.
+    bounds_ns: Box<[u64]>,
+    /// Upper bounds in seconds, as given.
+    seconds: Box<[f64]>,
+    /// `le` values in the text format: `0.005`, `1`, `+Inf`.
+    le_text: Box<[Box<str>]>,
+    /// `le` values in OpenMetrics, whose canonical floats keep a fraction: `1.0`.
+    le_openmetrics: Box<[Box<str>]>,
+}
+
+/// Why a bucket list was refused; the builder wraps it with the field name.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum BucketsError {
+    Empty,
+    TooMany(usize),
+    NotFinitePositive(f64),
+    NotIncreasing(f64, f64),
+}
+
+impl std::fmt::Display for BucketsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BucketsError::Empty => f.write_str("no bucket bounds given"),
+            BucketsError::TooMany(n) => {
+                write!(f, "{n} bucket bounds given, at most {MAX_BUCKETS} allowed")
+            }
+            BucketsError::NotFinitePositive(v) => write!(
+                f,
+                "bound {v} is not a finite duration above 0 s and below 500 years \
+                 (+Inf is implicit)"
+            ),
+            BucketsError::NotIncreasing(a, b) => write!(
+                f,
+                "bounds must increase strictly (at nanosecond resolution): {b} follows {a}"
+            ),
+        }
+    }
+}
+
+impl Buckets {
+    /// Validates bounds given in seconds.
+    pub(crate) fn new(seconds: &[f64]) -> Result<Self, BucketsError> {
+        if seconds.is_empty() {
+            return Err(BucketsError::Empty);
+        }
+        if seconds.len() > MAX_BUCKETS {
+            return Err(BucketsError::TooMany(seconds.len()));
+        }
+        // 500 years in seconds stays well inside u64 nanoseconds.
+        const MAX_SECONDS: f64 = 500.0 * 365.0 * 86_400.0;
+        let mut bounds_ns = Vec::with_capacity(seconds.len());
+        for (i, &s) in seconds.iter().enumerate() {
+            if !(s.is_finite() && s > 0.0 && s < MAX_SECONDS) {
+                return Err(BucketsError::NotFinitePositive(s));
+            }
+            let ns = (s * 1e9).round() as u64;
+            if i > 0 && ns <= bounds_ns[i - 1] {
+                return Err(BucketsError::NotIncreasing(seconds[i - 1], s));
+            }
+            bounds_ns.push(ns);
+        }
+        let le = |canonical: bool| -> Box<[Box<str>]> {
+            seconds
+                .iter()
+                .map(|&s| {
+                    let mut out = String::new();
+                    render::push_f64(&mut out, s, canonical);
+                    out.into_boxed_str()
+                })
+                .chain(std::iter::once("+Inf".into()))
+                .collect()
+        };
+        Ok(Buckets {
+            bounds_ns: bounds_ns.into(),
+            seconds: seconds.into(),
+            le_text: le(false),
+            le_openmetrics: le(true),
+        })
+    }
+
+    /// Number of buckets including `+Inf`.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.bounds_ns.len() + 1
+    }
+
+    /// Index of the bucket that `nanos` falls into (`len() - 1` is `+Inf`).
+    #[inline]
+    pub(crate) fn index(&self, nanos: u64) -> usize {
+        self.bounds_ns.partition_point(|&bound| bound < nanos)
+    }
+
+    /// Finite upper bounds in seconds.
+    pub(crate) fn seconds(&self) -> &[f64] {
+        &self.seconds
+    }
+
+    /// Rendered `le` values including `+Inf`.
+    pub(crate) fn le(&self, openmetrics: bool) -> &[Box<str>] {
+        if openmetrics {
+            &self.le_openmetrics
+        } else {
+            &self.le_text
+        }
+    }
+}
+
+/// A duration in nanoseconds, saturating at `u64::MAX` (584 years).
+#[inline]
+pub(crate) fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}

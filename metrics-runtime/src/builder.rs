@@ -1,0 +1,207 @@
+//! [`MetricsBuilder`]: namespace, buckets, constant labels and label caps, validated.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::bridge::Bridge;
+use crate::buckets::{Buckets, BucketsError, DEFAULT_BUCKETS, OPERATION_BUCKETS};
+use crate::cap::{DEFAULT_MAX_LABEL_VALUES, MAX_LABEL_LEN};
+use crate::labels::RESERVED_LABELS;
+use crate::metrics::{Inner, Metrics, Parts};
+
+/// Configures a [`Metrics`] instance. Every setter is checked by [`MetricsBuilder::build`].
+///
+/// ```
+/// use keychain_metrics::Metrics;
+///
+/// let metrics = Metrics::builder()
+///     .namespace("vault")
+///     .operation_buckets([0.0005, 0.001, 0.01, 0.1, 1.0])
+///     .const_label("region", "eu-west-1")
+///     .build()?;
+/// # Ok::<(), keychain_metrics::BuildError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct MetricsBuilder {
+    namespace: String,
+    operation_buckets: Vec<f64>,
+    http_buckets: Vec<f64>,
+    grpc_buckets: Vec<f64>,
+    const_labels: Vec<(String, String)>,
+    max_label_values: usize,
+}
+
+impl Default for MetricsBuilder {
+    fn default() -> Self {
+        MetricsBuilder {
+            namespace: "keychain".into(),
+            operation_buckets: OPERATION_BUCKETS.to_vec(),
+            http_buckets: DEFAULT_BUCKETS.to_vec(),
+            grpc_buckets: DEFAULT_BUCKETS.to_vec(),
+            const_labels: Vec::new(),
+            max_label_values: DEFAULT_MAX_LABEL_VALUES,
+        }
+    }
+}
+
+/// A configuration that [`MetricsBuilder::build`] refused; the message names the field
+/// and the value.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The namespace is empty or not `[a-zA-Z_][a-zA-Z0-9_]*`.
+    InvalidNamespace(String),
+    /// A bucket list is empty, too long, unsorted, or holds a bound that is not a
+    /// positive finite number of seconds.
+    InvalidBuckets {
+        /// `operation_buckets`, `http_buckets` or `grpc_buckets`.
+        field: &'static str,
+        /// The list as given.
+        value: Vec<f64>,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A constant label has an invalid or reserved name, a duplicate name, or a value
+    /// longer than [`MAX_LABEL_LEN`](crate::MAX_LABEL_LEN) bytes.
+    InvalidConstLabel {
+        /// The label name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `max_label_values` is zero.
+    ZeroMaxLabelValues,
+    /// The `prometheus` registry refused the contract's descriptors.
+    Registry(String),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::InvalidNamespace(ns) => write!(
+                f,
+                "namespace: {ns:?} is not a valid metric name prefix \
+                 (non-empty, [a-zA-Z_][a-zA-Z0-9_]*)"
+            ),
+            BuildError::InvalidBuckets {
+                field,
+                value,
+                reason,
+            } => write!(f, "{field}: {value:?}: {reason}"),
+            BuildError::InvalidConstLabel { name, reason } => {
+                write!(f, "const_label {name:?}: {reason}")
+            }
+            BuildError::ZeroMaxLabelValues => {
+                f.write_str("max_label_values: 0: must be at least 1")
+            }
+            BuildError::Registry(e) => write!(f, "registry: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn buckets(field: &'static str, value: &[f64]) -> Result<Buckets, BuildError> {
+    Buckets::new(value).map_err(|e: BucketsError| BuildError::InvalidBuckets {
+        field,
+        value: value.to_vec(),
+        reason: e.to_string(),
+    })
+}
+
+impl MetricsBuilder {
+    /// The prefix of every metric name (default `keychain`).
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// Bucket bounds in seconds for `*_operation_duration_seconds`
+    /// (default `.001 .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10`). Strictly increasing,
+    /// positive, finite, at most [`MAX_BUCKETS`](crate::MAX_BUCKETS); `+Inf` is implicit.
+    pub fn operation_buckets(mut self, bounds: impl Into<Vec<f64>>) -> Self {
+        self.operation_buckets = bounds.into();
+        self
+    }
+
+    /// Bucket bounds in seconds for `*_http_request_duration_seconds` (default:
+    /// Prometheus' `.005 … 10`).
+    pub fn http_buckets(mut self, bounds: impl Into<Vec<f64>>) -> Self {
+        self.http_buckets = bounds.into();
+        self
+    }
+
+    /// Bucket bounds in seconds for `*_grpc_request_duration_seconds` (default:
+    /// Prometheus' `.005 … 10`).
+    pub fn grpc_buckets(mut self, bounds: impl Into<Vec<f64>>) -> Self {
+        self.grpc_buckets = bounds.into();
+        self
+    }
+
+    /// A label added to every series of the contract, e.g. `region`. The name must be a
+    /// valid label name, must not start with `__` and must not be one of the contract's
+    /// label names.
+    pub fn const_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.const_labels.push((name.into(), value.into()));
+        self
+    }
+
+    /// The most distinct values each bounded label (`backend`, `error_type`, gRPC
+    /// `method`) takes before further values are recorded as `other`
+    /// (default [`DEFAULT_MAX_LABEL_VALUES`](crate::DEFAULT_MAX_LABEL_VALUES)).
+    pub fn max_label_values(mut self, limit: usize) -> Self {
+        self.max_label_values = limit;
+        self
+    }
+
+    /// Validates the configuration and builds the instance.
+    pub fn build(self) -> Result<Metrics, BuildError> {
+        if !is_name(&self.namespace) {
+            return Err(BuildError::InvalidNamespace(self.namespace));
+        }
+        if self.max_label_values == 0 {
+            return Err(BuildError::ZeroMaxLabelValues);
+        }
+        for (i, (name, value)) in self.const_labels.iter().enumerate() {
+            let reason = if !is_name(name) || name.starts_with("__") {
+                "not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)".into()
+            } else if RESERVED_LABELS.contains(&name.as_str()) {
+                "reserved: the contract uses this label name".into()
+            } else if self.const_labels[..i].iter().any(|(n, _)| n == name) {
+                "given twice".into()
+            } else if value.len() > MAX_LABEL_LEN {
+                format!(
+                    "value is {} bytes, at most {MAX_LABEL_LEN} allowed",
+                    value.len()
+                )
+            } else {
+                continue;
+            };
+            return Err(BuildError::InvalidConstLabel {
+                name: name.clone(),
+                reason,
+            });
+        }
+        let parts = Parts {
+            op_buckets: buckets("operation_buckets", &self.operation_buckets)?,
+            http_buckets: buckets("http_buckets", &self.http_buckets)?,
+            grpc_buckets: buckets("grpc_buckets", &self.grpc_buckets)?,
+            namespace: self.namespace,
+            const_labels: self.const_labels,
+            max_label_values: self.max_label_values,
+        };
+        let inner = Arc::new(Inner::new(parts));
+        let bridge = Bridge::new(&inner).map_err(|e| BuildError::Registry(e.to_string()))?;
+        inner
+            .registry
+            .register(Box::new(bridge))
+            .map_err(|e| BuildError::Registry(e.to_string()))?;
+        Ok(Metrics { inner })
+    }
+}

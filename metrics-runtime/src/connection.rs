@@ -1,0 +1,95 @@
+//! Connection guards: in-flight counts that always balance.
+
+use std::fmt;
+
+use crate::labels::Protocol;
+use crate::metrics::{Inner, Metrics};
+use crate::series::CounterSeries;
+
+/// Counts one connection or request in flight for a protocol until dropped; from
+/// [`Metrics::track_connection`].
+///
+/// The decision is made once, at creation: a guard made while recording is enabled
+/// increments now and decrements on drop exactly once, even if recording was disabled
+/// in between; a guard made while disabled does neither. So the gauge never drifts.
+///
+/// ```
+/// use keychain_metrics::{Metrics, Protocol};
+///
+/// let metrics = Metrics::new();
+/// {
+///     let _conn = metrics.track_connection(Protocol::Quic);
+///     assert!(metrics.encode_text().contains(r#"keychain_active_connections{protocol="quic"} 1"#));
+/// }
+/// assert!(metrics.encode_text().contains(r#"keychain_active_connections{protocol="quic"} 0"#));
+/// ```
+#[must_use = "the connection is counted only while the guard is alive"]
+pub struct ConnectionGuard<'a> {
+    series: Option<&'a CounterSeries>,
+}
+
+impl<'a> ConnectionGuard<'a> {
+    pub(crate) fn new(inner: &'a Inner, protocol: Protocol) -> Self {
+        let series = inner.enabled().then(|| &inner.active[protocol.index()]);
+        if let Some(series) = series {
+            series.add(1);
+        }
+        ConnectionGuard { series }
+    }
+}
+
+impl Drop for ConnectionGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(series) = self.series {
+            series.add(1u64.wrapping_neg());
+        }
+    }
+}
+
+impl fmt::Debug for ConnectionGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionGuard")
+            .field("counted", &self.series.is_some())
+            .finish()
+    }
+}
+
+/// A [`ConnectionGuard`] that owns a clone of its [`Metrics`], for `'static` tasks;
+/// from [`Metrics::track_connection_owned`]. Same balance guarantee.
+#[must_use = "the connection is counted only while the guard is alive"]
+pub struct OwnedConnectionGuard {
+    counted: Option<Metrics>,
+    protocol: Protocol,
+}
+
+impl OwnedConnectionGuard {
+    pub(crate) fn new(metrics: &Metrics, protocol: Protocol) -> Self {
+        let counted = metrics.inner.enabled().then(|| metrics.clone());
+        if let Some(m) = &counted {
+            m.inner.active[protocol.index()].add(1);
+        }
+        OwnedConnectionGuard { counted, protocol }
+    }
+
+    /// The protocol this guard counts for.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+}
+
+impl Drop for OwnedConnectionGuard {
+    fn drop(&mut self) {
+        if let Some(m) = &self.counted {
+            m.inner.active[self.protocol.index()].add(1u64.wrapping_neg());
+        }
+    }
+}
+
+impl fmt::Debug for OwnedConnectionGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedConnectionGuard")
+            .field("protocol", &self.protocol)
+            .field("counted", &self.counted.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,129 @@
+//! [`OperationHandle`]: one (operation, backend) pair, resolved once.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::buckets::nanos;
+use crate::labels::{Op, Status};
+use crate::metrics::Metrics;
+use crate::series::{CounterSeries, TimedSeries};
+
+/// Error series this handle remembers; a call site rarely fails in more ways.
+const ERROR_SLOTS: usize = 4;
+
+struct ErrorSlot {
+    error_type: Box<str>,
+    series: Arc<CounterSeries>,
+}
+
+/// A pre-resolved (operation, backend) series, from [`Metrics::operation`].
+///
+/// [`OperationHandle::record`] is a relaxed load of the enabled switch and a handful of
+/// plain stores into this thread's cells: no hashing, no lock, no allocation, no shared
+/// cache line. The `#[instrument_op]` attribute keeps one per call site in a `static`.
+///
+/// ```
+/// use std::time::Duration;
+/// use keychain_metrics::{Metrics, Op, Status};
+///
+/// let metrics = Metrics::new();
+/// let sign = metrics.operation(Op::Sign, "pkcs11");
+/// sign.record(Status::Success, Duration::from_micros(250));
+/// sign.record(Status::Error, Duration::from_millis(2));
+/// sign.record_error("key_not_found");
+/// let text = metrics.encode_text();
+/// assert!(text.contains(r#"keychain_errors_total{backend="pkcs11",error_type="key_not_found",operation="sign"} 1"#));
+/// ```
+pub struct OperationHandle {
+    metrics: Metrics,
+    op: Op,
+    series: Arc<TimedSeries>,
+    /// The backend as admitted (possibly folded into `other`).
+    backend: Box<str>,
+    errors: [OnceLock<ErrorSlot>; ERROR_SLOTS],
+}
+
+impl fmt::Debug for OperationHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperationHandle")
+            .field("op", &self.op)
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OperationHandle {
+    pub(crate) fn new(metrics: Metrics, op: Op, series: Arc<TimedSeries>) -> Self {
+        let backend = series.values[1].clone();
+        OperationHandle {
+            metrics,
+            op,
+            series,
+            backend,
+            errors: Default::default(),
+        }
+    }
+
+    /// The operation.
+    pub fn op(&self) -> Op {
+        self.op
+    }
+
+    /// The backend label value as recorded: the name given, or `other` if it was past
+    /// the cap or too long.
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    /// The instance this handle records into.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Records one completed operation with its outcome and duration.
+    #[inline]
+    pub fn record(&self, status: Status, duration: Duration) {
+        let inner = &*self.metrics.inner;
+        if inner.enabled() {
+            self.series
+                .record(&inner.op_buckets, Some(status), nanos(duration));
+        }
+    }
+
+    /// Counts one error of this operation under `error_type`. The handle remembers the
+    /// series of the first few error types it sees, so repeated failures skip the lookup.
+    #[inline]
+    pub fn record_error(&self, error_type: &str) {
+        let inner = &*self.metrics.inner;
+        if !inner.enabled() {
+            return;
+        }
+        for slot in &self.errors {
+            match slot.get() {
+                Some(s) if same(&s.error_type, error_type) => return s.series.add(1),
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        let series = inner
+            .errors
+            .get_or_create([self.op.as_str(), &self.backend, error_type], |v| {
+                inner.new_error(v)
+            });
+        series.add(1);
+        if let Some(free) = self.errors.iter().find(|s| s.get().is_none()) {
+            // Losing this race to another thread only means one more lookup later.
+            let _ = free.set(ErrorSlot {
+                error_type: error_type.into(),
+                series,
+            });
+        }
+    }
+}
+
+/// String equality with a pointer shortcut: error types are usually the same literal.
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+}

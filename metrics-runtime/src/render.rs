@@ -1,0 +1,95 @@
+//! Text rendering shared by the exposition and the series: escaping and numbers.
+
+/// Appends `value` escaped for a label value: `\` `"` and newline get a backslash.
+pub(crate) fn push_label_value(out: &mut String, value: &str) {
+    let mut rest = value;
+    while let Some(i) = rest.find(['\\', '"', '\n']) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'\\' => "\\\\",
+            b'"' => "\\\"",
+            _ => "\\n",
+        });
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+}
+
+/// Appends a HELP text escaped: backslash and newline always; the double quote too in
+/// OpenMetrics, whose grammar treats HELP like a label value.
+pub(crate) fn push_help(out: &mut String, help: &str, openmetrics: bool) {
+    for c in help.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if openmetrics => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Renders a sorted, escaped label list `a="x",b="y"` (no braces).
+pub(crate) fn label_list(pairs: &mut [(&str, &str)]) -> Box<str> {
+    pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut out = String::new();
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(name);
+        out.push_str("=\"");
+        push_label_value(&mut out, value);
+        out.push('"');
+    }
+    out.into_boxed_str()
+}
+
+/// Appends an unsigned integer sample value.
+#[inline]
+pub(crate) fn push_u64(out: &mut String, v: u64) {
+    out.push_str(itoa::Buffer::new().format(v));
+}
+
+/// Appends a signed integer sample value.
+#[inline]
+pub(crate) fn push_i64(out: &mut String, v: i64) {
+    out.push_str(itoa::Buffer::new().format(v));
+}
+
+/// Appends a float the way Prometheus parsers read it: `NaN`, `+Inf`, `-Inf`, integral
+/// values without a fraction (`1`) or, when `canonical` (OpenMetrics), with one (`1.0`),
+/// and the shortest round-tripping digits otherwise.
+pub(crate) fn push_f64(out: &mut String, v: f64, canonical: bool) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        // Exact: |v| < 2^53, so the cast loses nothing.
+        push_i64(out, v as i64);
+        if canonical {
+            out.push_str(".0");
+        }
+    } else {
+        out.push_str(ryu::Buffer::new().format_finite(v));
+    }
+}
+
+/// Appends nanoseconds as seconds, exact to the nanosecond: `1.5`, `0.005`, `3`.
+pub(crate) fn push_nanos_as_seconds(out: &mut String, nanos: u64, canonical: bool) {
+    let (secs, frac) = (nanos / 1_000_000_000, nanos % 1_000_000_000);
+    push_u64(out, secs);
+    if frac == 0 {
+        if canonical {
+            out.push_str(".0");
+        }
+        return;
+    }
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(frac);
+    out.push('.');
+    for _ in digits.len()..9 {
+        out.push('0');
+    }
+    out.push_str(digits.trim_end_matches('0'));
+}

@@ -1,0 +1,118 @@
+//! The series types: what one label set of a family stores.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::buckets::Buckets;
+use crate::labels::Status;
+use crate::stripe::StripedCells;
+
+/// A series' own label values (not the constant labels), as admitted.
+pub(crate) type Values = Box<[Box<str>]>;
+
+fn values_of(values: &[&str]) -> Values {
+    values.iter().map(|&v| v.into()).collect()
+}
+
+/// A histogram, optionally with per-status counts in front: the cells are
+/// `[status counts][bucket counts, +Inf last][sum in ns]`. Operations keep their status
+/// counter in the same cells as their duration histogram, so a scrape always sees the
+/// two agree.
+pub(crate) struct TimedSeries {
+    pub(crate) cells: StripedCells,
+    /// The label values, in the order of the family's label names.
+    pub(crate) values: Values,
+    /// Number of status cells in front (0 or 3).
+    pub(crate) statuses: usize,
+    /// Label list of the histogram (without `le`).
+    pub(crate) labels: Box<str>,
+    /// Label list of each status counter, indexed by [`Status`].
+    pub(crate) status_labels: Box<[Box<str>]>,
+}
+
+impl TimedSeries {
+    pub(crate) fn new(
+        buckets: &Buckets,
+        values: &[&str],
+        labels: Box<str>,
+        status_labels: Box<[Box<str>]>,
+    ) -> Self {
+        let statuses = status_labels.len();
+        TimedSeries {
+            cells: StripedCells::new(statuses + buckets.len() + 1),
+            values: values_of(values),
+            statuses,
+            labels,
+            status_labels,
+        }
+    }
+
+    /// Records one observation; `status` must be `Some` exactly when the series has
+    /// status cells.
+    #[inline]
+    pub(crate) fn record(&self, buckets: &Buckets, status: Option<Status>, nanos: u64) {
+        let bucket = self.statuses + buckets.index(nanos);
+        let sum = self.statuses + buckets.len();
+        self.cells.write(|w| {
+            if let Some(status) = status {
+                w.add(status.index(), 1);
+            }
+            w.add(bucket, 1);
+            w.add(sum, nanos);
+        });
+    }
+}
+
+/// A counter, or a gauge moved by deltas (in-flight counts): one cell, summed as `i64`.
+pub(crate) struct CounterSeries {
+    pub(crate) cells: StripedCells,
+    pub(crate) values: Values,
+    pub(crate) labels: Box<str>,
+}
+
+impl CounterSeries {
+    pub(crate) fn new(values: &[&str], labels: Box<str>) -> Self {
+        CounterSeries {
+            cells: StripedCells::new(1),
+            values: values_of(values),
+            labels,
+        }
+    }
+
+    /// Adds `delta` (two's complement for decrements).
+    #[inline]
+    pub(crate) fn add(&self, delta: u64) {
+        self.cells.write(|w| w.add(0, delta));
+    }
+
+    /// The current value.
+    pub(crate) fn value(&self) -> u64 {
+        let mut out = [0u64; 1];
+        self.cells.read(&mut out);
+        out[0]
+    }
+}
+
+/// A gauge that is set, not moved: key and cert counts, health.
+pub(crate) struct GaugeSeries {
+    pub(crate) value: AtomicI64,
+    pub(crate) values: Values,
+    pub(crate) labels: Box<str>,
+}
+
+impl GaugeSeries {
+    pub(crate) fn new(values: &[&str], labels: Box<str>) -> Self {
+        GaugeSeries {
+            value: AtomicI64::new(0),
+            values: values_of(values),
+            labels,
+        }
+    }
+
+    pub(crate) fn set(&self, v: i64) {
+        self.value.store(v, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> i64 {
+        self.value.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,201 @@
+//! Striped cells: the storage under every counter, gauge delta and histogram.
+//!
+//! A series is a fixed number of `u64` cells (for an operation: three status counts,
+//! the histogram buckets and the duration sum in nanoseconds). The cells are kept once
+//! per leased thread (see [`crate::lease`]) plus once in a shared stripe for threads
+//! without a lease; a scrape adds the stripes up.
+//!
+//! Each stripe carries a sequence number, a seqlock with a single writer at a time: the
+//! writer makes it odd, updates the cells and makes it even again; a reader retries until
+//! it has read all cells between two equal even values. So a scrape sees every recording
+//! whole or not at all: a histogram's buckets, count and sum (and an operation's status
+//! count) always describe the same set of observations.
+//!
+//! The owner of a leased stripe is its only writer and uses plain loads and stores: no
+//! locked instruction, no cache line shared with another writer. The shared stripe admits
+//! one writer at a time by taking the sequence from even to odd with a compare-exchange.
+
+use std::hint::spin_loop;
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use crate::lease;
+
+/// Most cells a series may have; bounds the stack buffer a scrape reads into.
+pub(crate) const MAX_CELLS: usize = 80;
+
+const PER_LINE: usize = 16;
+
+/// 128 bytes: two cache lines, so the adjacent-line prefetcher cannot make two
+/// threads' stripes share a line either.
+#[repr(align(128))]
+struct Line([AtomicU64; PER_LINE]);
+
+impl Line {
+    fn new() -> Self {
+        Line(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+/// One copy of a series' cells, preceded by its sequence number.
+struct Stripe {
+    lines: Box<[Line]>,
+}
+
+/// Write access to one stripe, handed to the closure of [`StripedCells::write`].
+pub(crate) struct StripeWriter<'a>(&'a Stripe);
+
+impl StripeWriter<'_> {
+    /// Adds `n` (wrapping) to cell `i`. The writer is exclusive, so load and store suffice.
+    #[inline(always)]
+    pub(crate) fn add(&self, i: usize, n: u64) {
+        let cell = self.0.cell(i);
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+impl Stripe {
+    fn new(cells: usize) -> Self {
+        let lines = (cells + 1).div_ceil(PER_LINE);
+        Stripe {
+            lines: (0..lines).map(|_| Line::new()).collect(),
+        }
+    }
+
+    #[inline(always)]
+    fn seq(&self) -> &AtomicU64 {
+        &self.lines[0].0[0]
+    }
+
+    #[inline(always)]
+    fn cell(&self, i: usize) -> &AtomicU64 {
+        let slot = i + 1;
+        &self.lines[slot / PER_LINE].0[slot % PER_LINE]
+    }
+
+    /// Writes as the stripe's sole owner (the lease holder).
+    #[inline(always)]
+    fn write_owned(&self, f: impl FnOnce(&StripeWriter<'_>)) {
+        let seq = self.seq();
+        let s = seq.load(Ordering::Relaxed);
+        seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        // Orders the odd sequence before the cell stores (pairs with the reader's
+        // acquire fence): a reader that sees any new cell value re-reads a changed sequence.
+        fence(Ordering::Release);
+        f(&StripeWriter(self));
+        seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+
+    /// Writes as one of possibly many writers: the odd sequence doubles as a lock.
+    #[inline]
+    fn write_shared(&self, f: impl FnOnce(&StripeWriter<'_>)) {
+        let seq = self.seq();
+        let mut spins = 0u32;
+        let s = loop {
+            let s = seq.load(Ordering::Relaxed);
+            if s & 1 == 0
+                && seq
+                    .compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                break s;
+            }
+            backoff(&mut spins);
+        };
+        fence(Ordering::Release);
+        f(&StripeWriter(self));
+        seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+
+    /// Adds a consistent snapshot of this stripe's cells into `out` (wrapping).
+    fn read_into(&self, out: &mut [u64]) {
+        let mut tmp = [0u64; MAX_CELLS];
+        let tmp = &mut tmp[..out.len()];
+        let seq = self.seq();
+        let mut spins = 0u32;
+        loop {
+            let before = seq.load(Ordering::Acquire);
+            if before & 1 == 0 {
+                for (i, t) in tmp.iter_mut().enumerate() {
+                    *t = self.cell(i).load(Ordering::Relaxed);
+                }
+                fence(Ordering::Acquire);
+                if seq.load(Ordering::Relaxed) == before {
+                    break;
+                }
+            }
+            backoff(&mut spins);
+        }
+        for (o, t) in out.iter_mut().zip(tmp.iter()) {
+            *o = o.wrapping_add(*t);
+        }
+    }
+}
+
+/// Spins briefly, then yields: a writer holds a stripe for nanoseconds unless it was
+/// preempted, in which case spinning only delays it.
+fn backoff(spins: &mut u32) {
+    *spins += 1;
+    if *spins < 64 {
+        spin_loop();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+/// The cells of one series, striped per leased thread.
+pub(crate) struct StripedCells {
+    len: usize,
+    owned: Box<[OnceLock<Stripe>]>,
+    shared: Stripe,
+}
+
+impl StripedCells {
+    /// A series of `len` cells, all zero. `len` must not exceed [`MAX_CELLS`]; the
+    /// builder's validation guarantees it.
+    pub(crate) fn new(len: usize) -> Self {
+        assert!(len <= MAX_CELLS, "series of {len} cells exceeds MAX_CELLS");
+        StripedCells {
+            len,
+            owned: (0..lease::capacity()).map(|_| OnceLock::new()).collect(),
+            shared: Stripe::new(len),
+        }
+    }
+
+    /// Number of cells.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Applies one recording. `f` must only call [`StripeWriter::add`] and must not panic.
+    #[inline]
+    pub(crate) fn write(&self, f: impl FnOnce(&StripeWriter<'_>)) {
+        match lease::current().and_then(|i| self.owned.get(i)) {
+            Some(slot) => slot.get_or_init(|| Stripe::new(self.len)).write_owned(f),
+            None => self.shared.write_shared(f),
+        }
+    }
+
+    /// Sums a consistent snapshot of every stripe into `out[..len]`, which is zeroed first.
+    /// Each stripe is read atomically; recordings that land in different stripes while
+    /// the scrape runs may or may not be included, but never in part.
+    pub(crate) fn read(&self, out: &mut [u64]) {
+        let out = &mut out[..self.len];
+        out.fill(0);
+        self.shared.read_into(out);
+        for stripe in self.owned.iter().filter_map(OnceLock::get) {
+            stripe.read_into(out);
+        }
+    }
+
+    /// Bytes this series currently occupies on the heap.
+    #[cfg(test)]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let stripe = std::mem::size_of::<Line>() * self.shared.lines.len();
+        let allocated = self.owned.iter().filter(|s| s.get().is_some()).count();
+        std::mem::size_of_val(&*self.owned) + stripe * (1 + allocated)
+    }
+}
