@@ -1,1 +1,68 @@
-fn main() {}
+//! Rendering the exposition, keychain-metrics beside `prometheus::TextEncoder` on the
+//! same series. Both write into a reused buffer; the `prometheus` side includes
+//! `gather()`, which its encoder needs.
+//!
+//! `cargo bench -p keychain-metrics-benches --bench encoding`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use keychain_metrics::{Format, Metrics};
+use keychain_metrics_benches::{fill_contract, fill_errors, PromContract};
+use prometheus::{Encoder, TextEncoder};
+
+fn encode(c: &mut Criterion, name: &str, fill: fn(&Metrics, &PromContract)) {
+    let ours = Metrics::new();
+    let theirs = PromContract::new().expect("valid metrics");
+    fill(&ours, &theirs);
+    let mut g = c.benchmark_group(name);
+    let mut text = String::new();
+    g.bench_function("keychain/text", |b| {
+        b.iter(|| {
+            text.clear();
+            ours.encode_into(Format::Text, &mut text);
+            black_box(text.len())
+        })
+    });
+    g.bench_function("keychain/openmetrics", |b| {
+        b.iter(|| {
+            text.clear();
+            ours.encode_into(Format::OpenMetrics, &mut text);
+            black_box(text.len())
+        })
+    });
+    let encoder = TextEncoder::new();
+    let mut bytes = Vec::new();
+    g.bench_function("prometheus/text", |b| {
+        b.iter(|| {
+            bytes.clear();
+            let families = theirs.registry.gather();
+            let _ = encoder.encode(&families, &mut bytes);
+            black_box(bytes.len())
+        })
+    });
+    g.finish();
+}
+
+fn contract_180(c: &mut Criterion) {
+    encode(c, "encode_180_operation_series", fill_contract);
+}
+
+fn errors_1000(c: &mut Criterion) {
+    encode(c, "encode_1000_series", fill_errors);
+}
+
+// criterion_group! generates an undocumented `benches` function.
+#[allow(missing_docs)]
+mod group {
+    use super::*;
+    criterion_group! {
+        name = benches;
+        config = Criterion::default()
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        targets = contract_180, errors_1000
+    }
+}
+criterion_main!(group::benches);

@@ -1,1 +1,191 @@
-fn main() {}
+//! Recording costs, keychain-metrics beside the `prometheus` crate doing the same work.
+//!
+//! `cargo bench -p keychain-metrics-benches --bench recording`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use keychain_metrics::{Metrics, Op, Protocol, Status};
+use keychain_metrics_benches::PromContract;
+
+const D: Duration = Duration::from_micros(1_500);
+
+fn record_operation(c: &mut Criterion) {
+    let ours = Metrics::new();
+    let theirs = PromContract::new().expect("valid metrics");
+    let mut g = c.benchmark_group("record_operation");
+    g.bench_function("keychain/by_labels", |b| {
+        b.iter(|| {
+            ours.record_operation(
+                black_box(Op::Sign),
+                black_box("pkcs8"),
+                Status::Success,
+                black_box(D),
+            )
+        })
+    });
+    g.bench_function("prometheus/by_labels", |b| {
+        b.iter(|| {
+            theirs
+                .operations
+                .with_label_values(&[black_box("sign"), black_box("pkcs8"), "success"])
+                .inc();
+            theirs
+                .durations
+                .with_label_values(&[black_box("sign"), black_box("pkcs8")])
+                .observe(black_box(D).as_secs_f64());
+        })
+    });
+    let handle = ours.operation(Op::Sign, "pkcs8");
+    g.bench_function("keychain/handle", |b| {
+        b.iter(|| handle.record(Status::Success, black_box(D)))
+    });
+    let counter = theirs
+        .operations
+        .with_label_values(&["sign", "pkcs8", "success"]);
+    let histogram = theirs.durations.with_label_values(&["sign", "pkcs8"]);
+    g.bench_function("prometheus/handle", |b| {
+        b.iter(|| {
+            counter.inc();
+            histogram.observe(black_box(D).as_secs_f64());
+        })
+    });
+    g.finish();
+}
+
+fn record_error(c: &mut Criterion) {
+    let ours = Metrics::new();
+    let theirs = PromContract::new().expect("valid metrics");
+    let mut g = c.benchmark_group("record_error");
+    g.bench_function("keychain/by_labels", |b| {
+        b.iter(|| {
+            ours.record_error(
+                black_box(Op::Sign),
+                black_box("pkcs8"),
+                black_box("timeout"),
+            )
+        })
+    });
+    let handle = ours.operation(Op::Sign, "pkcs8");
+    g.bench_function("keychain/handle", |b| {
+        b.iter(|| handle.record_error(black_box("timeout")))
+    });
+    g.bench_function("prometheus/by_labels", |b| {
+        b.iter(|| {
+            theirs
+                .errors
+                .with_label_values(&[black_box("sign"), black_box("pkcs8"), black_box("timeout")])
+                .inc()
+        })
+    });
+    let counter = theirs
+        .errors
+        .with_label_values(&["sign", "pkcs8", "timeout"]);
+    g.bench_function("prometheus/handle", |b| b.iter(|| counter.inc()));
+    g.finish();
+}
+
+fn connection_guard(c: &mut Criterion) {
+    let ours = Metrics::new();
+    let theirs = PromContract::new().expect("valid metrics");
+    let mut g = c.benchmark_group("connection_guard");
+    g.bench_function("keychain/borrowed", |b| {
+        b.iter(|| drop(ours.track_connection(black_box(Protocol::Http))))
+    });
+    g.bench_function("keychain/owned", |b| {
+        b.iter(|| drop(ours.track_connection_owned(black_box(Protocol::Http))))
+    });
+    let gauge = theirs.active.with_label_values(&["http"]);
+    g.bench_function("prometheus/inc_dec", |b| {
+        b.iter(|| {
+            gauge.inc();
+            black_box(&gauge).dec();
+        })
+    });
+    g.finish();
+}
+
+fn record_http_request(c: &mut Criterion) {
+    let ours = Metrics::new();
+    let theirs = PromContract::new().expect("valid metrics");
+    let mut g = c.benchmark_group("record_http_request");
+    g.bench_function("keychain", |b| {
+        b.iter(|| ours.record_http_request(black_box("GET"), black_box(200), black_box(D)))
+    });
+    g.bench_function("prometheus", |b| {
+        b.iter(|| {
+            let code = black_box(200u16).to_string();
+            theirs
+                .http_requests
+                .with_label_values(&[black_box("GET"), &code])
+                .inc();
+            theirs
+                .http_durations
+                .with_label_values(&[black_box("GET")])
+                .observe(black_box(D).as_secs_f64());
+        })
+    });
+    g.finish();
+}
+
+/// Two threads recording into the same series: time per operation per thread.
+fn contended(c: &mut Criterion) {
+    let ours = Metrics::new();
+    let theirs = PromContract::new().expect("valid metrics");
+    let handle = ours.operation(Op::Sign, "pkcs8");
+    let counter = theirs
+        .operations
+        .with_label_values(&["sign", "pkcs8", "success"]);
+    let histogram = theirs.durations.with_label_values(&["sign", "pkcs8"]);
+    let mut g = c.benchmark_group("two_threads_one_series");
+    g.bench_function("keychain/handle", |b| {
+        b.iter_custom(|iters| two_threads(iters, || handle.record(Status::Success, black_box(D))))
+    });
+    g.bench_function("prometheus/handle", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                counter.inc();
+                histogram.observe(black_box(D).as_secs_f64());
+            })
+        })
+    });
+    g.finish();
+}
+
+/// Runs `f` `iters` times on each of two threads started together; returns the longer
+/// thread's time, so the figure is the per-thread cost per operation.
+fn two_threads(iters: u64, f: impl Fn() + Sync) -> Duration {
+    let barrier = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        let run = || {
+            barrier.wait();
+            let start = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            start.elapsed()
+        };
+        let a = s.spawn(run);
+        let b = s.spawn(run);
+        let (a, b) = (a.join(), b.join());
+        match (a, b) {
+            (Ok(a), Ok(b)) => a.max(b),
+            _ => Duration::ZERO,
+        }
+    })
+}
+
+// criterion_group! generates an undocumented `benches` function.
+#[allow(missing_docs)]
+mod group {
+    use super::*;
+    criterion_group! {
+        name = benches;
+        config = Criterion::default()
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        targets = record_operation, record_error, connection_guard, record_http_request, contended
+    }
+}
+criterion_main!(group::benches);

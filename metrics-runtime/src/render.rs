@@ -93,3 +93,59 @@ pub(crate) fn push_nanos_as_seconds(out: &mut String, nanos: u64, canonical: boo
     }
     out.push_str(digits.trim_end_matches('0'));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(v: f64, canonical: bool) -> String {
+        let mut s = String::new();
+        push_f64(&mut s, v, canonical);
+        s
+    }
+
+    fn secs(nanos: u64, canonical: bool) -> String {
+        let mut s = String::new();
+        push_nanos_as_seconds(&mut s, nanos, canonical);
+        s
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(f(1.0, false), "1");
+        assert_eq!(f(1.0, true), "1.0");
+        assert_eq!(f(0.005, false), "0.005");
+        assert_eq!(f(2.5, true), "2.5");
+        assert_eq!(f(-3.0, false), "-3");
+        assert_eq!(f(f64::NAN, false), "NaN");
+        assert_eq!(f(f64::INFINITY, false), "+Inf");
+        assert_eq!(f(f64::NEG_INFINITY, true), "-Inf");
+        assert_eq!(f(1e20, false), "1e20");
+        assert_eq!(f(1e-7, false), "1e-7");
+    }
+
+    #[test]
+    fn nanoseconds_as_exact_seconds() {
+        assert_eq!(secs(0, false), "0");
+        assert_eq!(secs(0, true), "0.0");
+        assert_eq!(secs(5_000_000, false), "0.005");
+        assert_eq!(secs(1, false), "0.000000001");
+        assert_eq!(secs(3_000_000_000, false), "3");
+        assert_eq!(secs(3_000_000_000, true), "3.0");
+        assert_eq!(secs(12_345_678_900, false), "12.3456789");
+        assert_eq!(secs(u64::MAX, false), "18446744073.709551615");
+    }
+
+    #[test]
+    fn escaping() {
+        let mut s = String::new();
+        push_label_value(&mut s, "a\"b\\c\nd");
+        assert_eq!(s, r#"a\"b\\c\nd"#);
+        let mut h = String::new();
+        push_help(&mut h, "x\"y\\z\n", false);
+        assert_eq!(h, "x\"y\\\\z\\n");
+        let mut h = String::new();
+        push_help(&mut h, "x\"y", true);
+        assert_eq!(h, "x\\\"y");
+    }
+}

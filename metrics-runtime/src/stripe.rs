@@ -199,3 +199,49 @@ impl StripedCells {
         std::mem::size_of_val(&*self.owned) + stripe * (1 + allocated)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_from_many_threads_sum_up() {
+        let cells = StripedCells::new(3);
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let cells = &cells;
+                s.spawn(move || {
+                    for _ in 0..1000 {
+                        cells.write(|w| {
+                            w.add(0, 1);
+                            w.add(2, t);
+                        });
+                    }
+                });
+            }
+        });
+        let mut out = [0u64; 3];
+        cells.read(&mut out);
+        assert_eq!(out, [4000, 0, 6000]);
+    }
+
+    #[test]
+    fn wrapping_deltas_read_as_signed_sums() {
+        let cells = StripedCells::new(1);
+        cells.write(|w| w.add(0, 1u64.wrapping_neg()));
+        let mut out = [0u64; 1];
+        cells.read(&mut out);
+        assert_eq!(out[0] as i64, -1);
+    }
+
+    #[test]
+    fn an_operation_series_costs_one_stripe_per_writing_thread() {
+        // 3 statuses + 13 buckets + sum = 17 cells + sequence = 18 u64: two 128-byte
+        // lines per stripe, plus one 24-byte slot per lease.
+        let cells = StripedCells::new(17);
+        let slots = lease::capacity() * std::mem::size_of::<OnceLock<Stripe>>();
+        assert_eq!(cells.heap_bytes(), slots + 256);
+        cells.write(|w| w.add(0, 1));
+        assert_eq!(cells.heap_bytes(), slots + 2 * 256);
+    }
+}

@@ -1,0 +1,136 @@
+//! The recording paths and a reused-buffer scrape allocate nothing once warm.
+//! A counting global allocator counts allocations per thread, so tests stay parallel.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+
+use keychain_metrics::{Format, Metrics, Op, Protocol, Status};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; the thread-local counter is
+// const-initialised and never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Allocations made by `f` on this thread.
+fn allocations(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.get();
+    f();
+    ALLOCATIONS.get() - before
+}
+
+#[test]
+fn the_counter_counts() {
+    assert_eq!(allocations(|| drop(vec![1u8; 16])), 1);
+}
+
+#[test]
+fn handle_record_allocates_nothing() {
+    let m = Metrics::new();
+    let h = m.operation(Op::Sign, "pkcs8");
+    h.record(Status::Success, Duration::from_millis(1)); // leases a stripe
+    let n = allocations(|| {
+        for i in 0..10_000u64 {
+            h.record(Status::Success, Duration::from_nanos(i * 1000));
+            h.record(Status::Error, Duration::from_nanos(i));
+        }
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn handle_record_error_allocates_nothing_once_cached() {
+    let m = Metrics::new();
+    let h = m.operation(Op::Decrypt, "pkcs11");
+    h.record_error("bad_padding");
+    let n = allocations(|| {
+        for _ in 0..10_000 {
+            h.record_error("bad_padding");
+        }
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn label_value_paths_allocate_nothing_for_existing_series() {
+    let m = Metrics::new();
+    let warm = |m: &Metrics| {
+        m.record_operation(Op::Get, "pkcs8", Status::Success, Duration::from_millis(1));
+        m.record_error(Op::Get, "pkcs8", "key_not_found");
+        m.record_http_request("GET", 200, Duration::from_millis(1));
+        m.record_grpc_request(
+            "/a.B/C",
+            keychain_metrics::GrpcCode::Ok,
+            Duration::from_millis(1),
+        );
+        m.set_keys_total("pkcs8", 1);
+    };
+    warm(&m);
+    let n = allocations(|| {
+        for _ in 0..1000 {
+            warm(&m);
+        }
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn connection_guards_allocate_nothing() {
+    let m = Metrics::new();
+    drop(m.track_connection(Protocol::Http));
+    drop(m.track_connection_owned(Protocol::Grpc));
+    let n = allocations(|| {
+        for _ in 0..10_000 {
+            drop(m.track_connection(Protocol::Http));
+            drop(m.track_connection_owned(Protocol::Grpc));
+        }
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn scraping_into_a_reused_buffer_allocates_nothing() {
+    let m = Metrics::new();
+    for op in Op::ALL {
+        for backend in ["pkcs8", "pkcs11", "tpm2"] {
+            m.record_operation(*op, backend, Status::Success, Duration::from_millis(3));
+            m.record_error(*op, backend, "timeout");
+        }
+    }
+    m.record_http_request("GET", 200, Duration::from_millis(1));
+    m.set_backend_healthy("pkcs8", true);
+    let mut buf = String::new();
+    for format in [Format::Text, Format::OpenMetrics] {
+        m.encode_into(format, &mut buf); // grows the buffer and the snapshot scratch
+        let n = allocations(|| {
+            for _ in 0..10 {
+                buf.clear();
+                m.encode_into(format, &mut buf);
+            }
+        });
+        assert_eq!(n, 0, "{format:?}");
+    }
+}
