@@ -1,49 +1,21 @@
 //! A metric family: the series of one metric, found by their label values.
 //!
-//! Lookups build a key from the label values in a stack buffer and hash it once; a hit
-//! takes the read lock only, and no lookup allocates. A miss admits the bounded labels
-//! through their caps and creates the series under the write lock. Series are kept in
-//! creation order, which is the order of the exposition.
+//! A lookup hashes the label values in place and compares them with the values each
+//! series keeps: no key is built, nothing allocates. A hit takes the read lock only. A
+//! miss admits the bounded labels through their caps and creates the series under the
+//! write lock. Series are kept in creation order, which is the order of the exposition.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::cap::{clip, LabelCap, MAX_LABEL_LEN};
+use hashbrown::HashTable;
 
-/// Most labels a family keys on.
-const MAX_KEY_LABELS: usize = 3;
-const KEY_CAP: usize = MAX_KEY_LABELS * (MAX_LABEL_LEN + 1);
-
-/// Label values joined by `0xFF`, a byte that UTF-8 never contains.
-struct Key {
-    buf: [u8; KEY_CAP],
-    len: usize,
-}
-
-impl Key {
-    fn new(values: &[&str]) -> Self {
-        debug_assert!(values.len() <= MAX_KEY_LABELS);
-        let mut key = Key {
-            buf: [0; KEY_CAP],
-            len: 0,
-        };
-        for value in values {
-            // `clip` bounds every value, so the buffer cannot overflow.
-            let value = clip(value).as_bytes();
-            key.buf[key.len..key.len + value.len()].copy_from_slice(value);
-            key.buf[key.len + value.len()] = 0xFF;
-            key.len += value.len() + 1;
-        }
-        key
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
+use crate::cap::{clip, LabelCap};
+use crate::series::Labelled;
 
 struct Index<S> {
-    by_key: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
+    /// Positions in `series`, hashed by label values.
+    table: HashTable<usize>,
     series: Vec<Arc<S>>,
 }
 
@@ -51,27 +23,38 @@ struct Index<S> {
 pub(crate) struct Family<S, const N: usize> {
     /// For each label position, the cap that bounds it, or `None` for closed sets.
     caps: [Option<Arc<LabelCap>>; N],
+    hasher: foldhash::fast::RandomState,
     index: RwLock<Index<S>>,
 }
 
-impl<S, const N: usize> Family<S, N> {
+impl<S: Labelled, const N: usize> Family<S, N> {
     pub(crate) fn new(caps: [Option<Arc<LabelCap>>; N]) -> Self {
-        const { assert!(N <= MAX_KEY_LABELS) };
         Family {
             caps,
+            hasher: foldhash::fast::RandomState::default(),
             index: RwLock::new(Index {
-                by_key: HashMap::default(),
+                table: HashTable::new(),
                 series: Vec::new(),
             }),
         }
     }
 
-    fn find(&self, key: &Key) -> Option<Arc<S>> {
-        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        index
-            .by_key
-            .get(key.bytes())
-            .map(|&i| Arc::clone(&index.series[i]))
+    fn hash<'v>(&self, values: impl IntoIterator<Item = &'v str>) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        for value in values {
+            h.write(value.as_bytes());
+            // 0xFF never occurs in UTF-8: ("ab", "c") and ("a", "bc") hash apart.
+            h.write_u8(0xFF);
+        }
+        h.finish()
+    }
+
+    fn find<'a>(index: &'a Index<S>, hash: u64, values: &[&str; N]) -> Option<&'a Arc<S>> {
+        let eq = |&i: &usize| {
+            let have = index.series[i].values();
+            have.iter().zip(values).all(|(a, b)| **a == **b)
+        };
+        index.table.find(hash, eq).map(|&i| &index.series[i])
     }
 
     /// Runs `f` on the series of `values`, creating it with `make` (given the admitted
@@ -84,11 +67,12 @@ impl<S, const N: usize> Family<S, N> {
         make: impl FnOnce(&[&str; N]) -> S,
         f: impl FnOnce(&S) -> R,
     ) -> R {
-        let key = Key::new(&values);
+        let values = values.map(clip);
+        let hash = self.hash(values);
         {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(&i) = index.by_key.get(key.bytes()) {
-                return f(&index.series[i]);
+            if let Some(series) = Self::find(&index, hash, &values) {
+                return f(series);
             }
         }
         f(&self.get_or_create(values, make))
@@ -100,28 +84,30 @@ impl<S, const N: usize> Family<S, N> {
         values: [&str; N],
         make: impl FnOnce(&[&str; N]) -> S,
     ) -> Arc<S> {
-        let key = Key::new(&values);
-        if let Some(series) = self.find(&key) {
-            return series;
+        let mut admitted = values.map(clip);
+        {
+            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(series) = Self::find(&index, self.hash(admitted), &admitted) {
+                return Arc::clone(series);
+            }
         }
-        let mut admitted = values;
         for (value, cap) in admitted.iter_mut().zip(&self.caps) {
             if let Some(cap) = cap {
                 *value = cap.admit(value);
             }
         }
-        let key = Key::new(&admitted);
-        if let Some(series) = self.find(&key) {
-            return series;
-        }
+        let hash = self.hash(admitted);
         let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(&i) = index.by_key.get(key.bytes()) {
-            return Arc::clone(&index.series[i]);
+        if let Some(series) = Self::find(&index, hash, &admitted) {
+            return Arc::clone(series);
         }
         let series = Arc::new(make(&admitted));
         let position = index.series.len();
         index.series.push(Arc::clone(&series));
-        index.by_key.insert(key.bytes().into(), position);
+        let Index { table, series: all } = &mut *index;
+        table.insert_unique(hash, position, |&i| {
+            self.hash(all[i].values().iter().map(|v| &**v))
+        });
         series
     }
 

@@ -11,6 +11,7 @@
 //! Threads beyond the pool size get no lease and write through each series' shared,
 //! locked stripe instead: slower, still correct.
 
+use std::cell::Cell;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 struct Pool {
@@ -33,25 +34,38 @@ pub(crate) fn capacity() -> usize {
     })
 }
 
-struct Lease(Option<usize>);
-
-impl Lease {
-    fn acquire() -> Self {
-        let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(index) = pool.free.pop() {
-            return Lease(Some(index));
-        }
-        if pool.next < capacity() {
-            pool.next += 1;
-            return Lease(Some(pool.next - 1));
-        }
-        Lease(None)
+fn acquire() -> Option<usize> {
+    let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(index) = pool.free.pop() {
+        return Some(index);
     }
+    if pool.next < capacity() {
+        pool.next += 1;
+        return Some(pool.next - 1);
+    }
+    None
 }
 
-impl Drop for Lease {
+/// `INDEX` before the thread's first recording.
+const UNASKED: usize = 0;
+/// `INDEX` when the pool was empty or the thread is exiting: use the shared stripe.
+const NONE: usize = usize::MAX;
+
+thread_local! {
+    /// The lease index plus one, or `UNASKED` / `NONE`. Const-initialised and without a
+    /// destructor, so reading it is a plain thread-local load, valid even during thread
+    /// teardown.
+    static INDEX: Cell<usize> = const { Cell::new(UNASKED) };
+    /// Gives the lease back when the thread exits.
+    static RETURN: Return = const { Return(Cell::new(None)) };
+}
+
+struct Return(Cell<Option<usize>>);
+
+impl Drop for Return {
     fn drop(&mut self) {
-        if let Some(index) = self.0 {
+        INDEX.set(NONE);
+        if let Some(index) = self.0.take() {
             POOL.lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .free
@@ -60,13 +74,29 @@ impl Drop for Lease {
     }
 }
 
-thread_local! {
-    static LEASE: Lease = Lease::acquire();
-}
-
 /// This thread's stripe index, or `None` when the pool is exhausted or the thread is
 /// being torn down (its lease may already be back in the pool).
-#[inline]
+#[inline(always)]
 pub(crate) fn current() -> Option<usize> {
-    LEASE.try_with(|lease| lease.0).ok().flatten()
+    match INDEX.get() {
+        UNASKED => first_lease(),
+        NONE => None,
+        index => Some(index - 1),
+    }
+}
+
+#[cold]
+fn first_lease() -> Option<usize> {
+    // Register the return before taking a lease, so a lease is never taken by a thread
+    // that can no longer give it back.
+    let leased = RETURN
+        .try_with(|r| {
+            let index = acquire();
+            r.0.set(index);
+            index
+        })
+        .ok()
+        .flatten();
+    INDEX.set(leased.map_or(NONE, |i| i + 1));
+    leased
 }

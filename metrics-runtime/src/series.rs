@@ -13,6 +13,23 @@ fn values_of(values: &[&str]) -> Values {
     values.iter().map(|&v| v.into()).collect()
 }
 
+/// A series that knows its own label values; families find series by them.
+pub(crate) trait Labelled {
+    fn values(&self) -> &[Box<str>];
+}
+
+macro_rules! labelled {
+    ($($t:ty),+) => {$(
+        impl Labelled for $t {
+            fn values(&self) -> &[Box<str>] {
+                &self.values
+            }
+        }
+    )+};
+}
+
+labelled!(TimedSeries, CounterSeries, GaugeSeries);
+
 /// A histogram, optionally with per-status counts in front: the cells are
 /// `[status counts][bucket counts, +Inf last][sum in ns]`. Operations keep their status
 /// counter in the same cells as their duration histogram, so a scrape always sees the
