@@ -98,7 +98,7 @@ impl CounterSeries {
     /// Adds `delta` (two's complement for decrements).
     #[inline]
     pub(crate) fn add(&self, delta: u64) {
-        self.cells.write(|w| w.add(0, delta));
+        self.cells.add_single(delta);
     }
 
     /// The current value.

@@ -179,6 +179,17 @@ impl StripedCells {
         }
     }
 
+    /// Adds `n` to the only cell of a one-cell series (counters, in-flight gauges). One
+    /// store is atomic by itself, so the lease holder skips the sequence number.
+    #[inline]
+    pub(crate) fn add_single(&self, n: u64) {
+        debug_assert_eq!(self.len, 1);
+        match lease::current().and_then(|i| self.owned.get(i)) {
+            Some(slot) => StripeWriter(slot.get_or_init(|| Stripe::new(1))).add(0, n),
+            None => self.shared.write_shared(|w| w.add(0, n)),
+        }
+    }
+
     /// Sums a consistent snapshot of every stripe into `out[..len]`, which is zeroed first.
     /// Each stripe is read atomically; recordings that land in different stripes while
     /// the scrape runs may or may not be included, but never in part.
