@@ -62,6 +62,11 @@ pub use labels::{
 };
 pub use metrics::Metrics;
 
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 #[doc(no_inline)]
 #[allow(unused_imports)] // the macros land with the macro issue
 pub use keychain_metrics_macros::*;
