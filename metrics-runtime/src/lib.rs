@@ -35,8 +35,10 @@ mod bridge;
 mod buckets;
 mod builder;
 mod cap;
+mod clock;
 mod connection;
 mod contract;
+mod error_type;
 mod exposition;
 mod family;
 mod foreign;
@@ -45,6 +47,12 @@ mod handle;
 mod labels;
 mod lease;
 mod metrics;
+#[doc(hidden)]
+pub mod __private {
+    //! Support for generated code; not a public API.
+    pub use crate::private::*;
+}
+mod private;
 mod render;
 mod series;
 mod stripe;
@@ -53,6 +61,7 @@ pub use buckets::{DEFAULT_BUCKETS, MAX_BUCKETS, OPERATION_BUCKETS};
 pub use builder::{BuildError, MetricsBuilder};
 pub use cap::{DEFAULT_MAX_LABEL_VALUES, MAX_LABEL_LEN, OVERFLOW};
 pub use connection::{ConnectionGuard, OwnedConnectionGuard};
+pub use error_type::ErrorType;
 pub use exposition::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 pub use global::GlobalAlreadySet;
 pub use handle::OperationHandle;

@@ -1,0 +1,181 @@
+//! Code generation for `#[instrument_op]`.
+//!
+//! The body is moved into a closure (sync) or an async block (async), so that `return`
+//! and `?` end the inner body, not the function, and the outcome can be recorded on the
+//! way out. Every name the expansion introduces has mixed-site hygiene: it cannot clash
+//! with the user's.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::visit_mut::{self, VisitMut};
+use syn::{Block, Expr, Ident, ItemFn, ReturnType, Stmt, Type};
+
+use crate::args::{Args, Backend};
+use crate::async_trait;
+
+fn ident(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+/// The instrumented function.
+pub(crate) fn instrument(args: &Args, mut item: ItemFn) -> syn::Result<TokenStream> {
+    if let Some(constness) = &item.sig.constness {
+        return Err(syn::Error::new(
+            constness.span,
+            "`#[instrument_op]` cannot be used on a `const fn`: timing and recording happen at run time",
+        ));
+    }
+    let span = ident("__km_span");
+    let target = target(args);
+    let block = &item.block;
+    let body = if item.sig.asyncness.is_some() {
+        let ret = annotation(&item.sig.output);
+        let outcome = outcome(args, &item.sig.output);
+        async_body(&span, &target, block, &ret, &outcome)
+    } else if let Some((inner, output)) = async_trait::future_of(&item) {
+        // An `async_trait` method, already rewritten to `Box::pin(async move { … })`:
+        // instrument the future, not its construction.
+        let ret = annotation(&output);
+        let outcome = outcome(args, &output);
+        let instrumented = async_body(&span, &target, &inner.block, &ret, &outcome);
+        let replacement: Block = syn::parse2(quote!({ #instrumented }))?;
+        async_trait::replace_future_body(&mut item, replacement);
+        return Ok(quote!(#item));
+    } else {
+        let ret = annotation(&item.sig.output);
+        let outcome = outcome(args, &item.sig.output);
+        let result = ident("__km_ret");
+        quote! {
+            let mut #span = ::keychain_metrics::__private::Span::start(#target);
+            #[allow(clippy::redundant_closure_call)]
+            let #result: #ret = ::keychain_metrics::__private::call(move || #block);
+            #span.finish(#outcome);
+            #result
+        }
+    };
+    *item.block = syn::parse2(quote!({ #body }))?;
+    Ok(quote!(#item))
+}
+
+/// The body of an async function or block: time from the first poll to completion,
+/// with panics and cancellation recorded by the span.
+fn async_body(
+    span: &Ident,
+    target: &TokenStream,
+    block: &Block,
+    ret: &Type,
+    outcome: &TokenStream,
+) -> TokenStream {
+    let result = ident("__km_ret");
+    let inner = ident("__km_inner");
+    quote! {
+        let mut #span = ::keychain_metrics::__private::Span::start(#target);
+        let #inner = ::core::pin::pin!(
+            ::keychain_metrics::__private::typed_future::<#ret, _>(async move #block)
+        );
+        let #result: #ret = ::keychain_metrics::__private::Guarded::new(&mut #span, #inner).await;
+        #span.finish(#outcome);
+        #result
+    }
+}
+
+/// Where to record: a call-site `static` for a literal backend and the global instance,
+/// otherwise an instance and label values per call.
+fn target(args: &Args) -> TokenStream {
+    let op = &args.op;
+    let op = quote_spanned!(op.span()=> ::keychain_metrics::Op::#op);
+    let backend = match &args.backend {
+        Backend::Literal(lit) => quote!(#lit),
+        Backend::Expr(expr) => quote!(&#expr),
+    };
+    match (&args.metrics, &args.backend) {
+        (None, Backend::Literal(lit)) => {
+            let site = ident("__KM_SITE");
+            quote! {{
+                static #site: ::keychain_metrics::__private::CallSite =
+                    ::keychain_metrics::__private::CallSite::new(#op, #lit);
+                ::keychain_metrics::__private::Target::site(&#site)
+            }}
+        }
+        (None, Backend::Expr(_)) => quote! {
+            ::keychain_metrics::__private::Target::labels(
+                ::keychain_metrics::Metrics::global(), #op, #backend,
+            )
+        },
+        (Some(metrics), _) => quote! {
+            ::keychain_metrics::__private::Target::labels(
+                ::core::borrow::Borrow::<::keychain_metrics::Metrics>::borrow(&#metrics), #op, #backend,
+            )
+        },
+    }
+}
+
+/// The outcome of `__km_ret`, and the forced error label if any.
+fn outcome(args: &Args, output: &ReturnType) -> TokenStream {
+    let forced = match &args.error_type {
+        Some(lit) => quote!(::core::option::Option::Some(#lit)),
+        None => quote!(::core::option::Option::None),
+    };
+    let result = ident("__km_ret");
+    let error = ident("__km_e");
+    let classify = match output {
+        // Nothing to classify: `()`, or an opaque type that cannot be a `Result`.
+        ReturnType::Default => quote!(::keychain_metrics::__private::Outcome::Success),
+        ReturnType::Type(_, ty) if matches!(**ty, Type::ImplTrait(_) | Type::Never(_)) => {
+            quote!(::keychain_metrics::__private::Outcome::Success)
+        }
+        ReturnType::Type(_, ty) if is_unit(ty) => {
+            quote!(::keychain_metrics::__private::Outcome::Success)
+        }
+        // Method resolution picks `ResultKind` for any type that is a `Result` once
+        // aliases are resolved, and `OtherKind` for everything else; likewise
+        // `LabelKind` for errors that implement `ErrorType`, `DefaultLabel` otherwise.
+        ReturnType::Type(..) => quote! {{
+            #[allow(unused_imports)]
+            use ::keychain_metrics::__private::{
+                DefaultLabel as _, LabelKind as _, OtherKind as _, ResultKind as _,
+            };
+            match (&#result).__km_err() {
+                ::core::option::Option::None => ::keychain_metrics::__private::Outcome::Success,
+                ::core::option::Option::Some(#error) => {
+                    ::keychain_metrics::__private::Outcome::Error((&#error).__km_label())
+                }
+            }
+        }},
+    };
+    quote!(#classify, #forced)
+}
+
+fn is_unit(ty: &Type) -> bool {
+    matches!(ty, Type::Tuple(t) if t.elems.is_empty())
+}
+
+/// The return type as a `let` annotation: `impl Trait` is not allowed there, `_` is.
+fn annotation(output: &ReturnType) -> Type {
+    struct InferImplTrait;
+    impl VisitMut for InferImplTrait {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::ImplTrait(_) = ty {
+                *ty = syn::parse_quote!(_);
+            } else {
+                visit_mut::visit_type_mut(self, ty);
+            }
+        }
+    }
+    match output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => {
+            let mut ty = (**ty).clone();
+            InferImplTrait.visit_type_mut(&mut ty);
+            ty
+        }
+    }
+}
+
+/// The last expression of a block, if the block ends in one.
+pub(crate) fn tail_expr(block: &mut Block) -> Option<&mut Expr> {
+    match block.stmts.last_mut() {
+        Some(Stmt::Expr(expr, None)) => Some(expr),
+        _ => None,
+    }
+}

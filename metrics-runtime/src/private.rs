@@ -1,0 +1,308 @@
+//! Support for the code `#[instrument_op]` generates. Not a public API: names and
+//! signatures change without notice.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::cap::{clip, OVERFLOW};
+use crate::clock;
+use crate::labels::{Op, Status};
+use crate::{ErrorType, Metrics, OperationHandle};
+
+/// One call site with a literal backend, recording into [`Metrics::global`]: the handle
+/// is resolved on the first call and kept in the site's `static`.
+pub struct CallSite {
+    op: Op,
+    backend: &'static str,
+    handle: OnceLock<OperationHandle>,
+}
+
+impl CallSite {
+    /// A call site; nothing is resolved until the first call.
+    pub const fn new(op: Op, backend: &'static str) -> Self {
+        CallSite {
+            op,
+            backend,
+            handle: OnceLock::new(),
+        }
+    }
+
+    /// The site's handle.
+    #[inline]
+    pub fn handle(&self) -> &OperationHandle {
+        self.handle
+            .get_or_init(|| Metrics::global().operation(self.op, self.backend))
+    }
+}
+
+/// Where a span records: a call site's handle, or an instance and label values.
+pub enum Target {
+    /// A call site's handle.
+    Handle(&'static OperationHandle),
+    /// `metrics = …` or a non-literal `backend = …`: looked up per call. Both are copied,
+    /// so that no borrow of `self` outlives the start of the call.
+    Labels {
+        /// The instance.
+        metrics: Metrics,
+        /// The operation.
+        op: Op,
+        /// The backend, evaluated at the start of the call.
+        backend: Backend,
+    },
+}
+
+impl Target {
+    /// The handle of a call site.
+    #[inline]
+    pub fn site(site: &'static CallSite) -> Self {
+        Target::Handle(site.handle())
+    }
+
+    /// An instance and label values.
+    #[inline]
+    pub fn labels<B: AsRef<str> + ?Sized>(metrics: &Metrics, op: Op, backend: &B) -> Self {
+        Target::Labels {
+            metrics: metrics.clone(),
+            op,
+            backend: Backend::new(backend.as_ref()),
+        }
+    }
+
+    fn metrics(&self) -> &Metrics {
+        match self {
+            Target::Handle(h) => h.metrics(),
+            Target::Labels { metrics, .. } => metrics,
+        }
+    }
+
+    fn record(&self, status: Status, nanos: u64, error_type: Option<&str>) {
+        let duration = Duration::from_nanos(nanos);
+        match self {
+            Target::Handle(h) => {
+                h.record(status, duration);
+                if let Some(e) = error_type {
+                    h.record_error(e);
+                }
+            }
+            Target::Labels {
+                metrics,
+                op,
+                backend,
+            } => {
+                metrics.record_operation(*op, backend.as_str(), status, duration);
+                if let Some(e) = error_type {
+                    metrics.record_error(*op, backend.as_str(), e);
+                }
+            }
+        }
+    }
+}
+
+/// A backend name copied at the start of a call: inline when short (as backend names
+/// are), on the heap otherwise, and `other` past the label length limit.
+pub enum Backend {
+    /// Up to [`INLINE`] bytes.
+    Inline([u8; INLINE], u8),
+    /// Longer names.
+    Heap(Box<str>),
+}
+
+/// Longest backend name kept inline.
+pub const INLINE: usize = 48;
+
+impl Backend {
+    fn new(name: &str) -> Self {
+        let name = clip(name);
+        match u8::try_from(name.len()) {
+            Ok(len) if name.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..name.len()].copy_from_slice(name.as_bytes());
+                Backend::Inline(bytes, len)
+            }
+            _ => Backend::Heap(name.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // A whole `&str` was copied, so this is valid UTF-8.
+            Backend::Inline(bytes, len) => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or(OVERFLOW)
+            }
+            Backend::Heap(name) => name,
+        }
+    }
+}
+
+/// How a call ended, as far as the metrics care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `Ok` or a non-`Result` value.
+    Success,
+    /// `Err`, with its label.
+    Error(&'static str),
+}
+
+/// One instrumented call in progress. Records on [`Span::finish`]; dropped unfinished it
+/// records a panic (while unwinding) or a cancellation (a dropped future).
+pub struct Span {
+    target: Target,
+    /// Clock reading at the start; `None` when recording was disabled at the start or
+    /// the outcome is already recorded.
+    start: Option<u64>,
+}
+
+impl Span {
+    /// Starts timing, unless recording is disabled (then the span does nothing at all).
+    #[inline]
+    pub fn start(target: Target) -> Self {
+        let start = target.metrics().is_enabled().then(clock::now);
+        Span { target, start }
+    }
+
+    /// Records the outcome; `forced` (`error_type = "…"`) replaces an error's own label.
+    #[inline]
+    pub fn finish(&mut self, outcome: Outcome, forced: Option<&'static str>) {
+        if let Some(start) = self.start.take() {
+            let nanos = clock::nanos_since(start);
+            match outcome {
+                Outcome::Success => self.target.record(Status::Success, nanos, None),
+                Outcome::Error(label) => {
+                    self.target
+                        .record(Status::Error, nanos, Some(forced.unwrap_or(label)))
+                }
+            }
+        }
+    }
+
+    /// Records a panic now (the span is being unwound through or its future panicked).
+    fn panicked(&mut self) {
+        if let Some(start) = self.start.take() {
+            let nanos = clock::nanos_since(start);
+            self.target.record(Status::Error, nanos, Some("panic"));
+        }
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.panicked();
+        } else if let Some(start) = self.start.take() {
+            let nanos = clock::nanos_since(start);
+            self.target.record(Status::Cancelled, nanos, None);
+        }
+    }
+}
+
+/// Polls an instrumented body and records a panic while it unwinds out of `poll`: a
+/// panicking future's state is dropped only later (if at all), when the span could no
+/// longer tell a panic from a cancellation.
+pub struct Guarded<'a, F> {
+    span: &'a mut Span,
+    inner: Pin<&'a mut F>,
+}
+
+impl<'a, F: Future> Guarded<'a, F> {
+    /// Wraps the pinned body.
+    #[inline]
+    pub fn new(span: &'a mut Span, inner: Pin<&'a mut F>) -> Self {
+        Guarded { span, inner }
+    }
+}
+
+impl<F: Future> Future for Guarded<'_, F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        struct OnUnwind<'s>(&'s mut Span);
+        impl Drop for OnUnwind<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.panicked();
+                }
+            }
+        }
+        let this = &mut *self;
+        let _on_unwind = OnUnwind(this.span);
+        this.inner.as_mut().poll(cx)
+    }
+}
+
+/// Pins an async block's output type, so `?` inside it infers like in the function.
+#[inline(always)]
+pub fn typed_future<R, F: std::future::Future<Output = R>>(f: F) -> F {
+    f
+}
+
+/// Pins a closure's return type, so `?` inside it infers like in the function.
+#[inline(always)]
+pub fn call<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// The error label of a type that is not a `Result`: never used, only named.
+pub struct NoError;
+
+impl ErrorType for NoError {
+    fn error_type(&self) -> &'static str {
+        "error"
+    }
+}
+
+/// Chosen by method resolution for a `Result`: its error, if any. (Autoref
+/// specialisation: this impl's receiver is `&Result`, the fallback's `&&T`.)
+pub trait ResultKind<E> {
+    /// The error, if this is an `Err`.
+    fn __km_err(&self) -> Option<&E>;
+}
+
+impl<T, E> ResultKind<E> for Result<T, E> {
+    #[inline(always)]
+    fn __km_err(&self) -> Option<&E> {
+        self.as_ref().err()
+    }
+}
+
+/// The fallback for every other type: never an error.
+pub trait OtherKind {
+    /// Always `None`.
+    fn __km_err(&self) -> Option<&NoError>;
+}
+
+impl<T: ?Sized> OtherKind for &T {
+    #[inline(always)]
+    fn __km_err(&self) -> Option<&NoError> {
+        None
+    }
+}
+
+/// Chosen for errors that implement [`ErrorType`].
+pub trait LabelKind {
+    /// The error's label.
+    fn __km_label(&self) -> &'static str;
+}
+
+impl<E: ErrorType + ?Sized> LabelKind for &E {
+    #[inline(always)]
+    fn __km_label(&self) -> &'static str {
+        (**self).error_type()
+    }
+}
+
+/// The fallback for errors without [`ErrorType`]: `error`.
+pub trait DefaultLabel {
+    /// Always `error`.
+    fn __km_label(&self) -> &'static str;
+}
+
+impl<E: ?Sized> DefaultLabel for &&E {
+    #[inline(always)]
+    fn __km_label(&self) -> &'static str {
+        "error"
+    }
+}

@@ -1,0 +1,6 @@
+use keychain_metrics::instrument_op;
+
+#[instrument_op(Generate)]
+fn generate() {}
+
+fn main() {}
