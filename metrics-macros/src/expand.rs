@@ -94,16 +94,16 @@ fn target(args: &Args) -> TokenStream {
             quote! {{
                 static #site: ::keychain_metrics::__private::CallSite =
                     ::keychain_metrics::__private::CallSite::new(#op, #lit);
-                ::keychain_metrics::__private::Target::site(&#site)
+                #site.handle()
             }}
         }
         (None, Backend::Expr(_)) => quote! {
-            ::keychain_metrics::__private::Target::labels(
+            ::keychain_metrics::__private::Labels::new(
                 ::keychain_metrics::Metrics::global(), #op, #backend,
             )
         },
         (Some(metrics), _) => quote! {
-            ::keychain_metrics::__private::Target::labels(
+            ::keychain_metrics::__private::Labels::new(
                 ::core::borrow::Borrow::<::keychain_metrics::Metrics>::borrow(&#metrics), #op, #backend,
             )
         },

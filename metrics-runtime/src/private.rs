@@ -30,72 +30,67 @@ impl CallSite {
         }
     }
 
-    /// The site's handle.
+    /// The site's handle, the target of its spans.
     #[inline]
-    pub fn handle(&self) -> &OperationHandle {
+    pub fn handle(&'static self) -> &'static OperationHandle {
         self.handle
             .get_or_init(|| Metrics::global().operation(self.op, self.backend))
     }
 }
 
-/// Where a span records: a call site's handle, or an instance and label values.
-pub enum Target {
-    /// A call site's handle.
-    Handle(&'static OperationHandle),
-    /// `metrics = …` or a non-literal `backend = …`: looked up per call. Both are copied,
-    /// so that no borrow of `self` outlives the start of the call.
-    Labels {
-        /// The instance.
-        metrics: Metrics,
-        /// The operation.
-        op: Op,
-        /// The backend, evaluated at the start of the call.
-        backend: Backend,
-    },
+/// Where a span records.
+pub trait Target {
+    /// Whether to time this call at all.
+    fn enabled(&self) -> bool;
+    /// Records the call.
+    fn record(&self, status: Status, nanos: u64, error_type: Option<&str>);
 }
 
-impl Target {
-    /// The handle of a call site.
+/// A call site's handle: the fast path, a pointer wide.
+impl Target for &'static OperationHandle {
     #[inline]
-    pub fn site(site: &'static CallSite) -> Self {
-        Target::Handle(site.handle())
+    fn enabled(&self) -> bool {
+        self.metrics().is_enabled()
     }
 
+    #[inline]
+    fn record(&self, status: Status, nanos: u64, error_type: Option<&str>) {
+        OperationHandle::record(self, status, Duration::from_nanos(nanos));
+        if let Some(e) = error_type {
+            self.record_error(e);
+        }
+    }
+}
+
+/// `metrics = …` or a non-literal `backend = …`: looked up per call. Both are copied at
+/// the start, so that no borrow of `self` outlives the start of the call; `None` when
+/// recording was disabled then.
+pub struct Labels(Option<(Metrics, Op, Backend)>);
+
+impl Labels {
     /// An instance and label values.
     #[inline]
-    pub fn labels<B: AsRef<str> + ?Sized>(metrics: &Metrics, op: Op, backend: &B) -> Self {
-        Target::Labels {
-            metrics: metrics.clone(),
-            op,
-            backend: Backend::new(backend.as_ref()),
-        }
+    pub fn new<B: AsRef<str> + ?Sized>(metrics: &Metrics, op: Op, backend: &B) -> Self {
+        Labels(
+            metrics
+                .is_enabled()
+                .then(|| (metrics.clone(), op, Backend::new(backend.as_ref()))),
+        )
     }
+}
 
-    fn metrics(&self) -> &Metrics {
-        match self {
-            Target::Handle(h) => h.metrics(),
-            Target::Labels { metrics, .. } => metrics,
-        }
+impl Target for Labels {
+    #[inline]
+    fn enabled(&self) -> bool {
+        self.0.is_some()
     }
 
     fn record(&self, status: Status, nanos: u64, error_type: Option<&str>) {
-        let duration = Duration::from_nanos(nanos);
-        match self {
-            Target::Handle(h) => {
-                h.record(status, duration);
-                if let Some(e) = error_type {
-                    h.record_error(e);
-                }
-            }
-            Target::Labels {
-                metrics,
-                op,
-                backend,
-            } => {
-                metrics.record_operation(*op, backend.as_str(), status, duration);
-                if let Some(e) = error_type {
-                    metrics.record_error(*op, backend.as_str(), e);
-                }
+        if let Some((metrics, op, backend)) = &self.0 {
+            let duration = Duration::from_nanos(nanos);
+            metrics.record_operation(*op, backend.as_str(), status, duration);
+            if let Some(e) = error_type {
+                metrics.record_error(*op, backend.as_str(), e);
             }
         }
     }
@@ -148,18 +143,18 @@ pub enum Outcome {
 
 /// One instrumented call in progress. Records on [`Span::finish`]; dropped unfinished it
 /// records a panic (while unwinding) or a cancellation (a dropped future).
-pub struct Span {
-    target: Target,
+pub struct Span<T: Target> {
+    target: T,
     /// Clock reading at the start; `None` when recording was disabled at the start or
     /// the outcome is already recorded.
     start: Option<u64>,
 }
 
-impl Span {
+impl<T: Target> Span<T> {
     /// Starts timing, unless recording is disabled (then the span does nothing at all).
     #[inline]
-    pub fn start(target: Target) -> Self {
-        let start = target.metrics().is_enabled().then(clock::now);
+    pub fn start(target: T) -> Self {
+        let start = target.enabled().then(clock::now);
         Span { target, start }
     }
 
@@ -178,7 +173,7 @@ impl Span {
         }
     }
 
-    /// Records a panic now (the span is being unwound through or its future panicked).
+    /// Records a panic, if the span is still open.
     fn panicked(&mut self) {
         if let Some(start) = self.start.take() {
             let nanos = clock::nanos_since(start);
@@ -187,13 +182,16 @@ impl Span {
     }
 }
 
-impl Drop for Span {
+impl<T: Target> Drop for Span<T> {
+    #[inline]
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.panicked();
-        } else if let Some(start) = self.start.take() {
+        if let Some(start) = self.start.take() {
             let nanos = clock::nanos_since(start);
-            self.target.record(Status::Cancelled, nanos, None);
+            if std::thread::panicking() {
+                self.target.record(Status::Error, nanos, Some("panic"));
+            } else {
+                self.target.record(Status::Cancelled, nanos, None);
+            }
         }
     }
 }
@@ -201,35 +199,36 @@ impl Drop for Span {
 /// Polls an instrumented body and records a panic while it unwinds out of `poll`: a
 /// panicking future's state is dropped only later (if at all), when the span could no
 /// longer tell a panic from a cancellation.
-pub struct Guarded<'a, F> {
-    span: &'a mut Span,
+pub struct Guarded<'a, T: Target, F> {
+    span: &'a mut Span<T>,
     inner: Pin<&'a mut F>,
 }
 
-impl<'a, F: Future> Guarded<'a, F> {
+impl<'a, T: Target, F: Future> Guarded<'a, T, F> {
     /// Wraps the pinned body.
     #[inline]
-    pub fn new(span: &'a mut Span, inner: Pin<&'a mut F>) -> Self {
+    pub fn new(span: &'a mut Span<T>, inner: Pin<&'a mut F>) -> Self {
         Guarded { span, inner }
     }
 }
 
-impl<F: Future> Future for Guarded<'_, F> {
+impl<T: Target, F: Future> Future for Guarded<'_, T, F> {
     type Output = F::Output;
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        struct OnUnwind<'s>(&'s mut Span);
-        impl Drop for OnUnwind<'_> {
+        /// Dropped only while unwinding: the normal path forgets it.
+        struct OnUnwind<'s, T: Target>(&'s mut Span<T>);
+        impl<T: Target> Drop for OnUnwind<'_, T> {
             fn drop(&mut self) {
-                if std::thread::panicking() {
-                    self.0.panicked();
-                }
+                self.0.panicked();
             }
         }
         let this = &mut *self;
-        let _on_unwind = OnUnwind(this.span);
-        this.inner.as_mut().poll(cx)
+        let on_unwind = OnUnwind(this.span);
+        let poll = this.inner.as_mut().poll(cx);
+        std::mem::forget(on_unwind);
+        poll
     }
 }
 
