@@ -4,27 +4,120 @@
 //! encryption across backends such as `pkcs8`, `pkcs11`, `tpm2`) under the metric names
 //! of the Go package it succeeds, so existing dashboards and alerts keep working.
 //!
+//! - [`macro@instrument_op`] times a function and records its outcome;
+//!   [`derive@ErrorType`] turns an error enum into `error_type` label values.
 //! - [`Metrics`] owns the series and a [`prometheus::Registry`]; build one per test with
 //!   [`Metrics::new`], or use the process-wide [`Metrics::global`].
 //! - [`Metrics::operation`] resolves an (operation, backend) pair once; recording through
 //!   the [`OperationHandle`] is a few plain stores into this thread's cells.
 //! - [`Metrics::encode_text`] and [`Metrics::encode_openmetrics`] render the exposition.
 //!
-//! ```
-//! use std::time::Duration;
-//! use keychain_metrics::{Metrics, Op, Protocol, Status};
+//! # Instrumenting a keystore
 //!
-//! let metrics = Metrics::new();
-//! let generate = metrics.operation(Op::Generate, "pkcs8");
-//! generate.record(Status::Success, Duration::from_millis(5));
-//! metrics.record_error(Op::Sign, "tpm2", "key_not_found");
-//! let _in_flight = metrics.track_connection(Protocol::Grpc);
-//!
-//! let text = metrics.encode_text();
-//! assert!(text.contains(r#"keychain_operation_duration_seconds_bucket{backend="pkcs8",operation="generate",le="0.005"} 1"#));
-//! assert!(text.contains(r#"keychain_errors_total{backend="tpm2",error_type="key_not_found",operation="sign"} 1"#));
-//! assert!(text.contains(r#"keychain_active_connections{protocol="grpc"} 1"#));
 //! ```
+//! use keychain_metrics::{instrument_op, ErrorType, Metrics};
+//!
+//! #[derive(Debug, ErrorType)]
+//! enum KeyError {
+//!     KeyNotFound,                 // error_type="key_not_found"
+//!     #[error_type("bad_params")]
+//!     InvalidParams(String),       // error_type="bad_params"
+//!     #[error_type(transparent)]
+//!     Io(std::io::Error),          // error_type from the io::Error's kind
+//! }
+//!
+//! struct Pkcs8Store {
+//!     keys: Vec<String>,
+//! }
+//!
+//! impl Pkcs8Store {
+//!     #[instrument_op(Get, backend = "pkcs8")]
+//!     fn get(&self, i: usize) -> Result<&str, KeyError> {
+//!         self.keys.get(i).map(String::as_str).ok_or(KeyError::KeyNotFound)
+//!     }
+//!
+//!     #[instrument_op(Generate, backend = "pkcs8")]
+//!     async fn generate(&mut self, name: &str) -> Result<usize, KeyError> {
+//!         if name.is_empty() {
+//!             return Err(KeyError::InvalidParams("empty name".into()));
+//!         }
+//!         self.keys.push(name.to_owned());
+//!         Ok(self.keys.len())
+//!     }
+//! }
+//!
+//! let store = Pkcs8Store { keys: vec!["a".into()] };
+//! assert!(store.get(7).is_err());
+//! let text = Metrics::global().encode_text();
+//! assert!(text.contains(r#"keychain_operations_total{backend="pkcs8",operation="get",status="error"} 1"#));
+//! assert!(text.contains(r#"keychain_errors_total{backend="pkcs8",error_type="key_not_found",operation="get"} 1"#));
+//! ```
+//!
+//! The first argument is one of the 15 [`Op`] variants; a typo is a compile error that
+//! suggests the nearest one. `backend = "literal"` resolves the series once per call site
+//! (the fast path); `backend = expr` takes any `AsRef<str>` expression, evaluated per
+//! call. `metrics = expr` records into that instance (`Metrics`, `&Metrics` or
+//! `Arc<Metrics>`) instead of [`Metrics::global`], which is how tests stay isolated;
+//! `error_type = "label"` labels every error of the function so.
+//!
+//! Outcomes: `Ok` and non-`Result` values are `success`. `Err(e)` is `error`, counted in
+//! `keychain_errors_total` under `e`'s [`ErrorType`] label, or `error` if its type has
+//! none. Whether the return type is a `Result` is decided by the type checker, not by
+//! its spelling, so `io::Result<T>`, `anyhow::Result<T>` and your own aliases work. A
+//! panic is `error` with `error_type="panic"`, and then propagates unchanged. An async
+//! call is timed from its first poll to its completion; dropped in between, it is
+//! `cancelled`; dropped before its first poll, it records nothing.
+//!
+//! # Recording into a test instance
+//!
+//! ```
+//! use keychain_metrics::{instrument_op, Metrics};
+//!
+//! struct Store {
+//!     metrics: Metrics,
+//! }
+//!
+//! impl Store {
+//!     #[instrument_op(Sign, backend = "tpm2", metrics = self.metrics)]
+//!     fn sign(&self, data: &[u8]) -> Vec<u8> {
+//!         data.iter().rev().copied().collect()
+//!     }
+//! }
+//!
+//! let store = Store { metrics: Metrics::new() };
+//! store.sign(b"abc");
+//! assert!(store.metrics.encode_text().contains(
+//!     r#"keychain_operations_total{backend="tpm2",operation="sign",status="success"} 1"#
+//! ));
+//! ```
+//!
+//! # What the attribute expands to
+//!
+//! For `#[instrument_op(Generate, backend = "pkcs8")] async fn generate(&self, p: &Params)
+//! -> Result<KeyId, KeyError> { body }`, in outline (internal names are hygienic and
+//! cannot clash with yours):
+//!
+//! ```text
+//! async fn generate(&self, p: &Params) -> Result<KeyId, KeyError> {
+//!     let mut span = Span::start({
+//!         static SITE: CallSite = CallSite::new(Op::Generate, "pkcs8");
+//!         SITE.handle()                      // resolved on the first call, then a load
+//!     });                                    // reads the clock unless disabled
+//!     let inner = pin!(async move { body });  // `return` and `?` end here
+//!     let ret: Result<KeyId, KeyError> = Guarded::new(&mut span, inner).await;
+//!     span.finish(match (&ret).err() {        // by trait resolution, not spelling
+//!         None => Outcome::Success,
+//!         Some(e) => Outcome::Error(e.error_type()),  // or "error" without ErrorType
+//!     }, None);
+//!     ret
+//! }
+//! ```
+//!
+//! `Guarded` records a panic while it unwinds out of `poll`; dropping `span` unfinished
+//! records the cancellation. A sync function gets the same with the body in a closure
+//! and no `Guarded`: its span is dropped by the unwinding itself. A method that
+//! `#[async_trait]` has already rewritten is recognised by its `Box::pin(async move …)`
+//! body, and the future is instrumented rather than its construction.
 //!
 //! # What a scrape sees
 //! Each series is recorded and read whole: a scrape never sees a histogram whose buckets,
@@ -76,8 +169,6 @@ pub use metrics::Metrics;
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
-#[doc(no_inline)]
-#[allow(unused_imports)] // the macros land with the macro issue
-pub use keychain_metrics_macros::*;
+pub use keychain_metrics_macros::{instrument_op, ErrorType};
 #[doc(no_inline)]
 pub use prometheus;
