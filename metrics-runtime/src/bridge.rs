@@ -16,8 +16,8 @@ use crate::buckets::Buckets;
 use crate::contract::{self, Kind, Spec};
 use crate::labels::Status;
 use crate::metrics::Inner;
-use crate::series::Values;
 use crate::stripe::MAX_CELLS;
+use crate::visit::Value;
 
 thread_local! {
     static SUPPRESS: Cell<bool> = const { Cell::new(false) };
@@ -88,21 +88,12 @@ struct Protos<'a> {
 impl Protos<'_> {
     fn families(&self) -> Vec<MetricFamily> {
         let inner = self.inner;
-        let mut families: Vec<MetricFamily> = contract::ALL
-            .iter()
-            .zip(&inner.names)
-            .map(|(spec, name)| {
-                let mut mf = MetricFamily::default();
-                mf.set_name(name.clone());
-                mf.set_help(spec.help.into());
-                mf.set_field_type(match spec.kind {
-                    Kind::Counter => MetricType::COUNTER,
-                    Kind::Gauge => MetricType::GAUGE,
-                    Kind::Histogram => MetricType::HISTOGRAM,
-                });
-                mf
-            })
-            .collect();
+        let mut families = Vec::new();
+        let mut counters = family(&contract::OPERATIONS, inner.name(&contract::OPERATIONS));
+        let mut histograms = family(
+            &contract::OPERATION_DURATION,
+            inner.name(&contract::OPERATION_DURATION),
+        );
         let mut cells = [0u64; MAX_CELLS];
         inner.operations.series(|all| {
             for series in all {
@@ -116,7 +107,7 @@ impl Protos<'_> {
                             Some(status.as_str()),
                         );
                         m.set_counter(counter(n as f64));
-                        families[0].mut_metric().push(m);
+                        counters.mut_metric().push(m);
                     }
                 }
                 let mut m = self.metric(&contract::OPERATION_DURATION, &series.values, None);
@@ -124,47 +115,25 @@ impl Protos<'_> {
                     &inner.op_buckets,
                     &cells[series.statuses..series.cells.len()],
                 ));
-                families[1].mut_metric().push(m);
+                histograms.mut_metric().push(m);
             }
         });
-        let counters = [
-            (2, &inner.errors.snapshot_counters()),
-            (3, &inner.http_requests.snapshot_counters()),
-            (5, &inner.grpc_requests.snapshot_counters()),
-        ];
-        for (i, list) in counters {
-            for (values, n) in list {
-                let mut m = self.metric(contract::ALL[i], values, None);
-                m.set_counter(counter(*n as f64));
-                families[i].mut_metric().push(m);
-            }
-        }
-        for (i, family, buckets) in [
-            (4, &inner.http_durations, &inner.http_buckets),
-            (6, &inner.grpc_durations, &inner.grpc_buckets),
-        ] {
-            family.series(|all| {
-                for series in all {
-                    series.cells.read(&mut cells);
-                    let mut m = self.metric(contract::ALL[i], &series.values, None);
-                    m.set_histogram(histogram(buckets, &cells[..series.cells.len()]));
-                    families[i].mut_metric().push(m);
+        families.extend([counters, histograms]);
+        for listed in inner.listing() {
+            let mut mf = family(listed.spec, listed.name);
+            listed.family.visit(&mut |sample| {
+                let mut m = self.metric(listed.spec, sample.values, None);
+                match (sample.value, listed.buckets) {
+                    (Value::Counter(n), _) => m.set_counter(counter(n as f64)),
+                    (Value::Gauge(n), _) => m.set_gauge(gauge(n as f64)),
+                    (Value::Histogram(cells), Some(buckets)) => {
+                        m.set_histogram(histogram(buckets, cells))
+                    }
+                    (Value::Histogram(_), None) => return,
                 }
+                mf.mut_metric().push(m);
             });
-        }
-        for series in &inner.active {
-            let mut m = self.metric(&contract::ACTIVE_CONNECTIONS, &series.values, None);
-            m.set_gauge(gauge(series.value() as i64 as f64));
-            families[7].mut_metric().push(m);
-        }
-        for (i, family) in [(8, &inner.keys), (9, &inner.certs), (10, &inner.healthy)] {
-            family.series(|all| {
-                for series in all {
-                    let mut m = self.metric(contract::ALL[i], &series.values, None);
-                    m.set_gauge(gauge(series.get() as f64));
-                    families[i].mut_metric().push(m);
-                }
-            });
+            families.push(mf);
         }
         families.retain(|mf| !mf.get_metric().is_empty());
         families
@@ -172,7 +141,7 @@ impl Protos<'_> {
 
     /// A metric with the series' labels (plus `status`, if given) and the constant
     /// labels, sorted by name.
-    fn metric(&self, spec: &Spec, values: &Values, status: Option<&str>) -> proto::Metric {
+    fn metric(&self, spec: &Spec, values: &[Box<str>], status: Option<&str>) -> proto::Metric {
         let mut pairs: Vec<(&str, &str)> = spec
             .labels
             .iter()
@@ -197,6 +166,18 @@ impl Protos<'_> {
             .collect();
         proto::Metric::from_label(labels)
     }
+}
+
+fn family(spec: &Spec, name: &str) -> MetricFamily {
+    let mut mf = MetricFamily::default();
+    mf.set_name(name.into());
+    mf.set_help(spec.help.into());
+    mf.set_field_type(match spec.kind {
+        Kind::Counter => MetricType::COUNTER,
+        Kind::Gauge => MetricType::GAUGE,
+        Kind::Histogram => MetricType::HISTOGRAM,
+    });
+    mf
 }
 
 fn counter(value: f64) -> proto::Counter {

@@ -30,7 +30,7 @@ pub struct ConnectionGuard<'a> {
 
 impl<'a> ConnectionGuard<'a> {
     pub(crate) fn new(inner: &'a Inner, protocol: Protocol) -> Self {
-        let series = inner.enabled().then(|| &inner.active[protocol.index()]);
+        let series = inner.enabled().then(|| &inner.active.0[protocol.index()]);
         if let Some(series) = series {
             series.add(1);
         }
@@ -66,7 +66,7 @@ impl OwnedConnectionGuard {
     pub(crate) fn new(metrics: &Metrics, protocol: Protocol) -> Self {
         let counted = metrics.inner.enabled().then(|| metrics.clone());
         if let Some(m) = &counted {
-            m.inner.active[protocol.index()].add(1);
+            m.inner.active.0[protocol.index()].add(1);
         }
         OwnedConnectionGuard { counted, protocol }
     }
@@ -80,7 +80,7 @@ impl OwnedConnectionGuard {
 impl Drop for OwnedConnectionGuard {
     fn drop(&mut self) {
         if let Some(m) = &self.counted {
-            m.inner.active[self.protocol.index()].add(1u64.wrapping_neg());
+            m.inner.active.0[self.protocol.index()].add(1u64.wrapping_neg());
         }
     }
 }

@@ -10,12 +10,11 @@ use std::cell::RefCell;
 use crate::bridge;
 use crate::buckets::Buckets;
 use crate::contract::{self, Kind, Spec};
-use crate::family::Family;
 use crate::foreign;
 use crate::labels::Status;
 use crate::metrics::Inner;
 use crate::render::{push_help, push_i64, push_nanos_as_seconds, push_u64};
-use crate::series::{CounterSeries, GaugeSeries, TimedSeries};
+use crate::visit::{Listed, Value};
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,7 +123,6 @@ pub(crate) fn encode(inner: &Inner, format: crate::Format, out: &mut String) {
         out,
         om: format == Format::OpenMetrics,
     };
-    let name = |i: usize| inner.names[i].as_str();
     match SCRATCH.try_with(|s| {
         s.try_borrow_mut()
             .map(|mut s| operations(inner, &mut w, &mut s))
@@ -133,44 +131,32 @@ pub(crate) fn encode(inner: &Inner, format: crate::Format, out: &mut String) {
         // Thread teardown or re-entrance: use a fresh buffer.
         _ => operations(inner, &mut w, &mut Vec::new()),
     }
-    counters(&mut w, name(2), &contract::ERRORS, &inner.errors);
-    counters(
-        &mut w,
-        name(3),
-        &contract::HTTP_REQUESTS,
-        &inner.http_requests,
-    );
-    histograms(
-        &mut w,
-        name(4),
-        &contract::HTTP_DURATION,
-        &inner.http_durations,
-        &inner.http_buckets,
-    );
-    counters(
-        &mut w,
-        name(5),
-        &contract::GRPC_REQUESTS,
-        &inner.grpc_requests,
-    );
-    histograms(
-        &mut w,
-        name(6),
-        &contract::GRPC_DURATION,
-        &inner.grpc_durations,
-        &inner.grpc_buckets,
-    );
-    w.header(name(7), &contract::ACTIVE_CONNECTIONS);
-    for series in &inner.active {
-        w.sample_i64(name(7), &series.labels, series.value() as i64);
+    for listed in inner.listing() {
+        family(&mut w, &listed);
     }
-    gauges(&mut w, name(8), &contract::KEYS, &inner.keys);
-    gauges(&mut w, name(9), &contract::CERTS, &inner.certs);
-    gauges(&mut w, name(10), &contract::BACKEND_HEALTHY, &inner.healthy);
     foreign::encode(&bridge::gather_others(&inner.registry), w.om, w.out);
     if w.om {
         w.out.push_str("# EOF\n");
     }
+}
+
+/// One family, with its header if it has any series.
+fn family(w: &mut Writer<'_>, listed: &Listed<'_>) {
+    let mut header = false;
+    listed.family.visit(&mut |sample| {
+        if !header {
+            w.header(listed.name, listed.spec);
+            header = true;
+        }
+        match (sample.value, listed.buckets) {
+            (Value::Counter(n), _) => w.sample_u64(listed.name, sample.labels, n),
+            (Value::Gauge(n), _) => w.sample_i64(listed.name, sample.labels, n),
+            (Value::Histogram(cells), Some(buckets)) => {
+                w.histogram(listed.name, sample.labels, buckets, cells)
+            }
+            (Value::Histogram(_), None) => {}
+        }
+    });
 }
 
 /// The operation counter and histogram, from one snapshot of each series: both
@@ -184,7 +170,8 @@ fn operations(inner: &Inner, w: &mut Writer<'_>, scratch: &mut Vec<u64>) {
         for (series, cells) in all.iter().zip(scratch.chunks_exact_mut(width)) {
             series.cells.read(cells);
         }
-        let (counter, histogram) = (&inner.names[0], &inner.names[1]);
+        let counter = inner.name(&contract::OPERATIONS);
+        let histogram = inner.name(&contract::OPERATION_DURATION);
         w.header(counter, &contract::OPERATIONS);
         for (series, cells) in all.iter().zip(scratch.chunks_exact(width)) {
             for status in Status::ALL {
@@ -204,60 +191,6 @@ fn operations(inner: &Inner, w: &mut Writer<'_>, scratch: &mut Vec<u64>) {
                 &inner.op_buckets,
                 &cells[series.statuses..],
             );
-        }
-    });
-}
-
-fn counters<const N: usize>(
-    w: &mut Writer<'_>,
-    name: &str,
-    spec: &Spec,
-    family: &Family<CounterSeries, N>,
-) {
-    family.series(|all| {
-        if all.is_empty() {
-            return;
-        }
-        w.header(name, spec);
-        for series in all {
-            w.sample_u64(name, &series.labels, series.value());
-        }
-    });
-}
-
-fn histograms<const N: usize>(
-    w: &mut Writer<'_>,
-    name: &str,
-    spec: &Spec,
-    family: &Family<TimedSeries, N>,
-    buckets: &Buckets,
-) {
-    family.series(|all| {
-        if all.is_empty() {
-            return;
-        }
-        w.header(name, spec);
-        let mut cells = [0u64; crate::stripe::MAX_CELLS];
-        for series in all {
-            series.cells.read(&mut cells);
-            w.histogram(name, &series.labels, buckets, &cells[..series.cells.len()]);
-        }
-    });
-}
-
-fn gauges<const N: usize>(
-    w: &mut Writer<'_>,
-    name: &str,
-    spec: &Spec,
-    family: &Family<GaugeSeries, N>,
-) {
-    family.series(|all| {
-        if all.is_empty() {
-            return;
-        }
-        w.header(name, spec);
-        for series in all {
-            w.sample_i64(name, &series.labels, series.get());
         }
     });
 }

@@ -117,10 +117,3 @@ impl<S: Labelled, const N: usize> Family<S, N> {
         f(&index.series)
     }
 }
-
-impl<const N: usize> Family<crate::series::CounterSeries, N> {
-    /// Every counter's label values and current value, in creation order.
-    pub(crate) fn snapshot_counters(&self) -> Vec<(crate::series::Values, u64)> {
-        self.series(|all| all.iter().map(|s| (s.values.clone(), s.value())).collect())
-    }
-}

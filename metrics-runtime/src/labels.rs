@@ -21,8 +21,15 @@ pub const LABEL_METHOD: &str = "method";
 /// Label name `status_code` (HTTP status digits or gRPC code name).
 pub const LABEL_STATUS_CODE: &str = "status_code";
 
-/// Label names that the contract uses; constant labels may not reuse them.
-pub(crate) const RESERVED_LABELS: [&str; 8] = [
+/// Label name `route` (matched route template; beyond the contract).
+pub const LABEL_ROUTE: &str = "route";
+/// Label name `call_type` (gRPC call shape; beyond the contract).
+pub const LABEL_CALL_TYPE: &str = "call_type";
+
+/// Label names that our metrics use; constant labels may not reuse them.
+pub(crate) const RESERVED_LABELS: [&str; 10] = [
+    LABEL_ROUTE,
+    LABEL_CALL_TYPE,
     LABEL_OPERATION,
     LABEL_BACKEND,
     LABEL_STATUS,

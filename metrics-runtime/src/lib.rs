@@ -149,6 +149,7 @@ mod private;
 mod render;
 mod series;
 mod stripe;
+mod visit;
 
 pub use buckets::{DEFAULT_BUCKETS, MAX_BUCKETS, OPERATION_BUCKETS};
 pub use builder::{BuildError, MetricsBuilder};

@@ -9,13 +9,14 @@ use crate::buckets::{nanos, Buckets};
 use crate::builder::MetricsBuilder;
 use crate::cap::LabelCap;
 use crate::connection::{ConnectionGuard, OwnedConnectionGuard};
-use crate::contract;
+use crate::contract::{self, Spec};
 use crate::exposition::{self, Format};
 use crate::family::Family;
 use crate::handle::OperationHandle;
 use crate::labels::*;
 use crate::render;
 use crate::series::{CounterSeries, GaugeSeries, TimedSeries};
+use crate::visit::{DeltaGauges, Exposed, Listed, ProtocolGauges};
 
 /// The metrics of one keychain service: the contract's series, the switch that enables
 /// recording, and a [`prometheus::Registry`] for metrics of your own.
@@ -54,10 +55,17 @@ pub(crate) struct Inner {
     pub(crate) grpc_requests: Family<CounterSeries, 2>,
     pub(crate) grpc_durations: Family<TimedSeries, 1>,
     /// In-flight gauges, indexed by [`Protocol`].
-    pub(crate) active: Vec<CounterSeries>,
+    pub(crate) active: ProtocolGauges,
     pub(crate) keys: Family<GaugeSeries, 1>,
     pub(crate) certs: Family<GaugeSeries, 1>,
     pub(crate) healthy: Family<GaugeSeries, 1>,
+    pub(crate) http_routes: Family<CounterSeries, 3>,
+    pub(crate) http_route_durations: Family<TimedSeries, 2>,
+    pub(crate) grpc_received: Family<CounterSeries, 1>,
+    pub(crate) grpc_sent: Family<CounterSeries, 1>,
+    pub(crate) grpc_calls: Family<CounterSeries, 2>,
+    pub(crate) tcp_open: DeltaGauges<1>,
+    pub(crate) tcp_accepted: Family<CounterSeries, 1>,
     pub(crate) registry: prometheus::Registry,
 }
 
@@ -76,7 +84,9 @@ impl Inner {
         let backends = Arc::new(LabelCap::new(parts.max_label_values));
         let error_types = Arc::new(LabelCap::new(parts.max_label_values));
         let grpc_methods = Arc::new(LabelCap::new(parts.max_label_values));
+        let routes = Arc::new(LabelCap::new(parts.max_label_values));
         let b = || Some(Arc::clone(&backends));
+        let g = || Some(Arc::clone(&grpc_methods));
         let mut inner = Inner {
             enabled: AtomicBool::new(true),
             names: contract::ALL
@@ -91,21 +101,80 @@ impl Inner {
             errors: Family::new([None, b(), Some(error_types)]),
             http_requests: Family::new([None, None]),
             http_durations: Family::new([None]),
-            grpc_requests: Family::new([Some(Arc::clone(&grpc_methods)), None]),
-            grpc_durations: Family::new([Some(grpc_methods)]),
-            active: Vec::new(),
+            grpc_requests: Family::new([g(), None]),
+            grpc_durations: Family::new([g()]),
+            active: ProtocolGauges(Vec::new()),
             keys: Family::new([b()]),
             certs: Family::new([b()]),
             healthy: Family::new([b()]),
+            http_routes: Family::new([None, Some(Arc::clone(&routes)), None]),
+            http_route_durations: Family::new([None, Some(routes)]),
+            grpc_received: Family::new([g()]),
+            grpc_sent: Family::new([g()]),
+            grpc_calls: Family::new([g(), None]),
+            tcp_open: DeltaGauges(Family::new([None])),
+            tcp_accepted: Family::new([None]),
             registry: prometheus::Registry::new(),
         };
-        inner.active = Protocol::ALL
+        inner.active.0 = Protocol::ALL
             .iter()
             .map(|p| {
                 CounterSeries::new(&[p.as_str()], inner.labels(&[(LABEL_PROTOCOL, p.as_str())]))
             })
             .collect();
         inner
+    }
+
+    /// The full name of a family of [`contract::ALL`].
+    pub(crate) fn name(&self, spec: &Spec) -> &str {
+        let i = contract::ALL
+            .iter()
+            .position(|s| std::ptr::eq(*s, spec))
+            .unwrap_or_else(|| unreachable!("every spec is listed in contract::ALL"));
+        &self.names[i]
+    }
+
+    /// Every family but the operations (which are written from one snapshot of their
+    /// shared cells), in exposition order.
+    pub(crate) fn listing(&self) -> [Listed<'_>; 16] {
+        let http = Some(&self.http_buckets);
+        let grpc = Some(&self.grpc_buckets);
+        [
+            self.listed(&contract::ERRORS, &self.errors, None),
+            self.listed(&contract::HTTP_REQUESTS, &self.http_requests, None),
+            self.listed(&contract::HTTP_DURATION, &self.http_durations, http),
+            self.listed(&contract::GRPC_REQUESTS, &self.grpc_requests, None),
+            self.listed(&contract::GRPC_DURATION, &self.grpc_durations, grpc),
+            self.listed(&contract::ACTIVE_CONNECTIONS, &self.active, None),
+            self.listed(&contract::KEYS, &self.keys, None),
+            self.listed(&contract::CERTS, &self.certs, None),
+            self.listed(&contract::BACKEND_HEALTHY, &self.healthy, None),
+            self.listed(&contract::HTTP_ROUTE_REQUESTS, &self.http_routes, None),
+            self.listed(
+                &contract::HTTP_ROUTE_DURATION,
+                &self.http_route_durations,
+                http,
+            ),
+            self.listed(&contract::GRPC_RECEIVED, &self.grpc_received, None),
+            self.listed(&contract::GRPC_SENT, &self.grpc_sent, None),
+            self.listed(&contract::GRPC_CALLS, &self.grpc_calls, None),
+            self.listed(&contract::TCP_OPEN, &self.tcp_open, None),
+            self.listed(&contract::TCP_ACCEPTED, &self.tcp_accepted, None),
+        ]
+    }
+
+    fn listed<'a>(
+        &'a self,
+        spec: &'static Spec,
+        family: &'a dyn Exposed,
+        buckets: Option<&'a Buckets>,
+    ) -> Listed<'a> {
+        Listed {
+            spec,
+            name: self.name(spec),
+            family,
+            buckets,
+        }
     }
 
     #[inline]
@@ -173,7 +242,7 @@ impl Default for Metrics {
 impl fmt::Debug for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Metrics")
-            .field("namespace_metric", &self.inner.names[0])
+            .field("operations_metric", &self.inner.names[0])
             .field("enabled", &self.is_enabled())
             .finish_non_exhaustive()
     }
