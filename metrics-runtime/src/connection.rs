@@ -71,6 +71,12 @@ impl OwnedConnectionGuard {
         OwnedConnectionGuard { counted, protocol }
     }
 
+    /// The instance, if the guard counts (recording was enabled when it was made).
+    #[cfg(feature = "http")]
+    pub(crate) fn metrics(&self) -> Option<&Metrics> {
+        self.counted.as_ref()
+    }
+
     /// The protocol this guard counts for.
     pub fn protocol(&self) -> Protocol {
         self.protocol

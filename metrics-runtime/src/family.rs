@@ -111,6 +111,14 @@ impl<S: Labelled, const N: usize> Family<S, N> {
         series
     }
 
+    /// Whether a series for `values` exists (never creates one).
+    #[cfg(feature = "grpc")]
+    pub(crate) fn contains(&self, values: [&str; N]) -> bool {
+        let values = values.map(clip);
+        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+        Self::find(&index, self.hash(values), &values).is_some()
+    }
+
     /// Calls `f` with every series, in creation order, under the read lock.
     pub(crate) fn series<R>(&self, f: impl FnOnce(&[Arc<S>]) -> R) -> R {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);

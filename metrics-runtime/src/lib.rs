@@ -133,12 +133,20 @@ mod connection;
 mod contract;
 mod error_type;
 mod exposition;
+#[cfg(feature = "http")]
+mod exchange;
 mod family;
 mod foreign;
 mod global;
+#[cfg(feature = "grpc")]
+pub mod grpc;
+#[cfg(feature = "http")]
+pub mod http;
 mod handle;
 mod labels;
 mod lease;
+#[cfg(any(feature = "axum", feature = "tonic"))]
+pub mod listener;
 mod metrics;
 #[doc(hidden)]
 pub mod __private {

@@ -396,6 +396,89 @@ impl Metrics {
         );
     }
 
+    /// One gRPC call as the layer saw it: the contract's counter and histogram, and the
+    /// message counts and call type beyond it. A path answered `Unimplemented` that has
+    /// never been answered otherwise is recorded as `other`: a client cannot create
+    /// series by calling paths the server does not serve.
+    #[cfg(feature = "grpc")]
+    pub(crate) fn record_grpc_call(
+        &self,
+        path: &str,
+        code: GrpcCode,
+        duration: Duration,
+        received: u64,
+        sent: u64,
+    ) {
+        let inner = &*self.inner;
+        if !inner.enabled() {
+            return;
+        }
+        let path = if code == GrpcCode::Unimplemented && !inner.grpc_durations.contains([path]) {
+            crate::cap::OVERFLOW
+        } else {
+            path
+        };
+        self.record_grpc_request(path, code, duration);
+        let call_type = match (received > 1, sent > 1) {
+            (false, false) => "unary",
+            (true, false) => "client_streaming",
+            (false, true) => "server_streaming",
+            (true, true) => "bidi_streaming",
+        };
+        let counter = |[m]: &[&str; 1]| CounterSeries::new(&[m], inner.labels(&[(LABEL_METHOD, m)]));
+        inner.grpc_received.with([path], counter, |s| s.add(received));
+        inner.grpc_sent.with([path], counter, |s| s.add(sent));
+        inner.grpc_calls.with(
+            [path, call_type],
+            |[m, t]| CounterSeries::new(&[m, t], inner.labels(&[(LABEL_METHOD, m), (LABEL_CALL_TYPE, t)])),
+            |s| s.add(1),
+        );
+    }
+
+    /// One HTTP request under its matched route template.
+    #[cfg(feature = "axum")]
+    pub(crate) fn record_http_route(
+        &self,
+        method: HttpMethod,
+        route: &str,
+        status_code: u16,
+        duration: Duration,
+    ) {
+        let inner = &*self.inner;
+        if !inner.enabled() {
+            return;
+        }
+        let mut digits = itoa::Buffer::new();
+        let code = if (100..=999).contains(&status_code) {
+            digits.format(status_code)
+        } else {
+            crate::cap::OVERFLOW
+        };
+        let method = method.as_str();
+        inner.http_routes.with(
+            [method, route, code],
+            |[m, r, c]| {
+                CounterSeries::new(
+                    &[m, r, c],
+                    inner.labels(&[(LABEL_METHOD, m), (LABEL_ROUTE, r), (LABEL_STATUS_CODE, c)]),
+                )
+            },
+            |s| s.add(1),
+        );
+        inner.http_route_durations.with(
+            [method, route],
+            |[m, r]| {
+                TimedSeries::new(
+                    &inner.http_buckets,
+                    &[m, r],
+                    inner.labels(&[(LABEL_METHOD, m), (LABEL_ROUTE, r)]),
+                    [].into(),
+                )
+            },
+            |s| s.record(&inner.http_buckets, None, nanos(duration)),
+        );
+    }
+
     /// Counts a connection or request in flight until the guard drops:
     /// `keychain_active_connections{protocol}`. The guard borrows this instance; use
     /// [`Metrics::track_connection_owned`] to move it into a `'static` task.

@@ -1,0 +1,74 @@
+//! Counting gRPC messages in a byte stream: each message is a 5-byte prefix (a
+//! compression flag and a big-endian `u32` length) followed by that many bytes.
+
+/// A message counter fed with the body's bytes as they pass, in any chunking.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct MessageCounter {
+    /// Bytes of the current prefix seen so far (0..5).
+    prefix_len: usize,
+    prefix: [u8; 5],
+    /// Payload bytes of the current message still to come.
+    payload_left: u64,
+    /// Messages whose prefix has been seen.
+    pub(crate) messages: u64,
+}
+
+impl MessageCounter {
+    pub(crate) fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.payload_left > 0 {
+                let skip = usize::try_from(self.payload_left).map_or(bytes.len(), |left| left.min(bytes.len()));
+                bytes = &bytes[skip..];
+                self.payload_left -= skip as u64;
+                continue;
+            }
+            let take = (5 - self.prefix_len).min(bytes.len());
+            self.prefix[self.prefix_len..self.prefix_len + take].copy_from_slice(&bytes[..take]);
+            self.prefix_len += take;
+            bytes = &bytes[take..];
+            if self.prefix_len == 5 {
+                let [_, a, b, c, d] = self.prefix;
+                self.payload_left = u64::from(u32::from_be_bytes([a, b, c, d]));
+                self.prefix_len = 0;
+                self.messages += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(len: u32) -> Vec<u8> {
+        let mut v = vec![0];
+        v.extend_from_slice(&len.to_be_bytes());
+        v.extend(std::iter::repeat_n(7u8, len as usize));
+        v
+    }
+
+    #[test]
+    fn counts_messages_in_any_chunking() {
+        let stream: Vec<u8> = [frame(3), frame(0), frame(300), frame(1)].concat();
+        for chunk in [1, 2, 4, 5, 6, 7, 64, 1000] {
+            let mut c = MessageCounter::default();
+            for part in stream.chunks(chunk) {
+                c.feed(part);
+            }
+            assert_eq!(c.messages, 4, "chunk size {chunk}");
+        }
+    }
+
+    #[test]
+    fn a_message_spanning_chunks_counts_once() {
+        let mut c = MessageCounter::default();
+        let f = frame(10);
+        c.feed(&f[..3]);
+        assert_eq!(c.messages, 0);
+        c.feed(&f[3..8]);
+        assert_eq!(c.messages, 1);
+        c.feed(&f[8..]);
+        c.feed(&frame(2));
+        assert_eq!(c.messages, 2);
+    }
+}

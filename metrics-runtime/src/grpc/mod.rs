@@ -1,0 +1,227 @@
+//! gRPC instrumentation: a tower layer for tonic servers, or any gRPC-over-HTTP/2 service.
+//!
+//! ```ignore
+//! tonic::transport::Server::builder()
+//!     .layer(GrpcMetricsLayer::new(metrics.clone()))
+//!     .add_service(KeychainServer::new(service))
+//!     .serve(addr)
+//!     .await?;
+//! ```
+//!
+//! Per call it records `keychain_grpc_requests_total{method,status_code}` and
+//! `keychain_grpc_request_duration_seconds{method}`, with the method as the full path
+//! (`/package.Service/Method`) and the status as its code name (`OK`, `NotFound`, …),
+//! and counts the call in `keychain_active_connections{protocol="grpc"}` while it runs.
+//! Unary and streaming calls alike are timed to the end of the response stream.
+//!
+//! - The status is read from the trailers at the end of the body, or from the headers of
+//!   a trailers-only response. A response body dropped before its trailers is
+//!   `Canceled`; a non-200 HTTP response is mapped as the gRPC spec says.
+//! - A path the server does not serve (answered `Unimplemented` and never answered
+//!   otherwise) is recorded as `other`, and distinct paths are capped, so a client
+//!   cannot create series.
+//! - Beyond the contract: `keychain_grpc_messages_received_total{method}` and
+//!   `keychain_grpc_messages_sent_total{method}` count the length-prefixed messages in
+//!   each direction, and `keychain_grpc_calls_total{method,call_type}` tells unary calls
+//!   from streaming ones as observed: `client_streaming` if more than one request
+//!   message arrived, `server_streaming` if more than one response message left,
+//!   `bidi_streaming` if both. A streaming method that sent at most one message in each
+//!   direction is indistinguishable from a unary one on the wire, and counts as `unary`.
+
+mod frames;
+mod status;
+
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Buf;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::clock;
+use crate::connection::OwnedConnectionGuard;
+use crate::exchange::{End, Exchange};
+pub use crate::exchange::{MeteredBody, ResponseFuture};
+use crate::labels::{GrpcCode, Protocol};
+use crate::Metrics;
+use frames::MessageCounter;
+
+/// The layer; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct GrpcMetricsLayer {
+    metrics: Metrics,
+}
+
+impl GrpcMetricsLayer {
+    /// A layer recording into `metrics`.
+    pub fn new(metrics: Metrics) -> Self {
+        GrpcMetricsLayer { metrics }
+    }
+}
+
+impl Default for GrpcMetricsLayer {
+    /// A layer recording into [`Metrics::global`].
+    fn default() -> Self {
+        GrpcMetricsLayer::new(Metrics::global().clone())
+    }
+}
+
+impl<S> Layer<S> for GrpcMetricsLayer {
+    type Service = GrpcMetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcMetricsService {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// The service of [`GrpcMetricsLayer`].
+#[derive(Debug, Clone)]
+pub struct GrpcMetricsService<S> {
+    inner: S,
+    metrics: Metrics,
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for GrpcMetricsService<S>
+where
+    S: Service<Request<CountingBody<ReqB>>, Response = Response<ResB>>,
+    ResB: Body,
+{
+    type Response = Response<MeteredBody<ResB, GrpcExchange>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, GrpcExchange>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+        if !self.metrics.is_enabled() {
+            let request = request.map(|body| CountingBody::new(body, None));
+            return ResponseFuture::new(self.inner.call(request), None);
+        }
+        let received = Arc::new(AtomicU64::new(0));
+        let exchange = GrpcExchange {
+            path: request.uri().path_and_query().cloned(),
+            start: clock::now(),
+            http_status: StatusCode::OK,
+            header_code: None,
+            trailer_code: None,
+            sent: MessageCounter::default(),
+            received: Arc::clone(&received),
+            in_flight: self.metrics.track_connection_owned(Protocol::Grpc),
+        };
+        let request = request.map(|body| CountingBody::new(body, Some(received)));
+        ResponseFuture::new(self.inner.call(request), Some(exchange))
+    }
+}
+
+pin_project! {
+    /// A request body that counts the gRPC messages it carries.
+    pub struct CountingBody<B> {
+        #[pin]
+        inner: B,
+        counter: MessageCounter,
+        total: Option<Arc<AtomicU64>>,
+    }
+}
+
+impl<B> CountingBody<B> {
+    fn new(inner: B, total: Option<Arc<AtomicU64>>) -> Self {
+        CountingBody {
+            inner,
+            counter: MessageCounter::default(),
+            total,
+        }
+    }
+}
+
+impl<B: Body> Body for CountingBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let polled = std::task::ready!(this.inner.poll_frame(cx));
+        if let (Some(total), Some(Ok(frame))) = (this.total.as_ref(), &polled) {
+            if let Some(data) = frame.data_ref() {
+                let mut slices = [IoSlice::new(&[]); 16];
+                let n = data.chunks_vectored(&mut slices);
+                for slice in &slices[..n] {
+                    this.counter.feed(slice);
+                }
+                total.store(this.counter.messages, Ordering::Relaxed);
+            }
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// One gRPC call in flight.
+pub struct GrpcExchange {
+    path: Option<PathAndQuery>,
+    start: u64,
+    http_status: StatusCode,
+    header_code: Option<GrpcCode>,
+    trailer_code: Option<GrpcCode>,
+    sent: MessageCounter,
+    received: Arc<AtomicU64>,
+    in_flight: OwnedConnectionGuard,
+}
+
+impl Exchange for GrpcExchange {
+    fn head(&mut self, status: StatusCode, headers: &HeaderMap) {
+        self.http_status = status;
+        self.header_code = status::grpc_status(headers);
+    }
+
+    fn data(&mut self, chunks: &[IoSlice<'_>]) {
+        for chunk in chunks {
+            self.sent.feed(chunk);
+        }
+    }
+
+    fn trailers(&mut self, trailers: &HeaderMap) {
+        self.trailer_code = status::grpc_status(trailers);
+    }
+
+    fn end(self, end: End) {
+        let code = self.trailer_code.or(self.header_code).unwrap_or_else(|| {
+            if self.http_status != StatusCode::OK {
+                return status::from_http(self.http_status);
+            }
+            match end {
+                End::Aborted | End::NoResponse => GrpcCode::Cancelled,
+                End::Panicked => GrpcCode::Internal,
+                End::Complete | End::Failed => GrpcCode::Unknown,
+            }
+        });
+        let Some(metrics) = self.in_flight.metrics() else {
+            return;
+        };
+        let path = self.path.as_ref().map_or("", PathAndQuery::path);
+        let duration = std::time::Duration::from_nanos(clock::nanos_since(self.start));
+        let received = self.received.load(Ordering::Relaxed);
+        metrics.record_grpc_call(path, code, duration, received, self.sent.messages);
+    }
+}

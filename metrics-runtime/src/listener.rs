@@ -1,0 +1,184 @@
+//! Counting transport connections, as distinct from requests in flight: wrap what the
+//! server accepts from.
+//!
+//! - axum: `axum::serve(TrackedListener::new(tcp_listener, metrics, Protocol::Http), app)`.
+//! - tonic: `Server::builder().add_service(svc).serve_with_incoming(TrackedIncoming::new(
+//!   tcp_listener, metrics, Protocol::Grpc))`.
+//!
+//! Each accepted connection counts once in `keychain_tcp_connections_accepted_total` and
+//! in `keychain_tcp_connections` until it closes (its IO object is dropped).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::labels::{Protocol, LABEL_PROTOCOL};
+use crate::series::CounterSeries;
+use crate::Metrics;
+
+/// Holds one open connection in the gauge; made while recording is enabled, it always
+/// decrements on drop.
+struct Open(Option<Arc<CounterSeries>>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if let Some(series) = &self.0 {
+            series.add(1u64.wrapping_neg());
+        }
+    }
+}
+
+fn open(metrics: &Metrics, protocol: Protocol) -> Open {
+    let inner = &*metrics.inner;
+    if !inner.enabled() {
+        return Open(None);
+    }
+    let make = |[p]: &[&str; 1]| CounterSeries::new(&[p], inner.labels(&[(LABEL_PROTOCOL, p)]));
+    inner.tcp_accepted.with([protocol.as_str()], make, |s| s.add(1));
+    let series = inner.tcp_open.0.get_or_create([protocol.as_str()], make);
+    series.add(1);
+    Open(Some(series))
+}
+
+pin_project! {
+    /// An accepted connection, counted until dropped. Reads and writes pass through.
+    pub struct TrackedIo<T> {
+        #[pin]
+        inner: T,
+        open: Open,
+    }
+}
+
+impl<T> TrackedIo<T> {
+    /// Counts `io` as an open connection of `protocol` until the returned value drops.
+    pub fn new(io: T, metrics: &Metrics, protocol: Protocol) -> Self {
+        TrackedIo {
+            inner: io,
+            open: open(metrics, protocol),
+        }
+    }
+
+    /// The wrapped connection.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: AsyncRead> AsyncRead for TrackedIo<T> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite> AsyncWrite for TrackedIo<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// An axum [`Listener`](axum::serve::Listener) that counts the connections it accepts.
+#[cfg(feature = "axum")]
+pub struct TrackedListener<L> {
+    inner: L,
+    metrics: Metrics,
+    protocol: Protocol,
+}
+
+#[cfg(feature = "axum")]
+impl<L> TrackedListener<L> {
+    /// Wraps `listener` (e.g. a `tokio::net::TcpListener`).
+    pub fn new(listener: L, metrics: Metrics, protocol: Protocol) -> Self {
+        TrackedListener {
+            inner: listener,
+            metrics,
+            protocol,
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+impl<L: axum::serve::Listener> axum::serve::Listener for TrackedListener<L> {
+    type Io = TrackedIo<L::Io>;
+    type Addr = L::Addr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (io, addr) = self.inner.accept().await;
+        (TrackedIo::new(io, &self.metrics, self.protocol), addr)
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A stream of accepted, counted TCP connections for tonic's `serve_with_incoming`.
+/// Sets `TCP_NODELAY` on each, as gRPC wants.
+#[cfg(feature = "tonic")]
+pub struct TrackedIncoming {
+    listener: tokio::net::TcpListener,
+    metrics: Metrics,
+    protocol: Protocol,
+}
+
+#[cfg(feature = "tonic")]
+impl TrackedIncoming {
+    /// Accepts from `listener`.
+    pub fn new(listener: tokio::net::TcpListener, metrics: Metrics, protocol: Protocol) -> Self {
+        TrackedIncoming {
+            listener,
+            metrics,
+            protocol,
+        }
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+#[cfg(feature = "tonic")]
+impl futures_core::Stream for TrackedIncoming {
+    type Item = io::Result<TrackedIo<tokio::net::TcpStream>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let (stream, _) = std::task::ready!(this.listener.poll_accept(cx))?;
+        // Without it, Nagle's algorithm and delayed ACKs add up to 40 ms per message.
+        stream.set_nodelay(true)?;
+        Poll::Ready(Some(Ok(TrackedIo::new(stream, &this.metrics, this.protocol))))
+    }
+}
+
+#[cfg(feature = "tonic")]
+impl<T: tonic::transport::server::Connected> tonic::transport::server::Connected for TrackedIo<T> {
+    type ConnectInfo = T::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.inner.connect_info()
+    }
+}
