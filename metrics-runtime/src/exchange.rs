@@ -107,7 +107,13 @@ where
                         Some(x)
                     }
                 });
-                Ok(Response::from_parts(parts, MeteredBody { inner: body, exchange }))
+                Ok(Response::from_parts(
+                    parts,
+                    MeteredBody {
+                        inner: body,
+                        exchange,
+                    },
+                ))
             }
             Err(e) => {
                 if let Some(x) = exchange {

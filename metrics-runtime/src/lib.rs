@@ -132,17 +132,17 @@ mod clock;
 mod connection;
 mod contract;
 mod error_type;
-mod exposition;
 #[cfg(feature = "http")]
 mod exchange;
+mod exposition;
 mod family;
 mod foreign;
 mod global;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+mod handle;
 #[cfg(feature = "http")]
 pub mod http;
-mod handle;
 mod labels;
 mod lease;
 #[cfg(any(feature = "axum", feature = "tonic"))]

@@ -38,7 +38,9 @@ fn open(metrics: &Metrics, protocol: Protocol) -> Open {
         return Open(None);
     }
     let make = |[p]: &[&str; 1]| CounterSeries::new(&[p], inner.labels(&[(LABEL_PROTOCOL, p)]));
-    inner.tcp_accepted.with([protocol.as_str()], make, |s| s.add(1));
+    inner
+        .tcp_accepted
+        .with([protocol.as_str()], make, |s| s.add(1));
     let series = inner.tcp_open.0.get_or_create([protocol.as_str()], make);
     series.add(1);
     Open(Some(series))
@@ -69,13 +71,21 @@ impl<T> TrackedIo<T> {
 }
 
 impl<T: AsyncRead> AsyncRead for TrackedIo<T> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         self.project().inner.poll_read(cx, buf)
     }
 }
 
 impl<T: AsyncWrite> AsyncWrite for TrackedIo<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.project().inner.poll_write(cx, buf)
     }
 
@@ -170,7 +180,11 @@ impl futures_core::Stream for TrackedIncoming {
         let (stream, _) = std::task::ready!(this.listener.poll_accept(cx))?;
         // Without it, Nagle's algorithm and delayed ACKs add up to 40 ms per message.
         stream.set_nodelay(true)?;
-        Poll::Ready(Some(Ok(TrackedIo::new(stream, &this.metrics, this.protocol))))
+        Poll::Ready(Some(Ok(TrackedIo::new(
+            stream,
+            &this.metrics,
+            this.protocol,
+        ))))
     }
 }
 

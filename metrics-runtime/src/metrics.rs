@@ -425,12 +425,20 @@ impl Metrics {
             (false, true) => "server_streaming",
             (true, true) => "bidi_streaming",
         };
-        let counter = |[m]: &[&str; 1]| CounterSeries::new(&[m], inner.labels(&[(LABEL_METHOD, m)]));
-        inner.grpc_received.with([path], counter, |s| s.add(received));
+        let counter =
+            |[m]: &[&str; 1]| CounterSeries::new(&[m], inner.labels(&[(LABEL_METHOD, m)]));
+        inner
+            .grpc_received
+            .with([path], counter, |s| s.add(received));
         inner.grpc_sent.with([path], counter, |s| s.add(sent));
         inner.grpc_calls.with(
             [path, call_type],
-            |[m, t]| CounterSeries::new(&[m, t], inner.labels(&[(LABEL_METHOD, m), (LABEL_CALL_TYPE, t)])),
+            |[m, t]| {
+                CounterSeries::new(
+                    &[m, t],
+                    inner.labels(&[(LABEL_METHOD, m), (LABEL_CALL_TYPE, t)]),
+                )
+            },
             |s| s.add(1),
         );
     }

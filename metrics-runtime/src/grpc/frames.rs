@@ -17,7 +17,8 @@ impl MessageCounter {
     pub(crate) fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             if self.payload_left > 0 {
-                let skip = usize::try_from(self.payload_left).map_or(bytes.len(), |left| left.min(bytes.len()));
+                let skip = usize::try_from(self.payload_left)
+                    .map_or(bytes.len(), |left| left.min(bytes.len()));
                 bytes = &bytes[skip..];
                 self.payload_left -= skip as u64;
                 continue;

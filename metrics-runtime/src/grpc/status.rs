@@ -48,7 +48,10 @@ mod tests {
     #[test]
     fn maps_http_statuses() {
         assert_eq!(from_http(StatusCode::NOT_FOUND), GrpcCode::Unimplemented);
-        assert_eq!(from_http(StatusCode::SERVICE_UNAVAILABLE), GrpcCode::Unavailable);
+        assert_eq!(
+            from_http(StatusCode::SERVICE_UNAVAILABLE),
+            GrpcCode::Unavailable
+        );
         assert_eq!(from_http(StatusCode::IM_A_TEAPOT), GrpcCode::Unknown);
     }
 }
