@@ -143,6 +143,7 @@ pub mod grpc;
 mod handle;
 #[cfg(feature = "http")]
 pub mod http;
+mod http_cache;
 mod labels;
 mod lease;
 #[cfg(any(feature = "axum", feature = "tonic"))]

@@ -13,6 +13,7 @@ use crate::contract::{self, Spec};
 use crate::exposition::{self, Format};
 use crate::family::Family;
 use crate::handle::OperationHandle;
+use crate::http_cache::HttpCache;
 use crate::labels::*;
 use crate::render;
 use crate::series::{CounterSeries, GaugeSeries, TimedSeries};
@@ -66,6 +67,7 @@ pub(crate) struct Inner {
     pub(crate) grpc_calls: Family<CounterSeries, 2>,
     pub(crate) tcp_open: DeltaGauges<1>,
     pub(crate) tcp_accepted: Family<CounterSeries, 1>,
+    pub(crate) http_cache: HttpCache,
     pub(crate) registry: prometheus::Registry,
 }
 
@@ -114,6 +116,7 @@ impl Inner {
             grpc_calls: Family::new([g(), None]),
             tcp_open: DeltaGauges(Family::new([None])),
             tcp_accepted: Family::new([None]),
+            http_cache: HttpCache::new(),
             registry: prometheus::Registry::new(),
         };
         inner.active.0 = Protocol::ALL
@@ -334,35 +337,47 @@ impl Metrics {
         if !inner.enabled() {
             return;
         }
-        let mut digits = itoa::Buffer::new();
-        let code = if (100..=999).contains(&status_code) {
-            digits.format(status_code)
-        } else {
-            crate::cap::OVERFLOW
+        let counter = match inner.http_cache.counter(method, status_code) {
+            Some(series) => series,
+            None => {
+                let mut digits = itoa::Buffer::new();
+                let code = if (100..=999).contains(&status_code) {
+                    digits.format(status_code)
+                } else {
+                    crate::cap::OVERFLOW
+                };
+                let series = inner
+                    .http_requests
+                    .get_or_create([method.as_str(), code], |[m, c]| {
+                        CounterSeries::new(
+                            &[m, c],
+                            inner.labels(&[(LABEL_METHOD, m), (LABEL_STATUS_CODE, c)]),
+                        )
+                    });
+                series.add(1);
+                inner.http_cache.remember(method, status_code, series);
+                return self.record_http_duration(method, duration);
+            }
         };
-        let method = method.as_str();
-        inner.http_requests.with(
-            [method, code],
-            |[m, c]| {
-                CounterSeries::new(
-                    &[m, c],
-                    inner.labels(&[(LABEL_METHOD, m), (LABEL_STATUS_CODE, c)]),
-                )
-            },
-            |s| s.add(1),
-        );
-        inner.http_durations.with(
-            [method],
-            |[m]| {
-                TimedSeries::new(
-                    &inner.http_buckets,
-                    &[m],
-                    inner.labels(&[(LABEL_METHOD, m)]),
-                    [].into(),
-                )
-            },
-            |s| s.record(&inner.http_buckets, None, nanos(duration)),
-        );
+        counter.add(1);
+        self.record_http_duration(method, duration);
+    }
+
+    fn record_http_duration(&self, method: HttpMethod, duration: Duration) {
+        let inner = &*self.inner;
+        let series = inner.http_cache.duration(method, || {
+            inner
+                .http_durations
+                .get_or_create([method.as_str()], |[m]| {
+                    TimedSeries::new(
+                        &inner.http_buckets,
+                        &[m],
+                        inner.labels(&[(LABEL_METHOD, m)]),
+                        [].into(),
+                    )
+                })
+        });
+        series.record(&inner.http_buckets, None, nanos(duration));
     }
 
     /// Records one gRPC call by its full method path (`/package.Service/Method`).
