@@ -134,3 +134,60 @@ fn scraping_into_a_reused_buffer_allocates_nothing() {
         assert_eq!(n, 0, "{format:?}");
     }
 }
+
+mod layers {
+    use std::convert::Infallible;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use keychain_metrics::http::HttpMetricsLayer;
+    use keychain_metrics::Metrics;
+    use tower::{Layer, Service};
+
+    fn now<F: Future>(f: F) -> F::Output {
+        match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => unreachable!(),
+        }
+    }
+
+    fn drain<B: http_body::Body + Unpin>(mut body: B) {
+        let mut cx = Context::from_waker(Waker::noop());
+        while let Poll::Ready(Some(Ok(_))) = std::pin::Pin::new(&mut body).poll_frame(&mut cx) {}
+    }
+
+    async fn ok(_: http::Request<()>) -> Result<http::Response<Full<Bytes>>, Infallible> {
+        Ok(http::Response::new(Full::new(Bytes::from_static(b"ok"))))
+    }
+
+    /// Allocations of `n` requests through `service`, request construction included.
+    fn per_request<S, B>(service: &mut S, n: u64) -> u64
+    where
+        S: Service<http::Request<()>, Response = http::Response<B>, Error = Infallible>,
+        B: http_body::Body + Unpin,
+    {
+        super::allocations(|| {
+            for _ in 0..n {
+                let request = http::Request::get("/keys/1").body(()).unwrap();
+                drain(now(service.call(request)).unwrap().into_body());
+            }
+        })
+    }
+
+    #[test]
+    fn the_http_layer_allocates_nothing_per_request() {
+        let metrics = Metrics::new();
+        let mut bare = tower::service_fn(ok);
+        let mut layered = HttpMetricsLayer::new(metrics.clone()).layer(tower::service_fn(ok));
+        per_request(&mut layered, 1); // resolves the series
+        let (bare, layered) = (per_request(&mut bare, 100), per_request(&mut layered, 100));
+        assert_eq!(layered, bare, "the layer added allocations");
+        let text = metrics.encode_text();
+        assert!(
+            text.contains(r#"keychain_http_requests_total{method="GET",status_code="200"} 101"#)
+        );
+    }
+}
