@@ -124,11 +124,16 @@
 //! `_count` and `_sum` disagree, and an operation's status counter and its duration
 //! histogram always describe the same recordings. See the `stripe` module for how.
 
+pub mod alloc;
 mod bridge;
 mod buckets;
 mod builder;
 mod cap;
 mod clock;
+#[cfg(feature = "collector")]
+pub mod collector;
+#[cfg(feature = "config")]
+pub mod config;
 mod connection;
 mod contract;
 mod error_type;
@@ -149,6 +154,8 @@ mod lease;
 #[cfg(any(feature = "axum", feature = "tonic"))]
 pub mod listener;
 mod metrics;
+#[cfg(feature = "server")]
+mod negotiate;
 #[doc(hidden)]
 pub mod __private {
     //! Support for generated code; not a public API.
@@ -157,6 +164,8 @@ pub mod __private {
 mod private;
 mod render;
 mod series;
+#[cfg(feature = "server")]
+pub mod server;
 mod stripe;
 mod visit;
 

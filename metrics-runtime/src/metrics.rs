@@ -43,6 +43,12 @@ pub struct Metrics {
 
 pub(crate) struct Inner {
     pub(crate) enabled: AtomicBool,
+    /// The metric name prefix.
+    #[cfg_attr(not(feature = "collector"), allow(dead_code))]
+    pub(crate) namespace: String,
+    /// When the instance was built: the start of `keychain_server_uptime_seconds`.
+    #[cfg_attr(not(feature = "collector"), allow(dead_code))]
+    pub(crate) created: std::time::Instant,
     /// Full names, parallel to [`contract::ALL`].
     pub(crate) names: Vec<String>,
     pub(crate) const_labels: Vec<(String, String)>,
@@ -91,6 +97,8 @@ impl Inner {
         let g = || Some(Arc::clone(&grpc_methods));
         let mut inner = Inner {
             enabled: AtomicBool::new(true),
+            namespace: parts.namespace.clone(),
+            created: std::time::Instant::now(),
             names: contract::ALL
                 .iter()
                 .map(|spec| spec.name(&parts.namespace))
