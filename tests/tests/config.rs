@@ -1,0 +1,161 @@
+//! The YAML config: the seed's shape loads, every invalid case names its field and value.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use keychain_metrics::config::{ConfigError, MetricsConfig};
+
+fn error(yaml: &str) -> String {
+    MetricsConfig::from_yaml(yaml).unwrap_err().to_string()
+}
+
+#[test]
+fn the_go_packages_shape_loads() {
+    let c = MetricsConfig::from_yaml("metrics:\n  enabled: true\n  port: 9090\n  path: /metrics\n")
+        .unwrap();
+    assert_eq!(c, MetricsConfig::default());
+}
+
+#[test]
+fn a_full_config_loads() {
+    let c = MetricsConfig::from_yaml(
+        "server: { rest: 127.0.0.1:8080 }   # other sections are ignored
+metrics:
+  enabled: false
+  port: 9464
+  path: /internal/metrics
+  address: \"::1\"
+  bearer_token: s3cret-token
+  collector_interval: 500ms
+",
+    )
+    .unwrap();
+    assert!(!c.enabled);
+    assert_eq!(c.port, 9464);
+    assert_eq!(c.path, "/internal/metrics");
+    assert_eq!(c.address, IpAddr::V6(Ipv6Addr::LOCALHOST));
+    assert_eq!(c.bearer_token.as_deref(), Some("s3cret-token"));
+    assert_eq!(c.collector_interval, Duration::from_millis(500));
+    assert_eq!(c.socket_addr().to_string(), "[::1]:9464");
+}
+
+#[test]
+fn empty_or_absent_section_gives_defaults() {
+    assert_eq!(
+        MetricsConfig::from_yaml("").unwrap(),
+        MetricsConfig::default()
+    );
+    assert_eq!(
+        MetricsConfig::from_yaml("other: 1\n").unwrap(),
+        MetricsConfig::default()
+    );
+    let d = MetricsConfig::default();
+    assert_eq!(d.address, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(d.collector_interval, Duration::from_secs(30));
+}
+
+#[test]
+fn intervals_in_every_spelling() {
+    for (text, expected) in [
+        ("15", Duration::from_secs(15)),
+        ("2.5", Duration::from_millis(2500)),
+        ("\"30s\"", Duration::from_secs(30)),
+        ("1m", Duration::from_secs(60)),
+        ("1h", Duration::from_secs(3600)),
+        ("250ms", Duration::from_millis(250)),
+    ] {
+        let c = MetricsConfig::from_yaml(&format!("metrics: {{ collector_interval: {text} }}"))
+            .unwrap();
+        assert_eq!(c.collector_interval, expected, "{text}");
+    }
+}
+
+#[test]
+fn each_invalid_value_names_field_and_value() {
+    assert_eq!(
+        error("metrics: { port: 70000 }"),
+        "metrics.port: 70000: must be between 1 and 65535"
+    );
+    assert_eq!(
+        error("metrics: { port: 0 }"),
+        "metrics.port: 0: must be between 1 and 65535"
+    );
+    assert_eq!(
+        error("metrics: { port: -1 }"),
+        "metrics.port: -1: must be between 1 and 65535"
+    );
+    assert_eq!(
+        error("metrics: { path: metrics }"),
+        "metrics.path: \"metrics\": must start with / and name a path other than /, e.g. /metrics"
+    );
+    assert_eq!(
+        error("metrics: { path: / }"),
+        "metrics.path: \"/\": must start with / and name a path other than /, e.g. /metrics"
+    );
+    assert!(error("metrics: { path: \"/a b\" }")
+        .starts_with("metrics.path: \"/a b\": must be a plain URL path"));
+    assert_eq!(
+        error("metrics: { address: localhost:1 }"),
+        "metrics.address: \"localhost:1\": not an IP address"
+    );
+    assert_eq!(
+        error("metrics: { address: 999.1.1.1 }"),
+        "metrics.address: \"999.1.1.1\": not an IP address"
+    );
+    assert_eq!(
+        error("metrics: { collector_interval: 0 }"),
+        "metrics.collector_interval: 0: must be greater than zero"
+    );
+    assert_eq!(
+        error("metrics: { collector_interval: 0s }"),
+        "metrics.collector_interval: \"0s\": must be greater than zero"
+    );
+    assert_eq!(
+        error("metrics: { collector_interval: -5 }"),
+        "metrics.collector_interval: -5: must be greater than zero"
+    );
+    assert_eq!(
+        error("metrics: { collector_interval: soon }"),
+        "metrics.collector_interval: \"soon\": not a duration: use seconds or a number with ms, s, m or h"
+    );
+    assert_eq!(
+        error("metrics: { bearer_token: \"\" }"),
+        "metrics.bearer_token: (empty): must not be empty; omit it to disable authentication"
+    );
+    // The token is never echoed.
+    let e = error("metrics: { bearer_token: \"has space\" }");
+    assert_eq!(
+        e,
+        "metrics.bearer_token: (hidden): must be printable ASCII without spaces"
+    );
+}
+
+#[test]
+fn syntax_and_type_errors_say_where() {
+    let e = MetricsConfig::from_yaml("metrics: { port: [1, 2] }").unwrap_err();
+    assert!(matches!(e, ConfigError::Syntax(_)));
+    let e = error("metrics: { prot: 9090 }");
+    assert!(e.contains("prot"), "{e}");
+    let e = error("metrics:\n  enabled: maybe\n");
+    assert!(e.contains("line 2"), "{e}");
+    let e = error("metrics: [unclosed");
+    assert!(e.starts_with("invalid metrics configuration:"), "{e}");
+}
+
+#[test]
+fn files_are_read_and_missing_files_named() {
+    let dir = std::env::temp_dir().join(format!("km-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("metrics.yaml");
+    std::fs::write(&file, "metrics:\n  port: 9191\n").unwrap();
+    assert_eq!(MetricsConfig::from_yaml_file(&file).unwrap().port, 9191);
+    let missing = dir.join("nope.yaml");
+    let e = MetricsConfig::from_yaml_file(&missing)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!("cannot read {}", missing.display())),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

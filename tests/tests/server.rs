@@ -1,0 +1,209 @@
+//! The metrics server with a real HTTP client: negotiation, gzip, auth, errors, shutdown.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use keychain_metrics::config::MetricsConfig;
+use keychain_metrics::server::{MetricsServer, ServerError};
+use keychain_metrics::{Metrics, Op, Status, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
+
+async fn start(config: MetricsConfig) -> (MetricsServer, Metrics, String) {
+    let metrics = Metrics::new();
+    metrics.record_operation(Op::Sign, "pkcs8", Status::Success, Duration::from_millis(2));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = MetricsServer::start_on(listener, &config, metrics.clone()).unwrap();
+    let url = format!("http://{}{}", server.local_addr(), config.path);
+    (server, metrics, url)
+}
+
+fn client() -> reqwest::Client {
+    // No automatic decompression: the test checks the raw gzip body.
+    reqwest::Client::builder().build().unwrap()
+}
+
+const OPS_LINE: &str =
+    r#"keychain_operations_total{backend="pkcs8",operation="sign",status="success"} 1"#;
+
+#[tokio::test]
+async fn text_by_default_openmetrics_when_asked() {
+    let (_server, metrics, url) = start(MetricsConfig::default()).await;
+    let plain = client().get(&url).send().await.unwrap();
+    assert_eq!(plain.status(), 200);
+    assert_eq!(plain.headers()["content-type"], TEXT_CONTENT_TYPE);
+    let body = plain.text().await.unwrap();
+    assert_eq!(body, metrics.encode_text());
+    assert!(body.contains(OPS_LINE));
+
+    let prometheus_accept = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    let om = client()
+        .get(&url)
+        .header("accept", prometheus_accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(om.headers()["content-type"], OPENMETRICS_CONTENT_TYPE);
+    let body = om.text().await.unwrap();
+    assert!(body.contains("# TYPE keychain_operations counter\n"));
+    assert!(body.contains(OPS_LINE));
+    assert!(body.ends_with("# EOF\n"));
+
+    let text = client()
+        .get(&url)
+        .header("accept", "text/plain;version=0.0.4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.headers()["content-type"], TEXT_CONTENT_TYPE);
+}
+
+#[tokio::test]
+async fn gzip_when_accepted() {
+    let (_server, metrics, url) = start(MetricsConfig::default()).await;
+    let response = client()
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let compressed = response.bytes().await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, metrics.encode_text());
+    assert!(compressed.len() < text.len());
+    let plain = client()
+        .get(&url)
+        .header("accept-encoding", "gzip;q=0, br")
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+}
+
+#[tokio::test]
+async fn other_paths_are_404_other_methods_405() {
+    let (_server, _, url) = start(MetricsConfig::default()).await;
+    let base = url.trim_end_matches("/metrics");
+    for path in ["/", "/metrics/", "/metricsx", "/other"] {
+        let r = client().get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let r = client().post(&url).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET, HEAD");
+}
+
+#[tokio::test]
+async fn bearer_token_is_required_when_configured() {
+    let config = MetricsConfig {
+        bearer_token: Some("s3cret".into()),
+        ..MetricsConfig::default()
+    };
+    let (_server, _, url) = start(config).await;
+    let none = client().get(&url).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    assert_eq!(
+        none.headers()["www-authenticate"],
+        "Bearer realm=\"metrics\""
+    );
+    let wrong = client()
+        .get(&url)
+        .bearer_auth("s3creT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let longer = client()
+        .get(&url)
+        .bearer_auth("s3cret-and-more")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(longer.status(), 401);
+    let right = client()
+        .get(&url)
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+    assert!(right.text().await.unwrap().contains(OPS_LINE));
+}
+
+#[tokio::test]
+async fn a_taken_port_is_a_returned_error() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = MetricsConfig {
+        port: taken.local_addr().unwrap().port(),
+        ..MetricsConfig::default()
+    };
+    let error = MetricsServer::start(&config, Metrics::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ServerError::Bind { .. }));
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("cannot listen on 127.0.0.1:{}", config.port)),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_config_is_refused() {
+    let config = MetricsConfig {
+        path: "metrics".into(),
+        ..MetricsConfig::default()
+    };
+    let error = MetricsServer::start(&config, Metrics::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ServerError::Config(_)));
+    assert!(error.to_string().starts_with("metrics.path: \"metrics\""));
+}
+
+#[tokio::test]
+async fn shutdown_is_quick_and_frees_the_port() {
+    let (server, _, url) = start(MetricsConfig::default()).await;
+    let addr = server.local_addr();
+    // A keep-alive connection from an earlier scrape must not hold the shutdown up.
+    let client = client();
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    let started = Instant::now();
+    server.shutdown().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    // Nothing answers any more, not even on the kept-alive connection…
+    let late = tokio::time::timeout(Duration::from_secs(5), client.get(&url).send()).await;
+    assert!(matches!(late, Ok(Err(_))), "{late:?}");
+    // …and the port can be bound again.
+    let again = tokio::net::TcpListener::bind(addr).await;
+    assert!(again.is_ok(), "the port is still taken: {again:?}");
+}
+
+#[tokio::test]
+async fn start_binds_the_configured_port() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = MetricsConfig {
+        port: free,
+        ..MetricsConfig::default()
+    };
+    let server = MetricsServer::start(&config, Metrics::new()).await.unwrap();
+    assert_eq!(server.local_addr().port(), free);
+    let r = client()
+        .get(format!("http://127.0.0.1:{free}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.shutdown().await.unwrap();
+}
