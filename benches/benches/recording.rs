@@ -129,6 +129,35 @@ fn record_http_request(c: &mut Criterion) {
     g.finish();
 }
 
+/// The counting allocator's cost: an allocation and its free of 64 bytes, through the
+/// system allocator directly and through the wrapper.
+fn allocator(c: &mut Criterion) {
+    use keychain_metrics::alloc::CountingAllocator;
+    use std::alloc::{GlobalAlloc, Layout, System};
+    static COUNTING: CountingAllocator<System> = CountingAllocator::new(System);
+    let layout = Layout::from_size_align(64, 8).unwrap_or(Layout::new::<[u64; 8]>());
+    let mut g = c.benchmark_group("allocator");
+    g.bench_function("system", |b| {
+        b.iter(|| {
+            // SAFETY: a non-zero layout, freed with the same layout.
+            unsafe {
+                let p = System.alloc(black_box(layout));
+                System.dealloc(black_box(p), layout);
+            }
+        })
+    });
+    g.bench_function("counting", |b| {
+        b.iter(|| {
+            // SAFETY: as above.
+            unsafe {
+                let p = COUNTING.alloc(black_box(layout));
+                COUNTING.dealloc(black_box(p), layout);
+            }
+        })
+    });
+    g.finish();
+}
+
 /// Two threads recording into the same series: time per operation per thread.
 fn contended(c: &mut Criterion) {
     let ours = Metrics::new();
@@ -185,7 +214,7 @@ mod group {
         config = Criterion::default()
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(3));
-        targets = record_operation, record_error, connection_guard, record_http_request, contended
+        targets = record_operation, record_error, connection_guard, record_http_request, contended, allocator
     }
 }
 criterion_main!(group::benches);
