@@ -1,0 +1,152 @@
+//! The instrumented keychain server: REST, gRPC and the metrics endpoint.
+//!
+//! `cargo run -p keychain-metrics-examples --bin keychain-server` serves REST on
+//! 127.0.0.1:8080, gRPC on 127.0.0.1:50051 and metrics on 127.0.0.1:9090/metrics.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use keychain_metrics::collector::ResourceCollector;
+use keychain_metrics::grpc::GrpcMetricsLayer;
+use keychain_metrics::listener::{TrackedIncoming, TrackedListener};
+use keychain_metrics::server::MetricsServer;
+use keychain_metrics::{Metrics, Protocol};
+use keychain_metrics_examples::config::{ServerConfig, DEFAULT};
+use keychain_metrics_examples::keystore::KeyStore;
+use keychain_metrics_examples::{grpc, pb, rest, Backends};
+
+#[global_allocator]
+static ALLOC: keychain_metrics::alloc::CountingAllocator<std::alloc::System> =
+    keychain_metrics::alloc::CountingAllocator::new(std::alloc::System);
+
+/// An instrumented keychain server.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// YAML configuration (the metrics block, plus rest.address and grpc.address).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Overrides the REST port.
+    #[arg(long)]
+    rest_port: Option<u16>,
+    /// Overrides the gRPC port.
+    #[arg(long)]
+    grpc_port: Option<u16>,
+    /// Overrides the metrics port.
+    #[arg(long)]
+    metrics_port: Option<u16>,
+    /// Where the pkcs8 backend keeps its key files (default: a new temporary directory).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run(Args::parse()).await {
+        eprintln!("keychain-server: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let text = match &args.config {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        None => DEFAULT.to_owned(),
+    };
+    let mut config = ServerConfig::from_yaml(&text)?;
+    if let Some(p) = args.rest_port {
+        config.rest.set_port(p);
+    }
+    if let Some(p) = args.grpc_port {
+        config.grpc.set_port(p);
+    }
+    if let Some(p) = args.metrics_port {
+        config.metrics.port = p;
+    }
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => std::env::temp_dir().join(format!("keychain-server-{}", std::process::id())),
+    };
+
+    let metrics = Metrics::global().clone();
+    if !config.metrics.enabled {
+        metrics.disable();
+    }
+    let backends = Backends {
+        pkcs8: KeyStore::pkcs8(&data_dir)?,
+        memory: KeyStore::memory(),
+    };
+
+    let metrics_server = if config.metrics.enabled {
+        Some(MetricsServer::start(&config.metrics, metrics.clone()).await?)
+    } else {
+        None
+    };
+    let collector = ResourceCollector::new(metrics.clone())
+        .interval(config.metrics.collector_interval)
+        .backend(backends.pkcs8.clone())
+        .backend(backends.memory.clone())
+        .start()?;
+
+    let rest_listener = tokio::net::TcpListener::bind(config.rest)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.rest))?;
+    let grpc_listener = tokio::net::TcpListener::bind(config.grpc)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.grpc))?;
+    println!(
+        "keychain-server: REST on http://{}",
+        rest_listener.local_addr()?
+    );
+    println!(
+        "keychain-server: gRPC on http://{}",
+        grpc_listener.local_addr()?
+    );
+    if let Some(server) = &metrics_server {
+        println!(
+            "keychain-server: metrics on http://{}{}",
+            server.local_addr(),
+            config.metrics.path
+        );
+    }
+    println!("keychain-server: pkcs8 keys in {}", data_dir.display());
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let app = rest::router(backends.clone(), metrics.clone());
+    let rest_task = tokio::spawn({
+        let listener = TrackedListener::new(rest_listener, metrics.clone(), Protocol::Http);
+        let stop = shutdown.clone();
+        async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        }
+    });
+    let grpc_task = tokio::spawn({
+        let incoming = TrackedIncoming::new(grpc_listener, metrics.clone(), Protocol::Grpc);
+        let service = pb::keychain_server::KeychainServer::new(grpc::Service(backends.clone()));
+        let stop = shutdown.clone();
+        async move {
+            tonic::transport::Server::builder()
+                .layer(GrpcMetricsLayer::new(metrics.clone()))
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+                .await
+        }
+    });
+
+    tokio::signal::ctrl_c().await?;
+    println!("keychain-server: shutting down");
+    shutdown.cancel();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let _ = rest_task.await;
+        let _ = grpc_task.await;
+    })
+    .await;
+    collector.stop().await;
+    if let Some(server) = metrics_server {
+        server.shutdown().await?;
+    }
+    Ok(())
+}

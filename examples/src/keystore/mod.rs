@@ -1,0 +1,251 @@
+//! The keystore: 15 operations over a storage, every one instrumented.
+
+mod crypto;
+mod error;
+mod storage;
+
+use std::sync::Arc;
+
+use keychain_metrics::collector::{BackendStats, HealthCheck, StatsError};
+use keychain_metrics::instrument_op;
+use serde::{Deserialize, Serialize};
+
+pub use crypto::{Key, KeyKind};
+pub use error::KeyError;
+pub use storage::{FileStorage, MemoryStorage, Storage};
+
+/// What the API tells about a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// The key's id.
+    pub id: String,
+    /// The key's type.
+    pub kind: KeyKind,
+}
+
+/// A backup: every key as PEM, by id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Archive {
+    /// (id, PKCS#8 PEM) pairs.
+    pub keys: Vec<(String, String)>,
+}
+
+/// A keystore backend: `pkcs8` (files) or `memory`.
+pub struct KeyStore {
+    backend: &'static str,
+    storage: Box<dyn Storage>,
+}
+
+fn check_id(id: &str) -> Result<(), KeyError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(KeyError::InvalidParams(
+            "a key id is 1 to 64 of [A-Za-z0-9_-]".into(),
+        ))
+    }
+}
+
+impl KeyStore {
+    /// The `pkcs8` backend: PKCS#8 PEM files in `dir`.
+    pub fn pkcs8(dir: impl Into<std::path::PathBuf>) -> std::io::Result<Arc<Self>> {
+        Ok(Arc::new(KeyStore {
+            backend: "pkcs8",
+            storage: Box::new(FileStorage::new(dir)?),
+        }))
+    }
+
+    /// The `memory` backend.
+    pub fn memory() -> Arc<Self> {
+        Arc::new(KeyStore {
+            backend: "memory",
+            storage: Box::<MemoryStorage>::default(),
+        })
+    }
+
+    /// The backend's name, the `backend` label value.
+    pub fn name(&self) -> &'static str {
+        self.backend
+    }
+
+    fn load(&self, id: &str) -> Result<Key, KeyError> {
+        check_id(id)?;
+        let pem = self.storage.get(id)?.ok_or(KeyError::NotFound)?;
+        Key::from_pem(&pem)
+    }
+
+    /// Generates a key of `kind`.
+    #[instrument_op(Generate, backend = self.backend)]
+    pub fn generate(&self, kind: KeyKind) -> Result<KeyInfo, KeyError> {
+        let key = Key::generate(kind);
+        let id = crypto::new_id();
+        self.storage.put(&id, &key.to_pem()?)?;
+        Ok(KeyInfo { id, kind })
+    }
+
+    /// Stores a PEM key under `id`, which must be free.
+    #[instrument_op(Store, backend = self.backend)]
+    pub fn store(&self, id: &str, pem: &str) -> Result<KeyInfo, KeyError> {
+        check_id(id)?;
+        let key = Key::from_pem(pem)?;
+        if self.storage.get(id)?.is_some() {
+            return Err(KeyError::AlreadyExists);
+        }
+        self.storage.put(id, &key.to_pem()?)?;
+        Ok(KeyInfo {
+            id: id.into(),
+            kind: key.kind(),
+        })
+    }
+
+    /// Describes the key `id`.
+    #[instrument_op(Get, backend = self.backend)]
+    pub fn get(&self, id: &str) -> Result<KeyInfo, KeyError> {
+        let key = self.load(id)?;
+        Ok(KeyInfo {
+            id: id.into(),
+            kind: key.kind(),
+        })
+    }
+
+    /// Deletes the key `id`.
+    #[instrument_op(Delete, backend = self.backend)]
+    pub fn delete(&self, id: &str) -> Result<(), KeyError> {
+        check_id(id)?;
+        if self.storage.delete(id)? {
+            Ok(())
+        } else {
+            Err(KeyError::NotFound)
+        }
+    }
+
+    /// Describes every key.
+    #[instrument_op(List, backend = self.backend)]
+    pub fn list(&self) -> Result<Vec<KeyInfo>, KeyError> {
+        let mut keys = Vec::new();
+        for id in self.storage.list()? {
+            if let Some(pem) = self.storage.get(&id)? {
+                keys.push(KeyInfo {
+                    kind: Key::from_pem(&pem)?.kind(),
+                    id,
+                });
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Signs `data` with the key `id`.
+    #[instrument_op(Sign, backend = self.backend)]
+    pub fn sign(&self, id: &str, data: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.load(id)?.sign(data)
+    }
+
+    /// Checks a signature of `data` with the key `id`.
+    #[instrument_op(Verify, backend = self.backend)]
+    pub fn verify(&self, id: &str, data: &[u8], signature: &[u8]) -> Result<bool, KeyError> {
+        self.load(id)?.verify(data, signature)
+    }
+
+    /// Encrypts with the AES key `id`.
+    #[instrument_op(Encrypt, backend = self.backend)]
+    pub fn encrypt(&self, id: &str, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.load(id)?.encrypt(plaintext)
+    }
+
+    /// Decrypts with the AES key `id`.
+    #[instrument_op(Decrypt, backend = self.backend)]
+    pub fn decrypt(&self, id: &str, ciphertext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.load(id)?.decrypt(ciphertext)
+    }
+
+    /// The key `id` as PKCS#8 PEM.
+    #[instrument_op(Export, backend = self.backend)]
+    pub fn export(&self, id: &str) -> Result<String, KeyError> {
+        self.load(id)?.to_pem()
+    }
+
+    /// Imports a PEM key under a new id.
+    #[instrument_op(Import, backend = self.backend)]
+    pub fn import(&self, pem: &str) -> Result<KeyInfo, KeyError> {
+        let key = Key::from_pem(pem)?;
+        let id = crypto::new_id();
+        self.storage.put(&id, &key.to_pem()?)?;
+        Ok(KeyInfo {
+            id,
+            kind: key.kind(),
+        })
+    }
+
+    /// Replaces the key `id` with new material of the same type.
+    #[instrument_op(Rotate, backend = self.backend)]
+    pub fn rotate(&self, id: &str) -> Result<KeyInfo, KeyError> {
+        let kind = self.load(id)?.kind();
+        self.storage.put(id, &Key::generate(kind).to_pem()?)?;
+        Ok(KeyInfo {
+            id: id.into(),
+            kind,
+        })
+    }
+
+    /// Every key, as PEM.
+    #[instrument_op(Backup, backend = self.backend)]
+    pub fn backup(&self) -> Result<Archive, KeyError> {
+        let mut keys = Vec::new();
+        for id in self.storage.list()? {
+            if let Some(pem) = self.storage.get(&id)? {
+                keys.push((id, pem));
+            }
+        }
+        Ok(Archive { keys })
+    }
+
+    /// Replaces the key set with the archive's (after checking every key parses).
+    #[instrument_op(Restore, backend = self.backend)]
+    pub fn restore(&self, archive: &Archive) -> Result<usize, KeyError> {
+        for (id, pem) in &archive.keys {
+            check_id(id)?;
+            Key::from_pem(pem)?;
+        }
+        for id in self.storage.list()? {
+            if !archive.keys.iter().any(|(kept, _)| *kept == id) {
+                self.storage.delete(&id)?;
+            }
+        }
+        for (id, pem) in &archive.keys {
+            self.storage.put(id, pem)?;
+        }
+        Ok(archive.keys.len())
+    }
+
+    /// Whether the storage can be used.
+    #[instrument_op(HealthCheck, backend = self.backend)]
+    pub fn health_check(&self) -> Result<(), KeyError> {
+        Ok(self.storage.probe()?)
+    }
+}
+
+/// The collector's view. Its health check probes the storage directly, so periodic
+/// checks do not show up as `health_check` operations clients made.
+impl BackendStats for KeyStore {
+    fn name(&self) -> &str {
+        self.backend
+    }
+
+    fn key_count(&self) -> Result<u64, StatsError> {
+        Ok(self.storage.list()?.len() as u64)
+    }
+
+    fn cert_count(&self) -> Result<u64, StatsError> {
+        Ok(0)
+    }
+
+    fn health_check(&self) -> HealthCheck<'_> {
+        let probe = self.storage.probe();
+        Box::pin(async move { probe.map_err(Into::into) })
+    }
+}
