@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""The checks of the end-to-end test, against a running Prometheus and keychain servers.
+
+Prints one PASS/FAIL line per check and a final 'N passed, N failed' line; exits 1 on
+any failure.
+"""
+import argparse
+import json
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+# The only promtool findings accepted: the two gauges the Go package named with _total.
+ACCEPTED = ("keychain_keys_total", "keychain_certs_total")
+
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(ok)
+    print(f"{'PASS' if ok else 'FAIL'}: {name}" + (f" ({detail})" if detail else ""))
+
+
+def get(url, headers=None):
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read().decode()
+
+
+def query(prometheus, expr):
+    url = f"{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    answer = json.loads(get(url))
+    if answer.get("status") != "success":
+        raise RuntimeError(answer)
+    return answer["data"]["result"]
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--prometheus", required=True)
+    p.add_argument("--exposition", action="append", required=True)
+    p.add_argument("--rules", required=True)
+    p.add_argument("--dashboard", required=True)
+    p.add_argument("--summary", required=True)
+    a = p.parse_args()
+
+    # (a) promtool lints each server's text exposition (promtool reads the text format;
+    # the OpenMetrics one is parsed by Prometheus itself, which asks for it when scraping).
+    for url in a.exposition:
+        text = get(url, {"Accept": "text/plain"})
+        lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        findings = [l for l in (lint.stdout + lint.stderr).splitlines() if l.strip()]
+        unexpected = [l for l in findings if not any(n in l for n in ACCEPTED)]
+        check(f"promtool check metrics {url}", not unexpected, "; ".join(unexpected[:3]) or f"{len(findings)} accepted findings")
+        om = get(url, {"Accept": "application/openmetrics-text;version=1.0.0"})
+        check(f"OpenMetrics exposition of {url} ends in # EOF", om.endswith("# EOF\n"))
+
+    # (b) the alert rules.
+    rules = subprocess.run(["promtool", "check", "rules", a.rules], capture_output=True, text=True)
+    check(f"promtool check rules {a.rules}", rules.returncode == 0, (rules.stdout + rules.stderr).strip()[-200:])
+
+    summary = json.load(open(a.summary))
+    sent = {(instance, op): v["calls"] for instance, ops in summary.items() for op, v in ops.items()}
+
+    # Wait until Prometheus has scraped the final counts (scrapes every second).
+    expr = "sum by (instance, operation) (keychain_operations_total)"
+    scraped = {}
+    for _ in range(30):
+        scraped = {(r["metric"]["instance"], r["metric"]["operation"]): int(float(r["value"][1])) for r in query(a.prometheus, expr)}
+        if scraped == sent:
+            break
+        time.sleep(1)
+
+    # (c) every query of every dashboard panel returns data.
+    dashboard = json.load(open(a.dashboard))
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            try:
+                result = query(a.prometheus, target["expr"])
+                check(f"dashboard '{panel['title']}': {target['expr']}", len(result) > 0, f"{len(result)} series")
+            except Exception as e:  # noqa: BLE001 - reported as a failed check
+                check(f"dashboard '{panel['title']}': {target['expr']}", False, str(e)[:200])
+
+    # Prometheus scraped both targets (negotiating OpenMetrics) without a failure.
+    up = {r["metric"]["instance"]: r["value"][1] for r in query(a.prometheus, 'up{job="keychain"}')}
+    check("Prometheus scrapes both targets (up == 1)", sorted(up) == sorted(summary) and set(up.values()) == {"1"}, f"{up}")
+
+    # (d) both instances report operations.
+    instances = sorted(r["metric"]["instance"] for r in query(a.prometheus, "sum by (instance) (keychain_operations_total)"))
+    expected = sorted(summary)
+    check("both instances in sum by (instance) (keychain_operations_total)", instances == expected, f"{instances}")
+
+    # (e) Prometheus' counts equal what the load generator sent, per instance and operation.
+    diffs = [f"{k}: sent {sent.get(k, 0)}, scraped {scraped.get(k, 0)}" for k in sorted(set(sent) | set(scraped)) if sent.get(k, 0) != scraped.get(k, 0)]
+    total = sum(sent.values())
+    check(f"operation counts equal what the load generator sent ({total} calls)", not diffs, "; ".join(diffs[:5]))
+
+    passed, failed = results.count(True), results.count(False)
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
