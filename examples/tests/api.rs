@@ -1,0 +1,395 @@
+//! The example server's APIs over loopback: bad requests get clear 4xx or gRPC errors
+//! and never crash the server; a backup restores exactly the same key set.
+
+use keychain_metrics::Metrics;
+use keychain_metrics_examples::keystore::{KeyKind, KeyStore};
+use keychain_metrics_examples::pb::keychain_client::KeychainClient;
+use keychain_metrics_examples::pb::{self};
+use keychain_metrics_examples::{grpc, rest, Backends};
+use serde_json::Value;
+
+struct Server {
+    rest: String,
+    grpc: KeychainClient<tonic::transport::Channel>,
+    metrics: Metrics,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn start() -> Server {
+    let dir = std::env::temp_dir().join(format!(
+        "keychain-api-{}-{:x}",
+        std::process::id(),
+        rand_id()
+    ));
+    let metrics = Metrics::new();
+    let backends = Backends {
+        pkcs8: KeyStore::pkcs8(&dir).unwrap(),
+        memory: KeyStore::memory(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let rest_addr = listener.local_addr().unwrap();
+    let app = rest::router(backends.clone(), metrics.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let grpc_addr = listener.local_addr().unwrap();
+    let incoming = keychain_metrics::listener::TrackedIncoming::new(
+        listener,
+        metrics.clone(),
+        keychain_metrics::Protocol::Grpc,
+    );
+    let service = pb::keychain_server::KeychainServer::new(grpc::Service(backends));
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming),
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc_addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Server {
+        rest: format!("http://{rest_addr}"),
+        grpc: KeychainClient::new(channel),
+        metrics,
+        _dir: TempDir(dir),
+    }
+}
+
+fn rand_id() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+async fn post(url: &str, body: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_rest_requests_are_4xx_and_the_server_keeps_serving() {
+    let s = start().await;
+    let keys = format!("{}/v1/pkcs8/keys", s.rest);
+    // Malformed JSON, a missing field, an unknown key type, an unknown backend.
+    assert_eq!(post(&keys, "{not json").await.0, 400);
+    assert_eq!(post(&keys, "{}").await.0, 422);
+    let (status, body) = post(&keys, r#"{"kind":"rsa"}"#).await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("unknown key type"));
+    assert_eq!(
+        post(&format!("{}/v1/hsm/keys", s.rest), r#"{"kind":"ed25519"}"#)
+            .await
+            .0,
+        400
+    );
+    // An unknown key, a hostile id.
+    let missing = reqwest::get(format!("{keys}/nope")).await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let traversal = reqwest::get(format!("{keys}/..%2F..%2Fetc%2Fpasswd"))
+        .await
+        .unwrap();
+    assert_eq!(traversal.status(), 400);
+    // The wrong key type for the operation.
+    let (status, key) = post(&keys, r#"{"kind":"ed25519"}"#).await;
+    assert_eq!(status, 201);
+    let id = key["id"].as_str().unwrap();
+    let (status, body) = post(&format!("{keys}/{id}/encrypt"), r#"{"data":"aGk="}"#).await;
+    assert_eq!(status, 422);
+    assert!(body["error"].as_str().unwrap().contains("wrong key type"));
+    // Not base64; an oversized payload.
+    assert_eq!(
+        post(&format!("{keys}/{id}/sign"), r#"{"data":"***"}"#)
+            .await
+            .0,
+        400
+    );
+    let huge = format!(r#"{{"data":"{}"}}"#, "A".repeat(rest::BODY_LIMIT + 1));
+    assert_eq!(post(&format!("{keys}/{id}/sign"), &huge).await.0, 413);
+    // Still serving, and the errors were recorded by type.
+    let (status, signature) = post(&format!("{keys}/{id}/sign"), r#"{"data":"aGk="}"#).await;
+    assert_eq!(status, 200);
+    assert!(signature["signature"].is_string());
+    // The keystore records into the global instance (labels unique to this test), the
+    // HTTP layer into the test's own.
+    let ops = Metrics::global().encode_text();
+    assert!(ops.contains(r#"keychain_errors_total{backend="pkcs8",error_type="wrong_key_type",operation="encrypt"} 1"#), "{ops}");
+    assert!(ops.contains(
+        r#"keychain_errors_total{backend="pkcs8",error_type="not_found",operation="get"} 1"#
+    ));
+    let http = s.metrics.encode_text();
+    assert!(http.contains(r#"keychain_http_requests_total{method="POST",status_code="413"} 1"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_grpc_requests_get_the_right_codes() {
+    let mut s = start().await;
+    let err = s
+        .grpc
+        .get(pb::KeyRef {
+            backend: "memory".into(),
+            id: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    let err = s
+        .grpc
+        .generate(pb::GenerateRequest {
+            backend: "pkcs8".into(),
+            kind: "rsa".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    let key = s
+        .grpc
+        .generate(pb::GenerateRequest {
+            backend: "memory".into(),
+            kind: "aes256_gcm".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let err = s
+        .grpc
+        .sign(pb::SignRequest {
+            backend: "memory".into(),
+            id: key.id.clone(),
+            data: b"x".to_vec(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    let err = s
+        .grpc
+        .decrypt(pb::CryptRequest {
+            backend: "memory".into(),
+            id: key.id,
+            data: vec![0; 40],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    let err = s
+        .grpc
+        .import(pb::ImportRequest {
+            backend: "memory".into(),
+            pem: "-----BEGIN NONSENSE".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_round_trips_over_grpc_including_a_streamed_list() {
+    let mut s = start().await;
+    let b = || "pkcs8".to_string();
+    let signer = s
+        .grpc
+        .generate(pb::GenerateRequest {
+            backend: b(),
+            kind: "ecdsa_p256".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let aes = s
+        .grpc
+        .generate(pb::GenerateRequest {
+            backend: b(),
+            kind: "aes256_gcm".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let sig = s
+        .grpc
+        .sign(pb::SignRequest {
+            backend: b(),
+            id: signer.id.clone(),
+            data: b"m".to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ok = s
+        .grpc
+        .verify(pb::VerifyRequest {
+            backend: b(),
+            id: signer.id.clone(),
+            data: b"m".to_vec(),
+            signature: sig.signature.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ok.valid);
+    let bad = s
+        .grpc
+        .verify(pb::VerifyRequest {
+            backend: b(),
+            id: signer.id.clone(),
+            data: b"other".to_vec(),
+            signature: sig.signature,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!bad.valid);
+    let sealed = s
+        .grpc
+        .encrypt(pb::CryptRequest {
+            backend: b(),
+            id: aes.id.clone(),
+            data: b"secret".to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let opened = s
+        .grpc
+        .decrypt(pb::CryptRequest {
+            backend: b(),
+            id: aes.id.clone(),
+            data: sealed.data,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(opened.data, b"secret");
+    let pem = s
+        .grpc
+        .export(pb::KeyRef {
+            backend: b(),
+            id: signer.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let copy = s
+        .grpc
+        .import(pb::ImportRequest {
+            backend: b(),
+            pem: pem.pem.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    s.grpc
+        .store(pb::StoreRequest {
+            backend: b(),
+            id: "stored".into(),
+            pem: pem.pem,
+        })
+        .await
+        .unwrap();
+    s.grpc
+        .rotate(pb::KeyRef {
+            backend: b(),
+            id: signer.id.clone(),
+        })
+        .await
+        .unwrap();
+    s.grpc
+        .delete(pb::KeyRef {
+            backend: b(),
+            id: copy.id,
+        })
+        .await
+        .unwrap();
+    s.grpc
+        .health_check(pb::BackendRef { backend: b() })
+        .await
+        .unwrap();
+    let mut stream = s
+        .grpc
+        .list(pb::BackendRef { backend: b() })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut listed = Vec::new();
+    while let Some(k) = stream.message().await.unwrap() {
+        listed.push(k.id);
+    }
+    assert_eq!(listed.len(), 3);
+    // Backup, change the key set, restore: exactly the same set again.
+    let archive = s
+        .grpc
+        .backup(pb::BackendRef { backend: b() })
+        .await
+        .unwrap()
+        .into_inner();
+    s.grpc
+        .generate(pb::GenerateRequest {
+            backend: b(),
+            kind: "ed25519".into(),
+        })
+        .await
+        .unwrap();
+    s.grpc
+        .delete(pb::KeyRef {
+            backend: b(),
+            id: "stored".into(),
+        })
+        .await
+        .unwrap();
+    let restored = s.grpc.restore(archive.clone()).await.unwrap().into_inner();
+    assert_eq!(restored.restored, 3);
+    let again = s
+        .grpc
+        .backup(pb::BackendRef { backend: b() })
+        .await
+        .unwrap()
+        .into_inner();
+    let set = |a: &pb::BackupArchive| {
+        a.keys
+            .iter()
+            .map(|k| (k.id.clone(), k.pem.clone()))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(set(&again), set(&archive));
+    let text = Metrics::global().encode_text();
+    assert!(
+        text.contains(
+            r#"keychain_operations_total{backend="pkcs8",operation="restore",status="success"} 1"#
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn pem_files_parse_back_and_writes_leave_no_temporaries() {
+    let dir = std::env::temp_dir().join(format!("keychain-files-{}", std::process::id()));
+    let store = KeyStore::pkcs8(&dir).unwrap();
+    for kind in [KeyKind::EcdsaP256, KeyKind::Ed25519, KeyKind::Aes256Gcm] {
+        store.generate(kind).unwrap();
+    }
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 3);
+    for file in files {
+        let pem = std::fs::read_to_string(&file).unwrap();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{file:?}");
+        keychain_metrics_examples::keystore::Key::from_pem(&pem).unwrap();
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
