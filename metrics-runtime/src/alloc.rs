@@ -53,6 +53,18 @@ fn add(bytes: usize) {
     stripe().fetch_add(bytes as i64, Ordering::Relaxed);
 }
 
+/// Counts a successful allocation of `bytes`; passes the pointer through.
+#[inline]
+fn allocated(ptr: *mut u8, bytes: usize) -> *mut u8 {
+    if !ptr.is_null() {
+        add(bytes);
+        if !INSTALLED.load(Ordering::Relaxed) {
+            INSTALLED.store(true, Ordering::Relaxed);
+        }
+    }
+    ptr
+}
+
 #[inline]
 fn sub(bytes: usize) {
     stripe().fetch_sub(bytes as i64, Ordering::Relaxed);
@@ -89,27 +101,13 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAllocator<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller upholds `alloc`'s contract, which we pass on.
-        let ptr = unsafe { self.inner.alloc(layout) };
-        if !ptr.is_null() {
-            add(layout.size());
-            if !INSTALLED.load(Ordering::Relaxed) {
-                INSTALLED.store(true, Ordering::Relaxed);
-            }
-        }
-        ptr
+        allocated(unsafe { self.inner.alloc(layout) }, layout.size())
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as for `alloc`.
-        let ptr = unsafe { self.inner.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            add(layout.size());
-            if !INSTALLED.load(Ordering::Relaxed) {
-                INSTALLED.store(true, Ordering::Relaxed);
-            }
-        }
-        ptr
+        allocated(unsafe { self.inner.alloc_zeroed(layout) }, layout.size())
     }
 
     #[inline]

@@ -44,6 +44,13 @@ pub trait Exchange {
     fn end(self, end: End);
 }
 
+/// The contiguous slices of a data frame, without consuming it.
+pub(crate) fn with_chunks<B: Buf>(data: &B, f: impl FnOnce(&[IoSlice<'_>])) {
+    let mut slices = [IoSlice::new(&[]); 16];
+    let n = data.chunks_vectored(&mut slices);
+    f(&slices[..n]);
+}
+
 /// Ends the exchange if a panic unwinds past it while polling.
 struct OnUnwind<'a, X: Exchange>(&'a mut Option<X>);
 
@@ -160,9 +167,7 @@ impl<B: Body, X: Exchange> Body for MeteredBody<B, X> {
         let end = match &polled {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
-                    let mut slices = [IoSlice::new(&[]); 16];
-                    let n = data.chunks_vectored(&mut slices);
-                    x.data(&slices[..n]);
+                    with_chunks(data, |chunks| x.data(chunks));
                 } else if let Some(trailers) = frame.trailers_ref() {
                     x.trailers(trailers);
                 }

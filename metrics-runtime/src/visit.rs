@@ -4,7 +4,7 @@
 use crate::buckets::Buckets;
 use crate::contract::Spec;
 use crate::family::Family;
-use crate::series::{CounterSeries, GaugeSeries, TimedSeries};
+use crate::series::{CounterSeries, GaugeSeries, Labelled, TimedSeries};
 use crate::stripe::MAX_CELLS;
 
 /// The current value of one series.
@@ -29,31 +29,33 @@ pub(crate) trait Exposed {
     fn visit(&self, f: &mut dyn FnMut(Sample<'_>));
 }
 
+/// Visits every series of a family, reading each one's value with `value`.
+fn each<S: Labelled, const N: usize>(
+    family: &Family<S, N>,
+    f: &mut dyn FnMut(Sample<'_>),
+    labels: impl Fn(&S) -> &str,
+    value: impl Fn(&S) -> Value<'static>,
+) {
+    family.series(|all| {
+        for s in all {
+            f(Sample {
+                labels: labels(s),
+                values: s.values(),
+                value: value(s),
+            });
+        }
+    });
+}
+
 impl<const N: usize> Exposed for Family<CounterSeries, N> {
     fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
-        self.series(|all| {
-            for s in all {
-                f(Sample {
-                    labels: &s.labels,
-                    values: &s.values,
-                    value: Value::Counter(s.value()),
-                });
-            }
-        });
+        each(self, f, |s| &s.labels, |s| Value::Counter(s.value()));
     }
 }
 
 impl<const N: usize> Exposed for Family<GaugeSeries, N> {
     fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
-        self.series(|all| {
-            for s in all {
-                f(Sample {
-                    labels: &s.labels,
-                    values: &s.values,
-                    value: Value::Gauge(s.get()),
-                });
-            }
-        });
+        each(self, f, |s| &s.labels, |s| Value::Gauge(s.get()));
     }
 }
 
@@ -94,15 +96,12 @@ pub(crate) struct DeltaGauges<const N: usize>(pub(crate) Family<CounterSeries, N
 
 impl<const N: usize> Exposed for DeltaGauges<N> {
     fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
-        self.0.series(|all| {
-            for s in all {
-                f(Sample {
-                    labels: &s.labels,
-                    values: &s.values,
-                    value: Value::Gauge(s.value() as i64),
-                });
-            }
-        });
+        each(
+            &self.0,
+            f,
+            |s| &s.labels,
+            |s| Value::Gauge(s.value() as i64),
+        );
     }
 }
 

@@ -67,16 +67,6 @@ fn value(m: &Metrics, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     common::value(&m.encode_text(), name, labels)
 }
 
-async fn eventually(what: &str, f: impl Fn() -> bool) {
-    for _ in 0..500 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_and_runtime_gauges_are_true() {
     let m = Metrics::new();
@@ -84,7 +74,7 @@ async fn process_and_runtime_gauges_are_true() {
         .interval(Duration::from_millis(50))
         .start()
         .unwrap();
-    eventually("the first collection", || {
+    common::eventually("the first collection", || {
         value(&m, "keychain_threads", &[]).is_some_and(|t| t >= 2.0)
     })
     .await;
@@ -102,7 +92,7 @@ async fn process_and_runtime_gauges_are_true() {
     // No counting allocator in this binary: no live-heap metric, not a fake 0.
     assert!(!m.encode_text().contains("keychain_memory_alloc_bytes"));
     let first = value(&m, "keychain_server_uptime_seconds", &[]).unwrap();
-    eventually("uptime to grow", || {
+    common::eventually("uptime to grow", || {
         value(&m, "keychain_server_uptime_seconds", &[]).unwrap() > first + 0.1
     })
     .await;
@@ -121,24 +111,24 @@ async fn backend_gauges_follow_the_backend() {
         .start()
         .unwrap();
     let gauge = |name: &str| value(&m, name, &[("backend", "pkcs8")]);
-    eventually("3 keys", || gauge("keychain_keys_total") == Some(3.0)).await;
+    common::eventually("3 keys", || gauge("keychain_keys_total") == Some(3.0)).await;
     assert_eq!(gauge("keychain_certs_total"), Some(1.0));
     assert_eq!(gauge("keychain_backend_healthy"), Some(1.0));
     backend.keys.store(2, Ordering::SeqCst);
     backend.healthy.store(false, Ordering::SeqCst);
-    eventually("2 keys, unhealthy", || {
+    common::eventually("2 keys, unhealthy", || {
         gauge("keychain_keys_total") == Some(2.0) && gauge("keychain_backend_healthy") == Some(0.0)
     })
     .await;
     backend.healthy.store(true, Ordering::SeqCst);
-    eventually("healthy again", || {
+    common::eventually("healthy again", || {
         gauge("keychain_backend_healthy") == Some(1.0)
     })
     .await;
     // A count that cannot be read keeps the last value and is counted as an error.
     backend.fail_counts.store(true, Ordering::SeqCst);
     backend.keys.store(99, Ordering::SeqCst);
-    eventually("a stats error", || {
+    common::eventually("a stats error", || {
         value(
             &m,
             "keychain_backend_stats_errors_total",
@@ -165,7 +155,7 @@ async fn a_hanging_health_check_times_out_to_unhealthy() {
         .backend(fine.clone())
         .start()
         .unwrap();
-    eventually("tpm2 unhealthy", || {
+    common::eventually("tpm2 unhealthy", || {
         value(&m, "keychain_backend_healthy", &[("backend", "tpm2")]) == Some(0.0)
     })
     .await;
@@ -189,7 +179,7 @@ async fn stops_on_cancel_and_on_drop_and_unregisters() {
         .cancel_on(&token)
         .start()
         .unwrap();
-    eventually("running", || {
+    common::eventually("running", || {
         m.encode_text().contains("keychain_tokio_workers")
     })
     .await;
@@ -197,19 +187,19 @@ async fn stops_on_cancel_and_on_drop_and_unregisters() {
     let second = ResourceCollector::new(m.clone()).start().unwrap_err();
     assert_eq!(second, CollectorError::AlreadyRunning);
     token.cancel();
-    eventually("stopped by the token", || !collector.is_running()).await;
+    common::eventually("stopped by the token", || !collector.is_running()).await;
     assert!(!m.encode_text().contains("keychain_tokio_workers"));
 
     let collector = ResourceCollector::new(m.clone())
         .interval(Duration::from_millis(10))
         .start()
         .unwrap();
-    eventually("running again", || {
+    common::eventually("running again", || {
         m.encode_text().contains("keychain_tokio_workers")
     })
     .await;
     drop(collector);
-    eventually("stopped by the drop", || {
+    common::eventually("stopped by the drop", || {
         !m.encode_text().contains("keychain_tokio_workers")
     })
     .await;

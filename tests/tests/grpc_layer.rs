@@ -124,16 +124,6 @@ fn value(m: &Metrics, name: &str, labels: &[(&str, &str)]) -> f64 {
     common::value(&m.encode_text(), name, labels).unwrap_or(0.0)
 }
 
-async fn eventually(what: &str, f: impl Fn() -> bool) {
-    for _ in 0..500 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unary_ok_and_not_found() {
     let m = Metrics::new();
@@ -146,7 +136,7 @@ async fn unary_ok_and_not_found() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
-    eventually("4 calls", || {
+    common::eventually("4 calls", || {
         calls(&m, GET, "OK") == 3.0 && calls(&m, GET, "NotFound") == 1.0
     })
     .await;
@@ -179,7 +169,7 @@ async fn unary_ok_and_not_found() {
         value(&m, "keychain_grpc_messages_sent_total", &[("method", GET)]),
         3.0
     );
-    eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
+    common::eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
     assert_eq!(
         value(
             &m,
@@ -216,7 +206,7 @@ async fn a_stream_that_fails_in_its_trailers_records_that_code() {
         }
     };
     assert_eq!((got, error.code()), (3, tonic::Code::DataLoss));
-    eventually("the DataLoss call", || calls(&m, LIST, "DataLoss") == 1.0).await;
+    common::eventually("the DataLoss call", || calls(&m, LIST, "DataLoss") == 1.0).await;
     assert_eq!(calls(&m, LIST, "OK"), 0.0);
     assert_eq!(
         value(&m, "keychain_grpc_messages_sent_total", &[("method", LIST)]),
@@ -249,8 +239,8 @@ async fn a_stream_the_client_cancels_midway_is_canceled_and_released() {
     stream.message().await.unwrap().unwrap();
     assert_eq!(in_flight(&m), 1.0);
     drop(stream); // the client resets the HTTP/2 stream
-    eventually("the canceled call", || calls(&m, LIST, "Canceled") == 1.0).await;
-    eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
+    common::eventually("the canceled call", || calls(&m, LIST, "Canceled") == 1.0).await;
+    common::eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
     // Timed to the cancellation: at least the two 20 ms messages.
     let sum = value(
         &m,
@@ -279,7 +269,7 @@ async fn client_streaming_and_bidirectional_calls_count_messages() {
         .collect()
         .await;
     assert_eq!(echoed.len(), 3);
-    eventually("both calls", || {
+    common::eventually("both calls", || {
         calls(&m, UPLOAD, "OK") == 1.0 && calls(&m, ECHO, "OK") == 1.0
     })
     .await;
@@ -346,7 +336,7 @@ async fn unknown_paths_fold_into_one_value() {
             .unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unimplemented);
     }
-    eventually("200 unknown calls", || {
+    common::eventually("200 unknown calls", || {
         calls(&m, "other", "Unimplemented") == 200.0
     })
     .await;

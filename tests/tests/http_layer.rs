@@ -73,18 +73,6 @@ fn in_flight(m: &Metrics) -> f64 {
     .unwrap()
 }
 
-/// Waits until `f` holds (the server side finishes a moment after the client sees the
-/// response); fails after 5 s.
-async fn eventually(what: &str, f: impl Fn() -> bool) {
-    for _ in 0..500 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_each_status_exactly() {
     let m = Metrics::new();
@@ -142,7 +130,7 @@ async fn counts_each_status_exactly() {
             .status(),
         404
     );
-    eventually("11 requests recorded", || {
+    common::eventually("11 requests recorded", || {
         common::value(
             &m.encode_text(),
             "keychain_http_request_duration_seconds_count",
@@ -154,7 +142,7 @@ async fn counts_each_status_exactly() {
     assert_eq!(requests(&m, "POST", "201"), 3.0);
     assert_eq!(requests(&m, "GET", "404"), 3.0);
     assert_eq!(requests(&m, "DELETE", "204"), 1.0);
-    eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
+    common::eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,14 +160,14 @@ async fn the_listener_counts_transport_connections_not_requests() {
     for _ in 0..3 {
         sockets.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
     }
-    eventually("3 open connections", || {
+    common::eventually("3 open connections", || {
         open() == Some(3.0) && accepted() == Some(3.0)
     })
     .await;
     // Connections without a request are not requests in flight.
     assert_eq!(in_flight(&m), 0.0);
     sockets.truncate(1);
-    eventually("1 open connection", || open() == Some(1.0)).await;
+    common::eventually("1 open connection", || open() == Some(1.0)).await;
     assert_eq!(accepted(), Some(3.0));
 }
 
@@ -195,12 +183,12 @@ async fn a_streamed_body_dropped_midway_is_recorded_and_released() {
     assert_eq!(in_flight(&m), 1.0);
     drop(response);
     drop(client); // closes the connection
-    eventually("the aborted response to be recorded", || {
+    common::eventually("the aborted response to be recorded", || {
         requests(&m, "GET", "200") == 1.0
     })
     .await;
-    eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
-    eventually("the connection to close", || {
+    common::eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
+    common::eventually("the connection to close", || {
         common::value(
             &m.encode_text(),
             "keychain_tcp_connections",
@@ -227,8 +215,8 @@ async fn a_panicking_handler_is_a_500_with_catch_panic() {
     let base = serve(router, &m).await;
     let response = reqwest::get(format!("{base}/panic")).await.unwrap();
     assert_eq!(response.status(), 500);
-    eventually("the 500", || requests(&m, "GET", "500") == 1.0).await;
-    eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
+    common::eventually("the 500", || requests(&m, "GET", "500") == 1.0).await;
+    common::eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,11 +225,11 @@ async fn a_panicking_handler_without_catch_panic_is_counted_and_released() {
     let base = serve(app().layer(HttpMetricsLayer::new(m.clone())), &m).await;
     // hyper drops the connection: the client sees an error, not a response.
     assert!(reqwest::get(format!("{base}/panic")).await.is_err());
-    eventually("the panic recorded as 500", || {
+    common::eventually("the panic recorded as 500", || {
         requests(&m, "GET", "500") == 1.0
     })
     .await;
-    eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
+    common::eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,7 +259,7 @@ async fn route_labels_and_hostile_methods_and_paths_stay_bounded() {
     }
     client.get(format!("{base}/keys/7")).send().await.unwrap();
     client.get(format!("{base}/keys/8")).send().await.unwrap();
-    eventually("all 1002 requests", || {
+    common::eventually("all 1002 requests", || {
         common::parse(&m.encode_text())
             .iter()
             .filter(|s| s.name == "keychain_http_requests_total")

@@ -37,7 +37,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Buf;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
@@ -47,7 +46,7 @@ use tower_service::Service;
 
 use crate::clock;
 use crate::connection::OwnedConnectionGuard;
-use crate::exchange::{End, Exchange};
+use crate::exchange::{with_chunks, End, Exchange};
 pub use crate::exchange::{MeteredBody, ResponseFuture};
 use crate::labels::{GrpcCode, Protocol};
 use crate::Metrics;
@@ -157,11 +156,9 @@ impl<B: Body> Body for CountingBody<B> {
         let polled = std::task::ready!(this.inner.poll_frame(cx));
         if let (Some(total), Some(Ok(frame))) = (this.total.as_ref(), &polled) {
             if let Some(data) = frame.data_ref() {
-                let mut slices = [IoSlice::new(&[]); 16];
-                let n = data.chunks_vectored(&mut slices);
-                for slice in &slices[..n] {
-                    this.counter.feed(slice);
-                }
+                with_chunks(data, |chunks| {
+                    chunks.iter().for_each(|c| this.counter.feed(c))
+                });
                 total.store(this.counter.messages, Ordering::Relaxed);
             }
         }

@@ -97,3 +97,15 @@ pub fn count_series(text: &str, prefix: &str) -> usize {
         .filter(|s| s.name.starts_with(prefix))
         .count()
 }
+
+/// Waits until `f` holds (servers finish a moment after clients see their answers);
+/// fails after 5 s.
+pub async fn eventually(what: &str, f: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
