@@ -17,7 +17,7 @@ use quote::ToTokens;
 ///
 /// ```ignore
 /// #[instrument_op(Generate, backend = "pkcs8")]
-/// async fn generate(&self, params: &Params) -> Result<KeyId, KeyError> { … }
+/// async fn generate(&self, params: &Params) -> Result<KeyId, KeyError> { /* … */ }
 /// ```
 ///
 /// - The first argument is the operation: one of the 15 `keychain_metrics::Op` variants.
