@@ -218,26 +218,33 @@ async fn the_interval_is_honoured() {
         .backend(backend.clone())
         .start()
         .unwrap();
-    // Lets the collector run what is due now; blocking-pool reads finish in real time.
-    async fn settle() {
-        for _ in 0..50 {
+    // Lets the collector run what is due now: blocking-pool reads finish in real time,
+    // so this waits (in real time, up to 2 s) for the expected poll count.
+    async fn settle_until(what: &str, f: impl Fn() -> bool) {
+        for _ in 0..2000 {
+            if f() {
+                return;
+            }
             tokio::task::yield_now().await;
             std::thread::sleep(Duration::from_millis(1));
         }
+        panic!("{what}");
     }
-    settle().await;
-    assert_eq!(polls(), 1, "collects at once");
+    settle_until("collects at once", || polls() == 1).await;
     tokio::time::advance(Duration::from_secs(9)).await;
-    settle().await;
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+        std::thread::sleep(Duration::from_millis(1));
+    }
     assert_eq!(polls(), 1, "not before the interval");
     tokio::time::advance(Duration::from_secs(1)).await;
-    settle().await;
-    assert_eq!(polls(), 2);
+    settle_until("the second collection at 10 s", || polls() == 2).await;
     for expected in 3..=5 {
         tokio::time::advance(Duration::from_secs(10)).await;
-        settle().await;
-        assert_eq!(polls(), expected);
+        settle_until("one collection per interval", || polls() == expected).await;
     }
+    // Nothing extra in between.
+    assert_eq!(polls(), 5);
     collector.stop().await;
 }
 

@@ -296,7 +296,27 @@ struct Gauges {
     alive_tasks: IntGauge,
     global_queue: IntGauge,
     stats_errors: IntCounterVec,
-    registered: Vec<Box<dyn Collector>>,
+    /// Everything above, registered as one collector: registering and unregistering
+    /// are single steps, so a collector restarted right after a drop never finds half
+    /// of its predecessor's metrics still there.
+    bundle: Arc<Bundle>,
+}
+
+/// Several collectors as one.
+struct Bundle(Vec<Box<dyn Collector>>);
+
+/// A handle on the bundle for the registry, which wants an owned collector to register
+/// and one with the same descriptors to unregister.
+struct Shared(Arc<Bundle>);
+
+impl Collector for Shared {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0 .0.iter().flat_map(|c| c.desc()).collect()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.0 .0.iter().flat_map(|c| c.collect()).collect()
+    }
 }
 
 impl Gauges {
@@ -307,43 +327,55 @@ impl Gauges {
                 .map_err(|_| CollectorError::AlreadyRunning)
         };
         let linux = process::read().is_some();
-        let mut gauges = Gauges {
-            uptime: Gauge::with_opts(opts(
+        let uptime = Gauge::with_opts(opts(
+            metrics,
+            &format!("{ns}_server_uptime_seconds"),
+            "Seconds since the metrics instance was built at server start.",
+        ))
+        .map_err(|_| CollectorError::AlreadyRunning)?;
+        let rss = linux
+            .then(|| {
+                gauge(
+                    "memory_sys_bytes",
+                    "Resident memory obtained from the OS, in bytes.",
+                )
+            })
+            .transpose()?;
+        let threads = linux
+            .then(|| gauge("threads", "OS threads of the process."))
+            .transpose()?;
+        let heap = crate::alloc::live_bytes()
+            .map(|_| {
+                gauge(
+                    "memory_alloc_bytes",
+                    "Live heap bytes, counted by the global allocator.",
+                )
+            })
+            .transpose()?;
+        let workers = gauge("tokio_workers", "Worker threads of the tokio runtime.")?;
+        let alive_tasks = gauge("tokio_alive_tasks", "Tasks alive in the tokio runtime.")?;
+        let global_queue = gauge(
+            "tokio_global_queue_depth",
+            "Tasks waiting in the tokio runtime's global queue.",
+        )?;
+        let stats_errors = IntCounterVec::new(
+            opts(
                 metrics,
-                &format!("{ns}_server_uptime_seconds"),
-                "Seconds since the metrics instance was built at server start.",
-            ))
-            .map_err(|_| CollectorError::AlreadyRunning)?,
-            rss: linux
-                .then(|| gauge("memory_sys_bytes", "Resident memory obtained from the OS, in bytes."))
-                .transpose()?,
-            threads: linux.then(|| gauge("threads", "OS threads of the process.")).transpose()?,
-            heap: crate::alloc::live_bytes()
-                .map(|_| gauge("memory_alloc_bytes", "Live heap bytes, counted by the global allocator."))
-                .transpose()?,
-            workers: gauge("tokio_workers", "Worker threads of the tokio runtime.")?,
-            alive_tasks: gauge("tokio_alive_tasks", "Tasks alive in the tokio runtime.")?,
-            global_queue: gauge("tokio_global_queue_depth", "Tasks waiting in the tokio runtime's global queue.")?,
-            stats_errors: IntCounterVec::new(
-                opts(
-                    metrics,
-                    &format!("{ns}_backend_stats_errors_total"),
-                    "Backend key or certificate counts that could not be read; the gauges keep their last value.",
-                ),
-                &["backend"],
-            )
-            .map_err(|_| CollectorError::AlreadyRunning)?,
-            registered: Vec::new(),
-        };
+                &format!("{ns}_backend_stats_errors_total"),
+                "Backend key or certificate counts that could not be read; the gauges keep their last value.",
+            ),
+            &["backend"],
+        )
+        .map_err(|_| CollectorError::AlreadyRunning)?;
         let mut all: Vec<Box<dyn Collector>> = vec![
-            Box::new(gauges.uptime.clone()),
-            Box::new(gauges.workers.clone()),
-            Box::new(gauges.alive_tasks.clone()),
-            Box::new(gauges.global_queue.clone()),
-            Box::new(gauges.stats_errors.clone()),
+            Box::new(uptime.clone()),
+            Box::new(workers.clone()),
+            Box::new(alive_tasks.clone()),
+            Box::new(global_queue.clone()),
+            Box::new(stats_errors.clone()),
         ];
         all.extend(
-            [&gauges.rss, &gauges.threads, &gauges.heap]
+            [&rss, &threads, &heap]
                 .into_iter()
                 .flatten()
                 .map(|g| Box::new(g.clone()) as Box<dyn Collector>),
@@ -352,38 +384,29 @@ impl Gauges {
         all.push(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ));
-        let registry = metrics.registry();
-        for collector in all {
-            let copy = clone_collector(&*collector);
-            if registry.register(collector).is_err() {
-                gauges.unregister(metrics);
-                return Err(CollectorError::AlreadyRunning);
-            }
-            gauges.registered.push(copy);
-        }
-        Ok(gauges)
+        let bundle = Arc::new(Bundle(all));
+        metrics
+            .registry()
+            .register(Box::new(Shared(Arc::clone(&bundle))))
+            .map_err(|_| CollectorError::AlreadyRunning)?;
+        Ok(Gauges {
+            uptime,
+            rss,
+            threads,
+            heap,
+            workers,
+            alive_tasks,
+            global_queue,
+            stats_errors,
+            bundle,
+        })
     }
 
     fn unregister(&self, metrics: &Metrics) {
-        for collector in &self.registered {
-            let _ = metrics.registry().unregister(clone_collector(&**collector));
-        }
+        let _ = metrics
+            .registry()
+            .unregister(Box::new(Shared(Arc::clone(&self.bundle))));
     }
-}
-
-/// The registry identifies a collector by its descriptors; a stand-in with the same
-/// descriptors unregisters it.
-fn clone_collector(c: &dyn Collector) -> Box<dyn Collector> {
-    struct Descs(Vec<prometheus::core::Desc>);
-    impl Collector for Descs {
-        fn desc(&self) -> Vec<&prometheus::core::Desc> {
-            self.0.iter().collect()
-        }
-        fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
-            Vec::new()
-        }
-    }
-    Box::new(Descs(c.desc().into_iter().cloned().collect()))
 }
 
 fn opts(metrics: &Metrics, name: &str, help: &str) -> Opts {
