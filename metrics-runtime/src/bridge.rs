@@ -14,8 +14,8 @@ use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 
 use crate::buckets::Buckets;
 use crate::contract::{self, Kind, Spec};
-use crate::labels::Status;
 use crate::metrics::Inner;
+use crate::series::TimedSeries;
 use crate::stripe::MAX_CELLS;
 use crate::visit::Value;
 
@@ -98,17 +98,11 @@ impl Protos<'_> {
         inner.operations.series(|all| {
             for series in all {
                 series.cells.read(&mut cells);
-                for status in Status::ALL {
-                    let n = cells[status.index()];
-                    if n > 0 || *status != Status::Cancelled {
-                        let mut m = self.metric(
-                            &contract::OPERATIONS,
-                            &series.values,
-                            Some(status.as_str()),
-                        );
-                        m.set_counter(counter(n as f64));
-                        counters.mut_metric().push(m);
-                    }
+                for (status, n) in TimedSeries::exposed_statuses(&cells) {
+                    let mut m =
+                        self.metric(&contract::OPERATIONS, &series.values, Some(status.as_str()));
+                    m.set_counter(counter(n as f64));
+                    counters.mut_metric().push(m);
                 }
                 let mut m = self.metric(&contract::OPERATION_DURATION, &series.values, None);
                 m.set_histogram(histogram(

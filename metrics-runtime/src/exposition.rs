@@ -11,9 +11,9 @@ use crate::bridge;
 use crate::buckets::Buckets;
 use crate::contract::{self, Kind, Spec};
 use crate::foreign;
-use crate::labels::Status;
 use crate::metrics::Inner;
 use crate::render::{push_help, push_i64, push_nanos_as_seconds, push_u64};
+use crate::series::TimedSeries;
 use crate::visit::{Listed, Value};
 
 /// An exposition format.
@@ -174,13 +174,8 @@ fn operations(inner: &Inner, w: &mut Writer<'_>, scratch: &mut Vec<u64>) {
         let histogram = inner.name(&contract::OPERATION_DURATION);
         w.header(counter, &contract::OPERATIONS);
         for (series, cells) in all.iter().zip(scratch.chunks_exact(width)) {
-            for status in Status::ALL {
-                let n = cells[status.index()];
-                // `cancelled` appears once it happens; the others from the start, so
-                // `rate()` and error ratios have a zero to work from.
-                if n > 0 || *status != Status::Cancelled {
-                    w.sample_u64(counter, &series.status_labels[status.index()], n);
-                }
+            for (status, n) in TimedSeries::exposed_statuses(cells) {
+                w.sample_u64(counter, &series.status_labels[status.index()], n);
             }
         }
         w.header(histogram, &contract::OPERATION_DURATION);

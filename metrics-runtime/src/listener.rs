@@ -16,7 +16,8 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::labels::{Protocol, LABEL_PROTOCOL};
+use crate::contract;
+use crate::labels::Protocol;
 use crate::series::CounterSeries;
 use crate::Metrics;
 
@@ -37,11 +38,14 @@ fn open(metrics: &Metrics, protocol: Protocol) -> Open {
     if !inner.enabled() {
         return Open(None);
     }
-    let make = |[p]: &[&str; 1]| CounterSeries::new(&[p], inner.labels(&[(LABEL_PROTOCOL, p)]));
-    inner
-        .tcp_accepted
-        .with([protocol.as_str()], make, |s| s.add(1));
-    let series = inner.tcp_open.0.get_or_create([protocol.as_str()], make);
+    inner.tcp_accepted.with(
+        [protocol.as_str()],
+        |v| inner.counter(&contract::TCP_ACCEPTED, v),
+        |s| s.add(1),
+    );
+    let series = inner.tcp_open.0.get_or_create([protocol.as_str()], |v| {
+        inner.counter(&contract::TCP_OPEN, v)
+    });
     series.add(1);
     Open(Some(series))
 }

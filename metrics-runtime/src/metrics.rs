@@ -129,9 +129,7 @@ impl Inner {
         };
         inner.active.0 = Protocol::ALL
             .iter()
-            .map(|p| {
-                CounterSeries::new(&[p.as_str()], inner.labels(&[(LABEL_PROTOCOL, p.as_str())]))
-            })
+            .map(|p| inner.counter(&contract::ACTIVE_CONNECTIONS, &[p.as_str()]))
             .collect();
         inner
     }
@@ -204,42 +202,48 @@ impl Inner {
         render::label_list(&mut all)
     }
 
+    /// The label list of a series of `spec`: `values` under the spec's label names.
+    fn spec_labels(&self, spec: &Spec, values: &[&str]) -> Box<str> {
+        let pairs: Vec<(&str, &str)> = spec
+            .labels
+            .iter()
+            .copied()
+            .zip(values.iter().copied())
+            .collect();
+        self.labels(&pairs)
+    }
+
+    /// A counter (or delta-moved gauge) series of `spec`.
+    pub(crate) fn counter(&self, spec: &Spec, values: &[&str]) -> CounterSeries {
+        CounterSeries::new(values, self.spec_labels(spec, values))
+    }
+
+    /// A histogram series of `spec`, without status cells.
+    fn histogram(&self, spec: &Spec, buckets: &Buckets, values: &[&str]) -> TimedSeries {
+        TimedSeries::new(buckets, values, self.spec_labels(spec, values), [].into())
+    }
+
+    /// An operation series: the duration histogram and a counter per status.
     pub(crate) fn new_operation(&self, [op, backend]: &[&str; 2]) -> TimedSeries {
-        let base = [(LABEL_OPERATION, *op), (LABEL_BACKEND, *backend)];
         let status_labels = Status::ALL
             .iter()
-            .map(|s| {
-                let mut pairs = base.to_vec();
-                pairs.push((LABEL_STATUS, s.as_str()));
-                self.labels(&pairs)
-            })
+            .map(|s| self.spec_labels(&contract::OPERATIONS, &[op, backend, s.as_str()]))
             .collect();
-        TimedSeries::new(
-            &self.op_buckets,
-            &[op, backend],
-            self.labels(&base),
-            status_labels,
-        )
+        let labels = self.spec_labels(&contract::OPERATION_DURATION, &[op, backend]);
+        TimedSeries::new(&self.op_buckets, &[op, backend], labels, status_labels)
     }
 
-    pub(crate) fn new_error(&self, [op, backend, error_type]: &[&str; 3]) -> CounterSeries {
-        CounterSeries::new(
-            &[op, backend, error_type],
-            self.labels(&[
-                (LABEL_OPERATION, op),
-                (LABEL_BACKEND, backend),
-                (LABEL_ERROR_TYPE, error_type),
-            ]),
-        )
+    pub(crate) fn new_error(&self, values: &[&str; 3]) -> CounterSeries {
+        self.counter(&contract::ERRORS, values)
     }
 
-    fn new_gauge(&self, [backend]: &[&str; 1]) -> GaugeSeries {
-        GaugeSeries::new(&[backend], self.labels(&[(LABEL_BACKEND, backend)]))
-    }
-
-    fn set_gauge(&self, family: &Family<GaugeSeries, 1>, backend: &str, value: i64) {
+    fn set_gauge(&self, spec: &Spec, family: &Family<GaugeSeries, 1>, backend: &str, value: i64) {
         if self.enabled() {
-            family.with([backend], |v| self.new_gauge(v), |g| g.set(value));
+            family.with(
+                [backend],
+                |v| GaugeSeries::new(v, self.spec_labels(spec, v)),
+                |g| g.set(value),
+            );
         }
     }
 }
@@ -349,18 +353,11 @@ impl Metrics {
             Some(series) => series,
             None => {
                 let mut digits = itoa::Buffer::new();
-                let code = if (100..=999).contains(&status_code) {
-                    digits.format(status_code)
-                } else {
-                    crate::cap::OVERFLOW
-                };
+                let code = http_code_label(status_code, &mut digits);
                 let series = inner
                     .http_requests
-                    .get_or_create([method.as_str(), code], |[m, c]| {
-                        CounterSeries::new(
-                            &[m, c],
-                            inner.labels(&[(LABEL_METHOD, m), (LABEL_STATUS_CODE, c)]),
-                        )
+                    .get_or_create([method.as_str(), code], |v| {
+                        inner.counter(&contract::HTTP_REQUESTS, v)
                     });
                 series.add(1);
                 inner.http_cache.remember(method, status_code, series);
@@ -374,16 +371,9 @@ impl Metrics {
     fn record_http_duration(&self, method: HttpMethod, duration: Duration) {
         let inner = &*self.inner;
         let series = inner.http_cache.duration(method, || {
-            inner
-                .http_durations
-                .get_or_create([method.as_str()], |[m]| {
-                    TimedSeries::new(
-                        &inner.http_buckets,
-                        &[m],
-                        inner.labels(&[(LABEL_METHOD, m)]),
-                        [].into(),
-                    )
-                })
+            inner.http_durations.get_or_create([method.as_str()], |v| {
+                inner.histogram(&contract::HTTP_DURATION, &inner.http_buckets, v)
+            })
         });
         series.record(&inner.http_buckets, None, nanos(duration));
     }
@@ -397,24 +387,12 @@ impl Metrics {
         }
         inner.grpc_requests.with(
             [method_path, code.as_str()],
-            |[m, c]| {
-                CounterSeries::new(
-                    &[m, c],
-                    inner.labels(&[(LABEL_METHOD, m), (LABEL_STATUS_CODE, c)]),
-                )
-            },
+            |v| inner.counter(&contract::GRPC_REQUESTS, v),
             |s| s.add(1),
         );
         inner.grpc_durations.with(
             [method_path],
-            |[m]| {
-                TimedSeries::new(
-                    &inner.grpc_buckets,
-                    &[m],
-                    inner.labels(&[(LABEL_METHOD, m)]),
-                    [].into(),
-                )
-            },
+            |v| inner.histogram(&contract::GRPC_DURATION, &inner.grpc_buckets, v),
             |s| s.record(&inner.grpc_buckets, None, nanos(duration)),
         );
     }
@@ -448,20 +426,19 @@ impl Metrics {
             (false, true) => "server_streaming",
             (true, true) => "bidi_streaming",
         };
-        let counter =
-            |[m]: &[&str; 1]| CounterSeries::new(&[m], inner.labels(&[(LABEL_METHOD, m)]));
-        inner
-            .grpc_received
-            .with([path], counter, |s| s.add(received));
-        inner.grpc_sent.with([path], counter, |s| s.add(sent));
+        inner.grpc_received.with(
+            [path],
+            |v| inner.counter(&contract::GRPC_RECEIVED, v),
+            |s| s.add(received),
+        );
+        inner.grpc_sent.with(
+            [path],
+            |v| inner.counter(&contract::GRPC_SENT, v),
+            |s| s.add(sent),
+        );
         inner.grpc_calls.with(
             [path, call_type],
-            |[m, t]| {
-                CounterSeries::new(
-                    &[m, t],
-                    inner.labels(&[(LABEL_METHOD, m), (LABEL_CALL_TYPE, t)]),
-                )
-            },
+            |v| inner.counter(&contract::GRPC_CALLS, v),
             |s| s.add(1),
         );
     }
@@ -480,32 +457,16 @@ impl Metrics {
             return;
         }
         let mut digits = itoa::Buffer::new();
-        let code = if (100..=999).contains(&status_code) {
-            digits.format(status_code)
-        } else {
-            crate::cap::OVERFLOW
-        };
+        let code = http_code_label(status_code, &mut digits);
         let method = method.as_str();
         inner.http_routes.with(
             [method, route, code],
-            |[m, r, c]| {
-                CounterSeries::new(
-                    &[m, r, c],
-                    inner.labels(&[(LABEL_METHOD, m), (LABEL_ROUTE, r), (LABEL_STATUS_CODE, c)]),
-                )
-            },
+            |v| inner.counter(&contract::HTTP_ROUTE_REQUESTS, v),
             |s| s.add(1),
         );
         inner.http_route_durations.with(
             [method, route],
-            |[m, r]| {
-                TimedSeries::new(
-                    &inner.http_buckets,
-                    &[m, r],
-                    inner.labels(&[(LABEL_METHOD, m), (LABEL_ROUTE, r)]),
-                    [].into(),
-                )
-            },
+            |v| inner.histogram(&contract::HTTP_ROUTE_DURATION, &inner.http_buckets, v),
             |s| s.record(&inner.http_buckets, None, nanos(duration)),
         );
     }
@@ -528,19 +489,29 @@ impl Metrics {
     /// Sets `keychain_keys_total{backend}`.
     pub fn set_keys_total(&self, backend: &str, keys: u64) {
         let inner = &*self.inner;
-        inner.set_gauge(&inner.keys, backend, saturating_i64(keys));
+        inner.set_gauge(&contract::KEYS, &inner.keys, backend, saturating_i64(keys));
     }
 
     /// Sets `keychain_certs_total{backend}`.
     pub fn set_certs_total(&self, backend: &str, certs: u64) {
         let inner = &*self.inner;
-        inner.set_gauge(&inner.certs, backend, saturating_i64(certs));
+        inner.set_gauge(
+            &contract::CERTS,
+            &inner.certs,
+            backend,
+            saturating_i64(certs),
+        );
     }
 
     /// Sets `keychain_backend_healthy{backend}` to 1 or 0.
     pub fn set_backend_healthy(&self, backend: &str, healthy: bool) {
         let inner = &*self.inner;
-        inner.set_gauge(&inner.healthy, backend, i64::from(healthy));
+        inner.set_gauge(
+            &contract::BACKEND_HEALTHY,
+            &inner.healthy,
+            backend,
+            i64::from(healthy),
+        );
     }
 
     /// The exposition in the Prometheus text format 0.0.4: the contract's metrics, then
@@ -563,6 +534,15 @@ impl Metrics {
     /// buffer has grown to size.
     pub fn encode_into(&self, format: Format, out: &mut String) {
         exposition::encode(&self.inner, format, out);
+    }
+}
+
+/// The `status_code` label of an HTTP status: its digits, or `other` outside 100–999.
+fn http_code_label(status_code: u16, digits: &mut itoa::Buffer) -> &str {
+    if (100..=999).contains(&status_code) {
+        digits.format(status_code)
+    } else {
+        crate::cap::OVERFLOW
     }
 }
 

@@ -63,6 +63,16 @@ impl TimedSeries {
         }
     }
 
+    /// The status counts to expose from a snapshot of this series' cells: `success` and
+    /// `error` from the start, so `rate()` and error ratios have a zero to work from;
+    /// `cancelled` once it has happened.
+    pub(crate) fn exposed_statuses(cells: &[u64]) -> impl Iterator<Item = (Status, u64)> + '_ {
+        Status::ALL
+            .iter()
+            .map(|s| (*s, cells[s.index()]))
+            .filter(|(s, n)| *n > 0 || *s != Status::Cancelled)
+    }
+
     /// Records one observation; `status` must be `Some` exactly when the series has
     /// status cells.
     #[inline]
