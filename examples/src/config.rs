@@ -57,8 +57,8 @@ impl ServerConfig {
     /// Parses YAML; absent sections take the defaults.
     pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
         let metrics = MetricsConfig::from_yaml(text)?;
-        let raw: Raw =
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let raw: Raw = serde_saphyr::from_str(text)
+            .map_err(|e| ConfigError::Syntax(e.without_snippet().to_string()))?;
         Ok(ServerConfig {
             metrics,
             rest: address("rest.address", raw.rest, "127.0.0.1:8080")?,

@@ -55,8 +55,15 @@ impl Default for MetricsConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The text is not YAML of the expected shape (the message has the location).
+    /// The text is not YAML, or not a mapping (the message has the line and column).
     Syntax(String),
+    /// A value has the wrong type, or a key is unknown.
+    Field {
+        /// Where, e.g. `metrics.port`.
+        field: String,
+        /// What is wrong, with the line and column.
+        message: String,
+    },
     /// A field has an invalid value.
     Invalid {
         /// The field, e.g. `metrics.port`.
@@ -79,6 +86,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::Syntax(message) => write!(f, "invalid metrics configuration: {message}"),
+            ConfigError::Field { field, message } => write!(f, "{field}: {message}"),
             ConfigError::Invalid {
                 field,
                 value,
@@ -119,7 +127,7 @@ struct RawMetrics {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "seconds, or a number with ms, s, m or h")]
 enum RawDuration {
     Seconds(f64),
     Text(String),
@@ -127,11 +135,21 @@ enum RawDuration {
 
 impl MetricsConfig {
     /// Reads the `metrics:` block of a YAML document; absent fields take their defaults.
+    ///
+    /// ```
+    /// use keychain_metrics::config::MetricsConfig;
+    ///
+    /// let config = MetricsConfig::from_yaml("metrics: { port: 9464 }")?;
+    /// assert_eq!(config.port, 9464);
+    /// let error = MetricsConfig::from_yaml("metrics: { port: http }").unwrap_err();
+    /// assert!(error.to_string().starts_with("metrics.port: "));
+    /// # Ok::<(), keychain_metrics::config::ConfigError>(())
+    /// ```
     pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
-        let raw: RawFile = if text.trim().is_empty() {
+        let raw = if text.trim().is_empty() {
             RawFile::default()
         } else {
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?
+            parse_raw(text)?
         };
         let raw = raw.metrics.unwrap_or_default();
         let defaults = MetricsConfig::default();
@@ -161,14 +179,29 @@ impl MetricsConfig {
         Ok(config)
     }
 
+    /// [`MetricsConfig::from_yaml`] for bytes, e.g. a file's: text that is not UTF-8 is
+    /// a [`ConfigError::Syntax`] that says where.
+    pub fn from_yaml_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => MetricsConfig::from_yaml(text),
+            Err(e) => {
+                let at = e.valid_up_to();
+                let line = 1 + bytes[..at].iter().filter(|b| **b == b'\n').count();
+                Err(ConfigError::Syntax(format!(
+                    "line {line}: not UTF-8 (byte {at})"
+                )))
+            }
+        }
+    }
+
     /// Reads a YAML file; see [`MetricsConfig::from_yaml`].
     pub fn from_yaml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+        let bytes = std::fs::read(path).map_err(|e| ConfigError::Io {
             path: path.display().to_string(),
             error: e.to_string(),
         })?;
-        MetricsConfig::from_yaml(&text)
+        MetricsConfig::from_yaml_bytes(&bytes)
     }
 
     /// Checks the fields that the types do not: the path, the token, the interval.
@@ -224,6 +257,33 @@ impl MetricsConfig {
     pub fn socket_addr(&self) -> SocketAddr {
         SocketAddr::new(self.address, self.port)
     }
+}
+
+/// Parses the document, keeping the path of the value a type error is about, so the
+/// error can name the field (`metrics.port`) and not only a line and column.
+fn parse_raw(text: &str) -> Result<RawFile, ConfigError> {
+    let mut path = String::new();
+    serde_saphyr::with_deserializer_from_str(text, |de| {
+        let mut track = serde_path_to_error::Track::new();
+        RawFile::deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
+            .inspect_err(|_| path = track.path().to_string())
+    })
+    .map_err(|e| {
+        // Without the source snippet: it could show a bearer token.
+        let message = e.without_snippet().to_string();
+        let message = message
+            .strip_prefix("error: ")
+            .unwrap_or(&message)
+            .to_owned();
+        if path.is_empty() || path == "." {
+            ConfigError::Syntax(message)
+        } else {
+            ConfigError::Field {
+                field: path,
+                message,
+            }
+        }
+    })
 }
 
 /// `30`, `2.5`, `"30s"`, `"500ms"`, `"2m"`, `"1h"`.

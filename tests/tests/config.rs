@@ -132,14 +132,37 @@ fn each_invalid_value_names_field_and_value() {
 
 #[test]
 fn syntax_and_type_errors_say_where() {
+    // Type errors name the field, and never show the source line (it could hold a token).
     let e = MetricsConfig::from_yaml("metrics: { port: [1, 2] }").unwrap_err();
-    assert!(matches!(e, ConfigError::Syntax(_)));
+    assert!(
+        matches!(&e, ConfigError::Field { field, .. } if field == "metrics.port"),
+        "{e:?}"
+    );
+    assert_eq!(
+        error("metrics:\n  bearer_token: [s3cret]\n"),
+        "metrics.bearer_token: expected string scalar at line 2, column 17"
+    );
+    assert_eq!(
+        error("metrics: { collector_interval: [1] }"),
+        "metrics.collector_interval: seconds, or a number with ms, s, m or h at line 1, column 32"
+    );
+    assert_eq!(
+        MetricsConfig::from_yaml_bytes(b"metrics:\n  path: /m\xff\n").unwrap_err(),
+        ConfigError::Syntax("line 2: not UTF-8 (byte 19)".into())
+    );
     let e = error("metrics: { prot: 9090 }");
     assert!(e.contains("prot"), "{e}");
-    let e = error("metrics:\n  enabled: maybe\n");
-    assert!(e.contains("line 2"), "{e}");
-    let e = error("metrics: [unclosed");
-    assert!(e.starts_with("invalid metrics configuration:"), "{e}");
+    assert_eq!(
+        error("metrics:\n  enabled: maybe\n"),
+        "metrics.enabled: invalid boolean at line 2, column 12"
+    );
+    assert_eq!(
+        error("metrics: [unclosed"),
+        "metrics: expected mapping start at line 1, column 10"
+    );
+    let e = error("[unclosed");
+    assert!(e.starts_with("invalid metrics configuration: "), "{e}");
+    assert!(e.contains("line 1"), "{e}");
 }
 
 #[test]
