@@ -31,8 +31,8 @@ async fn start() -> Server {
     ));
     let metrics = Metrics::new();
     let backends = Backends {
-        pkcs8: KeyStore::pkcs8(&dir).unwrap(),
-        memory: KeyStore::memory(),
+        pkcs8: KeyStore::pkcs8(&dir, metrics.clone()).unwrap(),
+        memory: KeyStore::memory(metrics.clone()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let rest_addr = listener.local_addr().unwrap();
@@ -125,9 +125,7 @@ async fn bad_rest_requests_are_4xx_and_the_server_keeps_serving() {
     let (status, signature) = post(&format!("{keys}/{id}/sign"), r#"{"data":"aGk="}"#).await;
     assert_eq!(status, 200);
     assert!(signature["signature"].is_string());
-    // The keystore records into the global instance (labels unique to this test), the
-    // HTTP layer into the test's own.
-    let ops = Metrics::global().encode_text();
+    let ops = s.metrics.encode_text();
     assert!(ops.contains(r#"keychain_errors_total{backend="pkcs8",error_type="wrong_key_type",operation="encrypt"} 1"#), "{ops}");
     assert!(ops.contains(
         r#"keychain_errors_total{backend="pkcs8",error_type="not_found",operation="get"} 1"#
@@ -365,7 +363,7 @@ async fn every_operation_round_trips_over_grpc_including_a_streamed_list() {
             .collect::<std::collections::BTreeSet<_>>()
     };
     assert_eq!(set(&again), set(&archive));
-    let text = Metrics::global().encode_text();
+    let text = s.metrics.encode_text();
     assert!(
         text.contains(
             r#"keychain_operations_total{backend="pkcs8",operation="restore",status="success"} 1"#
@@ -377,7 +375,7 @@ async fn every_operation_round_trips_over_grpc_including_a_streamed_list() {
 #[test]
 fn pem_files_parse_back_and_writes_leave_no_temporaries() {
     let dir = std::env::temp_dir().join(format!("keychain-files-{}", std::process::id()));
-    let store = KeyStore::pkcs8(&dir).unwrap();
+    let store = KeyStore::pkcs8(&dir, Metrics::new()).unwrap();
     for kind in [KeyKind::EcdsaP256, KeyKind::Ed25519, KeyKind::Aes256Gcm] {
         store.generate(kind).unwrap();
     }

@@ -1,51 +1,78 @@
-//! Properties of hostile label values: any string survives the exposition and parses
-//! back to itself (or to `other` past the length limit), and series stay within caps.
+//! Hostile label values, as properties: whatever strings arrive as backend, error type,
+//! HTTP method or gRPC path, both expositions parse back (with the strict reader) to
+//! exactly the counts recorded, and no label passes its cap. The invariant lives in
+//! `keychain_metrics_invariants::labels`; `fuzz/` drives the same check with libFuzzer.
 
-mod common;
-
-use keychain_metrics::{Metrics, Op, MAX_LABEL_LEN, OVERFLOW};
+use keychain_metrics_invariants::labels::{check, decode, Record, Slot, CAP};
 use proptest::prelude::*;
 
-/// Strings heavy in what the format must escape, plus any Unicode.
+/// Strings heavy in what the format must escape, plus any Unicode, plus long ones.
 fn hostile() -> impl Strategy<Value = String> {
     prop_oneof![
         "[\"\\\\\n{},= a-z]{0,40}",
         any::<String>(),
         "[a\"\\\\\n]{250,300}",
+        Just("other".to_owned()),
+        "GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS|TRACE|PATCH|get|Get|PROPFIND",
+        "/[a-z.]{1,12}/[A-Za-z]{1,8}",
     ]
+}
+
+fn record() -> impl Strategy<Value = Record> {
+    let slot = prop_oneof![
+        Just(Slot::Backend),
+        Just(Slot::ErrorType),
+        Just(Slot::HttpMethod),
+        Just(Slot::GrpcPath),
+    ];
+    (slot, hostile()).prop_map(|(slot, value)| Record { slot, value })
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn label_values_round_trip(backend in hostile(), error_type in hostile()) {
-        let m = Metrics::new();
-        m.record_error(Op::Sign, &backend, &error_type);
-        let expect = |v: &str| if v.len() > MAX_LABEL_LEN { OVERFLOW.to_owned() } else { v.to_owned() };
-        for text in [m.encode_text(), m.encode_openmetrics()] {
-            let samples = common::parse(&text);
-            let errors: Vec<_> = samples.iter().filter(|s| s.name == "keychain_errors_total").collect();
-            prop_assert_eq!(errors.len(), 1);
-            prop_assert_eq!(&errors[0].labels["backend"], &expect(&backend));
-            prop_assert_eq!(&errors[0].labels["error_type"], &expect(&error_type));
-            prop_assert_eq!(errors[0].value, 1.0);
-            // Every line is a comment or one whole sample: no value leaked a line break.
-            prop_assert!(text.lines().all(|l| l.starts_with('#') || l.starts_with("keychain_")));
+    fn any_values_parse_back_within_the_caps(records in proptest::collection::vec(record(), 0..40)) {
+        if let Err(violation) = check(&records) {
+            prop_assert!(false, "{}", violation);
         }
     }
 
     #[test]
-    fn series_stay_within_the_cap(values in proptest::collection::vec(hostile(), 1..60)) {
-        let m = Metrics::builder().max_label_values(5).build().unwrap();
-        for v in &values {
-            m.record_error(Op::Get, "pkcs8", v);
+    fn any_bytes_as_the_fuzzer_sends_them(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        if let Err(violation) = check(&decode(&data)) {
+            prop_assert!(false, "{}", violation);
         }
-        let text = m.encode_text();
-        let samples = common::parse(&text);
-        let errors: Vec<_> = samples.iter().filter(|s| s.name == "keychain_errors_total").collect();
-        prop_assert!(errors.len() <= 6, "{} series", errors.len());
-        let total: f64 = errors.iter().map(|s| s.value).sum();
-        prop_assert_eq!(total, values.len() as f64);
     }
+}
+
+/// The check is not vacuous: it tells a value past the cap from one within it.
+#[test]
+fn the_model_counts_values_past_the_cap_as_other() {
+    let records: Vec<Record> = (0..CAP + 3)
+        .map(|i| Record {
+            slot: Slot::Backend,
+            value: format!("b\"{i}\n"),
+        })
+        .collect();
+    check(&records).unwrap();
+    let m = keychain_metrics::Metrics::builder()
+        .max_label_values(CAP)
+        .build()
+        .unwrap();
+    for r in &records {
+        m.record_operation(
+            keychain_metrics::Op::Sign,
+            &r.value,
+            keychain_metrics::Status::Success,
+            std::time::Duration::from_millis(1),
+        );
+    }
+    let text = m.encode_text();
+    assert!(text.contains(
+        "keychain_operations_total{backend=\"other\",operation=\"sign\",status=\"success\"} 3\n"
+    ));
+    assert!(text.contains(
+        "keychain_operations_total{backend=\"b\\\"0\\n\",operation=\"sign\",status=\"success\"} 1\n"
+    ));
 }

@@ -74,8 +74,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         metrics.disable();
     }
     let backends = Backends {
-        pkcs8: KeyStore::pkcs8(&data_dir)?,
-        memory: KeyStore::memory(),
+        pkcs8: KeyStore::pkcs8(&data_dir, metrics.clone())?,
+        memory: KeyStore::memory(metrics.clone()),
     };
 
     let metrics_server = if config.metrics.enabled {

@@ -1,73 +1,18 @@
-//! A small exposition reader for assertions: `name{labels} value` lines to samples.
+//! Helpers for assertions on expositions, and for waiting on servers.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+pub use keychain_metrics_invariants::exposition::Sample;
+use keychain_metrics_invariants::exposition::{self, Format};
 
-/// One sample line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub value: f64,
-}
-
-/// Parses the sample lines of a text or OpenMetrics exposition (comments skipped),
-/// unescaping label values. Panics on a malformed line: that is a test failure.
+/// Parses the samples of a text or OpenMetrics exposition (told apart by `# EOF`) with
+/// the strict reader the fuzz targets use. Panics on anything malformed: a test failure.
 pub fn parse(text: &str) -> Vec<Sample> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|line| {
-            let (name, rest) = match line.find(['{', ' ']) {
-                Some(i) => line.split_at(i),
-                None => panic!("no value in {line:?}"),
-            };
-            let mut labels = BTreeMap::new();
-            let mut rest = rest;
-            if let Some(r) = rest.strip_prefix('{') {
-                let mut chars = r.char_indices();
-                loop {
-                    let (start, c) = chars.next().expect("unterminated labels");
-                    if c == '}' {
-                        rest = &r[start + 1..];
-                        break;
-                    }
-                    if c == ',' {
-                        continue;
-                    }
-                    let eq = r[start..].find("=\"").expect("label without =\"") + start;
-                    let key = r[start..eq].to_string();
-                    for _ in start..eq + 1 {
-                        chars.next();
-                    }
-                    let mut value = String::new();
-                    loop {
-                        match chars.next().expect("unterminated value").1 {
-                            '"' => break,
-                            '\\' => match chars.next().expect("dangling escape").1 {
-                                'n' => value.push('\n'),
-                                c => value.push(c),
-                            },
-                            c => value.push(c),
-                        }
-                    }
-                    labels.insert(key, value);
-                }
-            }
-            let value = rest.trim();
-            let value = match value {
-                "+Inf" => f64::INFINITY,
-                "-Inf" => f64::NEG_INFINITY,
-                v => v
-                    .parse()
-                    .unwrap_or_else(|_| panic!("bad value in {line:?}")),
-            };
-            Sample {
-                name: name.to_string(),
-                labels,
-                value,
-            }
-        })
-        .collect()
+    let format = if text.ends_with("# EOF\n") {
+        Format::OpenMetrics
+    } else {
+        Format::Text
+    };
+    exposition::parse(text, format).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 /// The value of the one sample named `name` whose labels include all of `labels`.
