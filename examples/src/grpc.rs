@@ -6,11 +6,18 @@ use futures_util::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::keystore::{Archive, KeyError, KeyInfo, KeyKind};
-use crate::pb::{self, keychain_server::Keychain};
+use crate::pb::{self, keychain_server::Keychain, keychain_server::KeychainServer};
+use crate::rest::ARCHIVE_LIMIT;
 use crate::Backends;
 
 /// The service.
 pub struct Service(pub Backends);
+
+/// The service, ready to add to a tonic server: it takes messages as large as a whole
+/// backup (tonic's default limit is 4 MiB).
+pub fn server(backends: Backends) -> KeychainServer<Service> {
+    KeychainServer::new(Service(backends)).max_decoding_message_size(ARCHIVE_LIMIT)
+}
 
 fn status(e: KeyError) -> Status {
     let message = e.to_string();

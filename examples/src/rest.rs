@@ -19,6 +19,10 @@ use crate::Backends;
 /// Requests larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Restore takes what Backup gives, a whole key set: its own, larger limit (about
+/// 200,000 keys), the same as the gRPC API's message limit.
+pub const ARCHIVE_LIMIT: usize = 64 * 1024 * 1024;
+
 /// The router, instrumented.
 pub fn router(backends: Backends, metrics: Metrics) -> Router {
     Router::new()
@@ -36,7 +40,10 @@ pub fn router(backends: Backends, metrics: Metrics) -> Router {
         .route("/v1/{backend}/keys/{id}/rotate", post(rotate))
         .route("/v1/{backend}/import", post(import))
         .route("/v1/{backend}/backup", post(backup))
-        .route("/v1/{backend}/restore", post(restore))
+        .route(
+            "/v1/{backend}/restore",
+            post(restore).layer(DefaultBodyLimit::max(ARCHIVE_LIMIT)),
+        )
         .with_state(backends)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::new())

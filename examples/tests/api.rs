@@ -45,7 +45,7 @@ async fn start() -> Server {
         metrics.clone(),
         keychain_metrics::Protocol::Grpc,
     );
-    let service = pb::keychain_server::KeychainServer::new(grpc::Service(backends));
+    let service = grpc::server(backends);
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
@@ -58,7 +58,7 @@ async fn start() -> Server {
         .unwrap();
     Server {
         rest: format!("http://{rest_addr}"),
-        grpc: KeychainClient::new(channel),
+        grpc: KeychainClient::new(channel).max_decoding_message_size(rest::ARCHIVE_LIMIT),
         metrics,
         _dir: TempDir(dir),
     }
@@ -370,6 +370,54 @@ async fn every_operation_round_trips_over_grpc_including_a_streamed_list() {
         ),
         "{text}"
     );
+}
+
+/// A backup is larger than an ordinary request (and than tonic's default 4 MiB message):
+/// Restore still takes it back, over both APIs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_larger_than_a_request_restore_over_rest_and_grpc() {
+    let s = start().await;
+    let (status, key) = post(
+        &format!("{}/v1/memory/keys", s.rest),
+        r#"{"kind":"aes256_gcm"}"#,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let pem = reqwest::get(format!(
+        "{}/v1/memory/keys/{}/export",
+        s.rest,
+        key["id"].as_str().unwrap()
+    ))
+    .await
+    .unwrap()
+    .json::<Value>()
+    .await
+    .unwrap()["pem"]
+        .clone();
+    // AES keys: the smallest PEM and the cheapest to parse, so the test stays quick.
+    let keys = 36_000;
+    let archive = serde_json::json!({
+        "keys": (0..keys).map(|i| serde_json::json!([format!("k{i}"), pem])).collect::<Vec<_>>()
+    })
+    .to_string();
+    assert!(archive.len() > 5 << 20, "{} bytes", archive.len());
+    let (status, restored) = post(&format!("{}/v1/memory/restore", s.rest), &archive).await;
+    assert_eq!(
+        (status, restored),
+        (200, serde_json::json!({ "restored": keys }))
+    );
+
+    let mut grpc = s.grpc.clone();
+    let backup = grpc
+        .backup(pb::BackendRef {
+            backend: "memory".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(backup.keys.len(), keys);
+    let restored = grpc.restore(backup).await.unwrap().into_inner();
+    assert_eq!(restored.restored as usize, keys);
 }
 
 #[test]

@@ -6,29 +6,17 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
+source tests/e2e/lib.sh
+
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
     echo "e2e: installing prometheus (it brings promtool)"
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends prometheus >/dev/null || {
-        echo "FAIL: cannot install prometheus"; echo "0 passed, 1 failed"; exit 1; }
+        fail "cannot install prometheus"; }
 fi
-cargo build -q -p keychain-metrics-examples --bins || { echo "0 passed, 1 failed"; exit 1; }
+build
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done
-    sleep 1
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-read -r rest_a grpc_a metrics_a rest_b grpc_b metrics_b prom < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(7)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])')
+read -r rest_a grpc_a metrics_a rest_b grpc_b metrics_b prom < <(free_ports 7)
 
 for name in a b; do
     eval rest=\$rest_$name grpc=\$grpc_$name metrics=\$metrics_$name
@@ -52,16 +40,15 @@ prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb"
     --web.listen-address="127.0.0.1:$prom" --log.level=warn >"$work/prometheus.log" 2>&1 &
 pids+=($!)
 
-ready() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; return 1; }
 for url in "http://127.0.0.1:$metrics_a/metrics" "http://127.0.0.1:$metrics_b/metrics" "http://127.0.0.1:$prom/-/ready"; do
-    ready "$url" || { echo "FAIL: $url never answered"; cat "$work"/*.log; echo "0 passed, 1 failed"; exit 1; }
+    ready "$url" || { cat "$work"/*.log; fail "$url never answered"; }
 done
 
 echo "e2e: load on both servers"
 target/debug/keychain-load --quiet --requests "${E2E_REQUESTS:-1500}" --concurrency 8 \
     --target "127.0.0.1:$metrics_a=http://127.0.0.1:$rest_a,http://127.0.0.1:$grpc_a" \
     --target "127.0.0.1:$metrics_b=http://127.0.0.1:$rest_b,http://127.0.0.1:$grpc_b" \
-    --summary "$work/summary.json" || { echo "FAIL: load generator"; echo "0 passed, 1 failed"; exit 1; }
+    --summary "$work/summary.json" || fail "load generator"
 
 python3 tests/e2e/check.py \
     --prometheus "http://127.0.0.1:$prom" \

@@ -13,7 +13,7 @@ use keychain_metrics::server::MetricsServer;
 use keychain_metrics::{Metrics, Protocol};
 use keychain_metrics_examples::config::{ServerConfig, DEFAULT};
 use keychain_metrics_examples::keystore::KeyStore;
-use keychain_metrics_examples::{grpc, pb, rest, Backends};
+use keychain_metrics_examples::{grpc, rest, Backends};
 
 #[global_allocator]
 static ALLOC: keychain_metrics::alloc::CountingAllocator<std::alloc::System> =
@@ -125,7 +125,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     });
     let grpc_task = tokio::spawn({
         let incoming = TrackedIncoming::new(grpc_listener, metrics.clone(), Protocol::Grpc);
-        let service = pb::keychain_server::KeychainServer::new(grpc::Service(backends.clone()));
+        let service = grpc::server(backends.clone());
         let stop = shutdown.clone();
         async move {
             tonic::transport::Server::builder()

@@ -220,8 +220,10 @@ impl KeyStore {
             check_id(id)?;
             Key::from_pem(pem)?;
         }
+        let kept: std::collections::HashSet<&str> =
+            archive.keys.iter().map(|(id, _)| id.as_str()).collect();
         for id in self.storage.list()? {
-            if !archive.keys.iter().any(|(kept, _)| *kept == id) {
+            if !kept.contains(id.as_str()) {
                 self.storage.delete(&id)?;
             }
         }

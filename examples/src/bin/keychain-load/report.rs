@@ -1,0 +1,82 @@
+//! What was sent and how it went: the tally, the percentile table and the JSON summary.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// Calls, errors and latencies of one operation.
+pub type Counts = (u64, u64, Vec<Duration>);
+
+/// What was sent and how it went.
+#[derive(Default)]
+pub struct Tally {
+    /// By (target, operation).
+    pub calls: Mutex<BTreeMap<(String, &'static str), Counts>>,
+}
+
+impl Tally {
+    pub fn record(&self, target: &str, op: &'static str, ok: bool, took: Duration) {
+        if let Ok(mut calls) = self.calls.lock() {
+            let entry = calls.entry((target.to_owned(), op)).or_default();
+            entry.0 += 1;
+            entry.1 += u64::from(!ok);
+            entry.2.push(took);
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+pub fn report(
+    tally: &Tally,
+    elapsed: Duration,
+    summary: Option<&std::path::Path>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let calls = tally.calls.lock().map_err(|_| "tally poisoned")?;
+    let mut per_op: BTreeMap<&str, Counts> = BTreeMap::new();
+    let mut json_summary: BTreeMap<&str, BTreeMap<&str, Value>> = BTreeMap::new();
+    for ((target, op), (n, errors, latencies)) in calls.iter() {
+        let entry = per_op.entry(op).or_default();
+        entry.0 += n;
+        entry.1 += errors;
+        entry.2.extend(latencies);
+        json_summary
+            .entry(target)
+            .or_default()
+            .insert(op, json!({ "calls": n, "errors": errors }));
+    }
+    let total: u64 = per_op.values().map(|v| v.0).sum();
+    println!(
+        "{:<14} {:>8} {:>8} {:>9} {:>9} {:>9}",
+        "operation", "calls", "errors", "p50 ms", "p95 ms", "p99 ms"
+    );
+    for (op, (n, errors, latencies)) in &mut per_op {
+        latencies.sort();
+        println!(
+            "{:<14} {:>8} {:>8} {:>9.2} {:>9.2} {:>9.2}",
+            op,
+            n,
+            errors,
+            percentile(latencies, 0.5),
+            percentile(latencies, 0.95),
+            percentile(latencies, 0.99)
+        );
+    }
+    println!(
+        "{total} calls in {:.2} s: {:.0} calls/s",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64()
+    );
+    if let Some(path) = summary {
+        std::fs::write(path, serde_json::to_string_pretty(&json_summary)?)?;
+    }
+    Ok(())
+}
