@@ -40,9 +40,22 @@ struct Args {
     data_dir: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() {
-    if let Err(e) = run(Args::parse()).await {
+fn main() {
+    // Keystore work (crypto, fsync) runs on a small blocking pool whose threads stay:
+    // more threads would not make the cores faster, and threads that come and go make
+    // glibc create allocator arenas as the run goes on, so RSS would creep up although
+    // the live heap does not (tests/e2e/soak.sh measures both).
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads((4 * cores).max(8))
+        .thread_keep_alive(std::time::Duration::from_secs(3600))
+        .build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(run(Args::parse())),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = result {
         eprintln!("keychain-server: {e}");
         std::process::exit(1);
     }

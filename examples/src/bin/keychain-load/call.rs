@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::time::Instant;
 
+use keychain_metrics_examples::keystore::{Key, KeyKind};
 use keychain_metrics_examples::pb::{self, keychain_client::KeychainClient};
 use serde_json::{json, Value};
 use tonic::transport::Channel;
@@ -68,6 +69,27 @@ impl Call<'_> {
         }
         if let Ok(mut keys) = self.target.keys.lock() {
             keys.entry((backend, kind)).or_default().push(id);
+        }
+    }
+
+    /// A Restore of `keys` (id, PEM) succeeded: the backend holds exactly those now, so
+    /// they are the ones known (keys deleted since the backup are back, keys created
+    /// since are gone), and `--max-keys` keeps bounding what the server holds.
+    pub fn restored(&self, backend: &'static str, keys: Vec<(String, String)>) {
+        let Ok(mut known) = self.target.keys.lock() else {
+            return;
+        };
+        known.retain(|(b, _), _| *b != backend);
+        for (id, pem) in keys {
+            let Ok(key) = Key::from_pem(&pem) else {
+                continue;
+            };
+            let kind = match key.kind() {
+                KeyKind::EcdsaP256 => "ecdsa_p256",
+                KeyKind::Ed25519 => "ed25519",
+                KeyKind::Aes256Gcm => "aes256_gcm",
+            };
+            known.entry((backend, kind)).or_default().push(id);
         }
     }
 

@@ -286,11 +286,18 @@ pub async fn full(call: &mut Call<'_>, rng: &mut Rng) {
                     })
                     .await;
                 let archive = call.done("backup", started, r);
-                // Restoring what was just backed up: the key set stays as it is.
+                // Restoring what was just backed up: the key set goes back to it.
                 if let Some(archive) = archive.filter(|_| rng.chance(0.3)) {
+                    let keys: Vec<_> = archive
+                        .keys
+                        .iter()
+                        .map(|k| (k.id.clone(), k.pem.clone()))
+                        .collect();
                     let started = Instant::now();
                     let r = call.grpc.restore(archive).await;
-                    call.done("restore", started, r);
+                    if call.done("restore", started, r).is_some() {
+                        call.restored(backend, keys);
+                    }
                 }
             } else {
                 let archive = call
@@ -302,13 +309,18 @@ pub async fn full(call: &mut Call<'_>, rng: &mut Rng) {
                     )
                     .await;
                 if let Some(archive) = archive.filter(|_| rng.chance(0.3)) {
-                    call.rest(
-                        "restore",
-                        reqwest::Method::POST,
-                        &p(format!("/v1/{backend}/restore")),
-                        Some(archive),
-                    )
-                    .await;
+                    let keys = serde_json::from_value(archive["keys"].clone()).unwrap_or_default();
+                    let answer = call
+                        .rest(
+                            "restore",
+                            reqwest::Method::POST,
+                            &p(format!("/v1/{backend}/restore")),
+                            Some(archive),
+                        )
+                        .await;
+                    if answer.is_some() {
+                        call.restored(backend, keys);
+                    }
                 }
             }
         }
