@@ -73,6 +73,14 @@ def main():
             break
         time.sleep(1)
 
+    # A rate needs two samples of a series in its window: a short load may have ended
+    # before Prometheus took the second, so wait (up to 15 s) until one has it.
+    for _ in range(15):
+        if query(a.prometheus, "sum(rate(keychain_operations_total[1m]))"):
+            break
+        time.sleep(1)
+    time.sleep(2)
+
     # (c) every query of every dashboard panel returns data.
     dashboard = json.load(open(a.dashboard))
     for panel in dashboard["panels"]:
