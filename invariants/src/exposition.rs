@@ -65,9 +65,24 @@ pub fn parse(text: &str, format: Format) -> Result<Vec<Sample>, Violation> {
 
 /// The samples named `name`, as label set (values in the order of `labels`) to value.
 pub fn series(samples: &[Sample], name: &str, labels: &[&str]) -> BTreeMap<Vec<String>, f64> {
+    series_where(samples, name, labels, &[])
+}
+
+/// [`series`] of the samples that also carry every label of `fixed`.
+pub fn series_where(
+    samples: &[Sample],
+    name: &str,
+    labels: &[&str],
+    fixed: &[(&str, &str)],
+) -> BTreeMap<Vec<String>, f64> {
     samples
         .iter()
         .filter(|s| s.name == name)
+        .filter(|s| {
+            fixed
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).is_some_and(|x| x == v))
+        })
         .map(|s| {
             let key = labels
                 .iter()

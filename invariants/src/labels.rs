@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use keychain_metrics::{GrpcCode, Metrics, Op, Status, MAX_LABEL_LEN, OVERFLOW};
 
-use crate::exposition::{self, series, Format};
+use crate::exposition::{self, series, series_where, Format};
 use crate::Violation;
 
 /// The cap on distinct values per label in these checks: small, so inputs reach it.
@@ -155,23 +155,8 @@ struct Model {
 
 impl Model {
     fn compare(&self, samples: &[exposition::Sample]) -> Result<(), Violation> {
-        let only = |name: &str, labels: &[&str], fixed: &[(&str, &str)]| -> Counts {
-            samples
-                .iter()
-                .filter(|s| s.name == name)
-                .filter(|s| {
-                    fixed
-                        .iter()
-                        .all(|(k, v)| s.labels.get(*k).is_some_and(|x| x == v))
-                })
-                .map(|s| {
-                    let key = labels
-                        .iter()
-                        .map(|l| s.labels.get(*l).cloned().unwrap_or_default())
-                        .collect();
-                    (key, s.value)
-                })
-                .collect()
+        let only = |name: &str, labels: &[&str], fixed: &[(&str, &str)]| {
+            series_where(samples, name, labels, fixed)
         };
         let expect = |what: &str, got: Counts, want: &Counts| {
             if got == *want {

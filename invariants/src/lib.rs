@@ -1,5 +1,5 @@
 //! What hostile input must never break, written once and driven twice: by `proptest`
-//! properties in `cargo test` (tests/tests/hostile_*.rs) and by the cargo-fuzz targets
+//! properties in `cargo test` (`tests/tests/*_properties.rs`) and by the cargo-fuzz targets
 //! in `fuzz/`, which feed these same checks arbitrary bytes.
 //!
 //! Every check returns `Err` with a description of the broken invariant; the fuzz

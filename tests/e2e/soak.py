@@ -151,9 +151,9 @@ def main():
         ("operations counted = sent", f"{total_calls} calls, {total_errors} errors", "equal per operation", not differ),
     ]
     print(f"soak: {measured:.0f} s measured after a {a.warmup:g} s warm-up")
-    print(f"{'figure':<32} {'value':<34} {'limit':<26} result")
+    print(f"{'figure':<38} {'value':<34} {'limit':<26} result")
     for name, value, limit, ok in rows:
-        print(f"{name:<32} {value:<34} {limit:<26} {'PASS' if ok else 'FAIL'}")
+        print(f"{name:<38} {value:<34} {limit:<26} {'PASS' if ok else 'FAIL'}")
     tenths = [rss[min(n - 1, i * n // 10)] / 2**20 for i in range(10)] + [rss[-1] / 2**20]
     print("RSS across the run (MiB): " + " ".join(f"{r:.1f}" for r in tenths))
     for line in backwards[:5] + differ[:5]:
