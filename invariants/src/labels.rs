@@ -1,7 +1,9 @@
 //! Hostile label values: whatever strings arrive as backend, error type, HTTP method or
-//! gRPC path, both expositions parse back to exactly the values recorded (values past
-//! the cap or longer than [`MAX_LABEL_LEN`] counted under [`OVERFLOW`]), every count is
-//! kept, and no label takes more than [`CAP`] + 1 values.
+//! gRPC path (through the recording API, and through the HTTP and gRPC layers as a
+//! client would send them), both expositions parse back to exactly the values recorded
+//! (values past the cap or longer than [`MAX_LABEL_LEN`] counted under [`OVERFLOW`]),
+//! every count is kept, no label takes more than [`CAP`] + 1 values, and nothing is
+//! left in flight.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use std::time::Duration;
 use keychain_metrics::{GrpcCode, Metrics, Op, Status, MAX_LABEL_LEN, OVERFLOW};
 
 use crate::exposition::{self, series, series_where, Format};
+use crate::layered;
 use crate::Violation;
 
 /// The cap on distinct values per label in these checks: small, so inputs reach it.
@@ -33,6 +36,11 @@ pub enum Slot {
     HttpMethod,
     /// `method` (the path) of a gRPC call.
     GrpcPath,
+    /// A request method through the HTTP layer (skipped if not a valid method token:
+    /// no HTTP server would pass it on).
+    LayerMethod,
+    /// A request path through the gRPC layer (skipped if not a valid URI path).
+    LayerPath,
 }
 
 /// One recording.
@@ -45,17 +53,20 @@ pub struct Record {
 }
 
 /// Reads fuzzer bytes as records: a slot byte, a length byte, that many bytes (as UTF-8,
-/// invalid sequences replaced: the API takes `&str`), repeated; at most 64 records.
+/// invalid sequences replaced: the API takes `&str` and the layers see valid tokens and
+/// paths only), repeated; at most 64 records.
 pub fn decode(mut data: &[u8]) -> Vec<Record> {
     let mut records = Vec::new();
     while let [slot, len, rest @ ..] = data {
         let stretch = *len == u8::MAX;
         let len = usize::from(*len).min(rest.len());
-        let slot = match slot % 4 {
+        let slot = match slot % 6 {
             0 => Slot::Backend,
             1 => Slot::ErrorType,
             2 => Slot::HttpMethod,
-            _ => Slot::GrpcPath,
+            3 => Slot::GrpcPath,
+            4 => Slot::LayerMethod,
+            _ => Slot::LayerPath,
         };
         // A length of 255 stretches the value past MAX_LABEL_LEN.
         let mut value = String::from_utf8_lossy(&rest[..len]).into_owned();
@@ -72,16 +83,19 @@ pub fn decode(mut data: &[u8]) -> Vec<Record> {
 }
 
 /// Records `records` into a fresh instance and checks both expositions against a model
-/// of what they must say.
-pub fn check(records: &[Record]) -> Result<(), Violation> {
+/// of what they must say; returns how many were recorded (the rest were skipped: no
+/// server would pass them to a layer).
+pub fn check(records: &[Record]) -> Result<usize, Violation> {
     let metrics = Metrics::builder()
         .max_label_values(CAP)
         .build()
         .map_err(|e| e.to_string())?;
     let mut model = Model::default();
+    let mut recorded = 0;
     let took = Duration::from_micros(250);
     for r in records {
         let v = r.value.as_str();
+        recorded += 1;
         match r.slot {
             Slot::Backend => {
                 metrics.record_operation(Op::Sign, v, Status::Success, took);
@@ -104,6 +118,27 @@ pub fn check(records: &[Record]) -> Result<(), Violation> {
                 let p = model.grpc_paths.admit(v);
                 *model.grpc.entry(vec![p]).or_default() += 1.0;
             }
+            Slot::LayerMethod => {
+                let Ok(method) = http::Method::from_bytes(v.as_bytes()) else {
+                    recorded -= 1;
+                    continue;
+                };
+                layered::http(&metrics, method)?;
+                let m = if METHODS.contains(&v) { v } else { "OTHER" };
+                *model.http.entry(vec![m.to_owned()]).or_default() += 1.0;
+            }
+            Slot::LayerPath => {
+                let uri = match http::Uri::try_from(v) {
+                    Ok(uri) if uri.scheme().is_none() && v.starts_with('/') => uri,
+                    _ => {
+                        recorded -= 1;
+                        continue;
+                    }
+                };
+                let p = model.grpc_paths.admit(uri.path());
+                layered::grpc(&metrics, uri)?;
+                *model.grpc.entry(vec![p]).or_default() += 1.0;
+            }
         }
     }
     for format in [Format::Text, Format::OpenMetrics] {
@@ -116,7 +151,7 @@ pub fn check(records: &[Record]) -> Result<(), Violation> {
             .compare(&samples)
             .map_err(|e| format!("{format:?}: {e}"))?;
     }
-    Ok(())
+    Ok(recorded)
 }
 
 /// The first [`CAP`] distinct values of a label, as the runtime documents it.
@@ -197,6 +232,12 @@ impl Model {
             &["method"],
         );
         expect("gRPC durations", grpc_durations, &self.grpc)?;
+        let in_flight: f64 = series(samples, "keychain_active_connections", &["protocol"])
+            .values()
+            .sum();
+        if in_flight != 0.0 {
+            return Err(format!("{in_flight} requests left in flight"));
+        }
         for (label, values) in [
             ("backend", self.operations.len()),
             ("error_type", self.errors.len()),

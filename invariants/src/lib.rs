@@ -8,6 +8,7 @@
 pub mod config;
 pub mod exposition;
 pub mod labels;
+pub mod layered;
 pub mod rest;
 
 /// A broken invariant, described.

@@ -1,5 +1,5 @@
 //! Hostile label values, as properties: whatever strings arrive as backend, error type,
-//! HTTP method or gRPC path, both expositions parse back (with the strict reader) to
+//! HTTP method or gRPC path (by the API or through the layers), both expositions parse back (with the strict reader) to
 //! exactly the counts recorded, and no label passes its cap. The invariant lives in
 //! `keychain_metrics_invariants::labels`; `fuzz/` drives the same check with libFuzzer.
 
@@ -15,6 +15,8 @@ fn hostile() -> impl Strategy<Value = String> {
         Just("other".to_owned()),
         "GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS|TRACE|PATCH|get|Get|PROPFIND",
         "/[a-z.]{1,12}/[A-Za-z]{1,8}",
+        "/[!-~]{0,30}",
+        "[A-Z!#$%&'*+.^_`|~-]{1,12}",
     ]
 }
 
@@ -24,6 +26,8 @@ fn record() -> impl Strategy<Value = Record> {
         Just(Slot::ErrorType),
         Just(Slot::HttpMethod),
         Just(Slot::GrpcPath),
+        Just(Slot::LayerMethod),
+        Just(Slot::LayerPath),
     ];
     (slot, hostile()).prop_map(|(slot, value)| Record { slot, value })
 }
@@ -44,6 +48,26 @@ proptest! {
             prop_assert!(false, "{}", violation);
         }
     }
+}
+
+/// Values reach the layers as a client sends them; what no server would pass on is
+/// skipped, and the rest is checked like any other value.
+#[test]
+fn layer_values_are_recorded_unless_no_server_would_pass_them() {
+    let record = |slot, value: &str| Record {
+        slot,
+        value: value.to_owned(),
+    };
+    let records = [
+        record(Slot::LayerMethod, "PROPFIND"),
+        record(Slot::LayerMethod, "GET"),
+        record(Slot::LayerMethod, "GE T"),
+        record(Slot::LayerPath, "/keychain.v1.Keychain/Sign"),
+        record(Slot::LayerPath, "/a/b?x=1"),
+        record(Slot::LayerPath, "/a b"),
+        record(Slot::LayerPath, "http://host/a"),
+    ];
+    assert_eq!(check(&records).unwrap(), 4);
 }
 
 /// The check is not vacuous: it tells a value past the cap from one within it.
