@@ -33,11 +33,10 @@ fn status(e: KeyError) -> Status {
 }
 
 fn info(k: KeyInfo) -> pb::KeyInfo {
-    let kind = serde_json::to_value(k.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    pb::KeyInfo { id: k.id, kind }
+    pb::KeyInfo {
+        id: k.id,
+        kind: k.kind.name().to_owned(),
+    }
 }
 
 type KeyStream = Pin<Box<dyn Stream<Item = Result<pb::KeyInfo, Status>> + Send>>;

@@ -34,6 +34,14 @@ impl KeyKind {
             ))),
         }
     }
+    /// The API's name of the key type, the inverse of [`KeyKind::parse`].
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyKind::EcdsaP256 => "ecdsa_p256",
+            KeyKind::Ed25519 => "ed25519",
+            KeyKind::Aes256Gcm => "aes256_gcm",
+        }
+    }
 }
 
 /// AES-256-GCM's algorithm identifier (NIST): PKCS#8 has no symmetric key type of its

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use keychain_metrics_examples::keystore::{Key, KeyKind};
+use keychain_metrics_examples::keystore::Key;
 use keychain_metrics_examples::pb::{self, keychain_client::KeychainClient};
 use serde_json::{json, Value};
 use tonic::transport::Channel;
@@ -81,15 +81,12 @@ impl Call<'_> {
         };
         known.retain(|(b, _), _| *b != backend);
         for (id, pem) in keys {
-            let Ok(key) = Key::from_pem(&pem) else {
-                continue;
-            };
-            let kind = match key.kind() {
-                KeyKind::EcdsaP256 => "ecdsa_p256",
-                KeyKind::Ed25519 => "ed25519",
-                KeyKind::Aes256Gcm => "aes256_gcm",
-            };
-            known.entry((backend, kind)).or_default().push(id);
+            if let Ok(key) = Key::from_pem(&pem) {
+                known
+                    .entry((backend, key.kind().name()))
+                    .or_default()
+                    .push(id);
+            }
         }
     }
 
