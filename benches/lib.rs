@@ -114,3 +114,11 @@ pub fn fill_errors(ours: &Metrics, theirs: &PromContract) {
         }
     }
 }
+
+/// The criterion settings every bench here uses: a 1 s warm-up, then `seconds` of
+/// measurement per function.
+pub fn criterion(seconds: u64) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(seconds))
+}

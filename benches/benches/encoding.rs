@@ -5,7 +5,6 @@
 //! `cargo bench -p keychain-metrics-benches --bench encoding`
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use keychain_metrics::{Format, Metrics};
@@ -59,9 +58,7 @@ mod group {
     use super::*;
     criterion_group! {
         name = benches;
-        config = Criterion::default()
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3));
+        config = keychain_metrics_benches::criterion(3);
         targets = contract_180, errors_1000
     }
 }

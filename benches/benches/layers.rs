@@ -313,9 +313,7 @@ mod group {
     use super::*;
     criterion_group! {
         name = benches;
-        config = Criterion::default()
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(4));
+        config = keychain_metrics_benches::criterion(4);
         targets = in_process, loopback
     }
 }

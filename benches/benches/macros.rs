@@ -7,7 +7,6 @@ use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use autometrics::autometrics;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -115,9 +114,7 @@ mod group {
     use super::*;
     criterion_group! {
         name = benches;
-        config = Criterion::default()
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3));
+        config = keychain_metrics_benches::criterion(3);
         targets = sync_fns, async_fns, disabled
     }
 }

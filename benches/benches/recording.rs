@@ -211,9 +211,7 @@ mod group {
     use super::*;
     criterion_group! {
         name = benches;
-        config = Criterion::default()
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3));
+        config = keychain_metrics_benches::criterion(3);
         targets = record_operation, record_error, connection_guard, record_http_request, contended, allocator
     }
 }

@@ -110,13 +110,11 @@ pub fn check(records: &[Record]) -> Result<usize, Violation> {
             }
             Slot::HttpMethod => {
                 metrics.record_http_request(v, 200, took);
-                let m = if METHODS.contains(&v) { v } else { "OTHER" };
-                *model.http.entry(vec![m.to_owned()]).or_default() += 1.0;
+                model.http_request(v);
             }
             Slot::GrpcPath => {
                 metrics.record_grpc_request(v, GrpcCode::Ok, took);
-                let p = model.grpc_paths.admit(v);
-                *model.grpc.entry(vec![p]).or_default() += 1.0;
+                model.grpc_call(v);
             }
             Slot::LayerMethod => {
                 let Ok(method) = http::Method::from_bytes(v.as_bytes()) else {
@@ -124,8 +122,7 @@ pub fn check(records: &[Record]) -> Result<usize, Violation> {
                     continue;
                 };
                 layered::http(&metrics, method)?;
-                let m = if METHODS.contains(&v) { v } else { "OTHER" };
-                *model.http.entry(vec![m.to_owned()]).or_default() += 1.0;
+                model.http_request(v);
             }
             Slot::LayerPath => {
                 let uri = match http::Uri::try_from(v) {
@@ -135,9 +132,8 @@ pub fn check(records: &[Record]) -> Result<usize, Violation> {
                         continue;
                     }
                 };
-                let p = model.grpc_paths.admit(uri.path());
+                model.grpc_call(uri.path());
                 layered::grpc(&metrics, uri)?;
-                *model.grpc.entry(vec![p]).or_default() += 1.0;
             }
         }
     }
@@ -189,6 +185,22 @@ struct Model {
 }
 
 impl Model {
+    /// A request with `method` answered 200.
+    fn http_request(&mut self, method: &str) {
+        let m = if METHODS.contains(&method) {
+            method
+        } else {
+            "OTHER"
+        };
+        *self.http.entry(vec![m.to_owned()]).or_default() += 1.0;
+    }
+
+    /// A call of `path` answered `OK`.
+    fn grpc_call(&mut self, path: &str) {
+        let p = self.grpc_paths.admit(path);
+        *self.grpc.entry(vec![p]).or_default() += 1.0;
+    }
+
     fn compare(&self, samples: &[exposition::Sample]) -> Result<(), Violation> {
         let only = |name: &str, labels: &[&str], fixed: &[(&str, &str)]| {
             series_where(samples, name, labels, fixed)

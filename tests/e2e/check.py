@@ -7,20 +7,15 @@ any failure.
 import argparse
 import json
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
 
+from verdict import check, finish
+
 # The only promtool findings accepted: the two gauges the Go package named with _total.
 ACCEPTED = ("keychain_keys_total", "keychain_certs_total")
 
-results = []
-
-
-def check(name, ok, detail=""):
-    results.append(ok)
-    print(f"{'PASS' if ok else 'FAIL'}: {name}" + (f" ({detail})" if detail else ""))
 
 
 def get(url, headers=None):
@@ -105,9 +100,7 @@ def main():
     total = sum(sent.values())
     check(f"operation counts equal what the load generator sent ({total} calls)", not diffs, "; ".join(diffs[:5]))
 
-    passed, failed = results.count(True), results.count(False)
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    finish()
 
 
 if __name__ == "__main__":

@@ -16,16 +16,8 @@ acked="$work/acknowledged"
 touch "$acked"
 read -r rest grpc metrics < <(free_ports 3)
 
-start_server() {
-    target/debug/keychain-server --rest-port "$rest" --grpc-port "$grpc" \
-        --metrics-port "$metrics" --data-dir "$data" >>"$work/server.log" 2>&1 &
-    server=$!
-    pids+=("$server")
-    ready "http://127.0.0.1:$metrics/metrics" || { cat "$work/server.log"; fail "the server did not start"; }
-}
-
 for round in $(seq "$rounds"); do
-    start_server
+    start_server "$rest" "$grpc" "$metrics" "$data" "$work/server.log"
     target/debug/keychain-load --quiet --mix writes --backend pkcs8 --duration 120 \
         --concurrency 8 --acknowledged "$acked" \
         --target "crash=http://127.0.0.1:$rest,http://127.0.0.1:$grpc" >/dev/null 2>&1 &
@@ -41,5 +33,5 @@ for round in $(seq "$rounds"); do
     echo "crash: round $round: SIGKILL with $(wc -l <"$acked") keys acknowledged so far, $unfinished write(s) cut short"
 done
 
-start_server
+start_server "$rest" "$grpc" "$metrics" "$data" "$work/server.log"
 python3 tests/e2e/crash_check.py --data "$data" --acknowledged "$acked" --rest "http://127.0.0.1:$rest"

@@ -9,17 +9,12 @@ import base64
 import json
 import os
 import re
-import sys
 import urllib.error
 import urllib.request
 
-results = []
+from verdict import check, finish
+
 PEM = re.compile(r"-----BEGIN PRIVATE KEY-----\n([A-Za-z0-9+/=\n]+)-----END PRIVATE KEY-----\n")
-
-
-def check(name, ok, detail=""):
-    results.append(ok)
-    print(f"{'PASS' if ok else 'FAIL'}: {name}" + (f" ({detail})" if detail else ""))
 
 
 def call(method, url, body=None):
@@ -81,9 +76,7 @@ def main():
     after = {(i, pem) for i, pem in again["keys"]} if status == 200 else set()
     check("Backup after Restore gives back exactly the same key set", after == before, f"{len(after)} vs {len(before)}")
 
-    passed, failed = results.count(True), results.count(False)
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    finish()
 
 
 if __name__ == "__main__":

@@ -33,6 +33,18 @@ ready() {
     return 1
 }
 
+# start_server REST GRPC METRICS DATA_DIR LOG [more server args]: a keychain server in
+# the background, its pid in $server, once its metrics endpoint answers.
+start_server() {
+    local rest=$1 grpc=$2 metrics=$3 data=$4 log=$5
+    shift 5
+    target/debug/keychain-server --rest-port "$rest" --grpc-port "$grpc" --metrics-port "$metrics" \
+        --data-dir "$data" "$@" >>"$log" 2>&1 &
+    server=$!
+    pids+=("$server")
+    ready "http://127.0.0.1:$metrics/metrics" || { cat "$log"; fail "the server on port $metrics did not start"; }
+}
+
 # build: the example binaries (debug, as the other scripts use them).
 build() {
     cargo build -q -p keychain-metrics-examples --bins || fail "cannot build the example binaries"

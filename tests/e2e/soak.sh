@@ -14,11 +14,7 @@ warmup=${SOAK_WARMUP:-10}
 read -r rest grpc metrics < <(free_ports 3)
 # The resource collector every second, so the live heap and key counts are current.
 printf 'metrics:\n  collector_interval: 1s\n' >"$work/config.yaml"
-target/debug/keychain-server --config "$work/config.yaml" --rest-port "$rest" --grpc-port "$grpc" \
-    --metrics-port "$metrics" --data-dir "$work/keys" >"$work/server.log" 2>&1 &
-server=$!
-pids+=("$server")
-ready "http://127.0.0.1:$metrics/metrics" || { cat "$work/server.log"; fail "the server did not start"; }
+start_server "$rest" "$grpc" "$metrics" "$work/keys" "$work/server.log" --config "$work/config.yaml"
 
 target/debug/keychain-load --quiet --duration "$((seconds + warmup))" --concurrency 8 --max-keys 20 \
     --target "127.0.0.1:$metrics=http://127.0.0.1:$rest,http://127.0.0.1:$grpc" \

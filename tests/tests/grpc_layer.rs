@@ -111,15 +111,6 @@ fn calls(m: &Metrics, method: &str, code: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-fn in_flight(m: &Metrics) -> f64 {
-    common::value(
-        &m.encode_text(),
-        "keychain_active_connections",
-        &[("protocol", "grpc")],
-    )
-    .unwrap()
-}
-
 fn value(m: &Metrics, name: &str, labels: &[(&str, &str)]) -> f64 {
     common::value(&m.encode_text(), name, labels).unwrap_or(0.0)
 }
@@ -169,7 +160,10 @@ async fn unary_ok_and_not_found() {
         value(&m, "keychain_grpc_messages_sent_total", &[("method", GET)]),
         3.0
     );
-    common::eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
+    common::eventually("in-flight back to 0", || {
+        common::in_flight(&m, "grpc") == 0.0
+    })
+    .await;
     assert_eq!(
         value(
             &m,
@@ -237,10 +231,13 @@ async fn a_stream_the_client_cancels_midway_is_canceled_and_released() {
         .into_inner();
     stream.message().await.unwrap().unwrap();
     stream.message().await.unwrap().unwrap();
-    assert_eq!(in_flight(&m), 1.0);
+    assert_eq!(common::in_flight(&m, "grpc"), 1.0);
     drop(stream); // the client resets the HTTP/2 stream
     common::eventually("the canceled call", || calls(&m, LIST, "Canceled") == 1.0).await;
-    common::eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
+    common::eventually("in-flight back to 0", || {
+        common::in_flight(&m, "grpc") == 0.0
+    })
+    .await;
     // Timed to the cancellation: at least the two 20 ms messages.
     let sum = value(
         &m,

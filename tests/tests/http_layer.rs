@@ -64,15 +64,6 @@ fn requests(m: &Metrics, method: &str, code: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-fn in_flight(m: &Metrics) -> f64 {
-    common::value(
-        &m.encode_text(),
-        "keychain_active_connections",
-        &[("protocol", "http")],
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_each_status_exactly() {
     let m = Metrics::new();
@@ -142,7 +133,10 @@ async fn counts_each_status_exactly() {
     assert_eq!(requests(&m, "POST", "201"), 3.0);
     assert_eq!(requests(&m, "GET", "404"), 3.0);
     assert_eq!(requests(&m, "DELETE", "204"), 1.0);
-    common::eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
+    common::eventually("in-flight back to 0", || {
+        common::in_flight(&m, "http") == 0.0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +159,7 @@ async fn the_listener_counts_transport_connections_not_requests() {
     })
     .await;
     // Connections without a request are not requests in flight.
-    assert_eq!(in_flight(&m), 0.0);
+    assert_eq!(common::in_flight(&m, "http"), 0.0);
     sockets.truncate(1);
     common::eventually("1 open connection", || open() == Some(1.0)).await;
     assert_eq!(accepted(), Some(3.0));
@@ -180,14 +174,17 @@ async fn a_streamed_body_dropped_midway_is_recorded_and_released() {
     assert_eq!(response.status(), 200);
     let first = response.chunk().await.unwrap().unwrap();
     assert!(!first.is_empty());
-    assert_eq!(in_flight(&m), 1.0);
+    assert_eq!(common::in_flight(&m, "http"), 1.0);
     drop(response);
     drop(client); // closes the connection
     common::eventually("the aborted response to be recorded", || {
         requests(&m, "GET", "200") == 1.0
     })
     .await;
-    common::eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
+    common::eventually("in-flight back to 0", || {
+        common::in_flight(&m, "http") == 0.0
+    })
+    .await;
     common::eventually("the connection to close", || {
         common::value(
             &m.encode_text(),
@@ -216,7 +213,10 @@ async fn a_panicking_handler_is_a_500_with_catch_panic() {
     let response = reqwest::get(format!("{base}/panic")).await.unwrap();
     assert_eq!(response.status(), 500);
     common::eventually("the 500", || requests(&m, "GET", "500") == 1.0).await;
-    common::eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
+    common::eventually("in-flight back to 0", || {
+        common::in_flight(&m, "http") == 0.0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,7 +229,10 @@ async fn a_panicking_handler_without_catch_panic_is_counted_and_released() {
         requests(&m, "GET", "500") == 1.0
     })
     .await;
-    common::eventually("in-flight back to 0", || in_flight(&m) == 0.0).await;
+    common::eventually("in-flight back to 0", || {
+        common::in_flight(&m, "http") == 0.0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

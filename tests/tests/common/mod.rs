@@ -35,6 +35,16 @@ pub fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     matches.first().copied()
 }
 
+/// `keychain_active_connections{protocol}`: requests in flight over `protocol`.
+pub fn in_flight(m: &keychain_metrics::Metrics, protocol: &str) -> f64 {
+    value(
+        &m.encode_text(),
+        "keychain_active_connections",
+        &[("protocol", protocol)],
+    )
+    .unwrap_or_else(|| panic!("no in-flight series for {protocol}"))
+}
+
 /// Number of sample lines whose name starts with `prefix`.
 pub fn count_series(text: &str, prefix: &str) -> usize {
     parse(text)

@@ -1,0 +1,16 @@
+"""The end-to-end checks' report: a PASS/FAIL line per check, then 'N passed, N failed'
+and an exit status of 1 on any failure."""
+import sys
+
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(bool(ok))
+    print(f"{'PASS' if ok else 'FAIL'}: {name}" + (f" ({detail})" if detail else ""))
+
+
+def finish():
+    passed, failed = results.count(True), results.count(False)
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
