@@ -4,6 +4,13 @@
 //! and `?` end the inner body, not the function, and the outcome can be recorded on the
 //! way out. Every name the expansion introduces has mixed-site hygiene: it cannot clash
 //! with the user's.
+//!
+//! The expansion is transparent to type checking: the closure or block is told the
+//! declared return type before its body is checked, so every `return`, `?` and the tail
+//! are coerced to it as in the function itself (`&Vec<u8>` to `&[u8]`, `Box<T>` to
+//! `Box<dyn Trait>`, closures to `fn` pointers). A closure learns it from `call::<R>`; an
+//! async block has no such annotation, so its first return site is a never-taken
+//! `return` of type `R`, to which the later ones are coerced.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -28,7 +35,24 @@ pub(crate) fn instrument(args: &Args, mut item: ItemFn) -> syn::Result<TokenStre
     let span = ident("__km_span");
     let target = target(args);
     let block = &item.block;
-    let body = if item.sig.asyncness.is_some() {
+    let body = if returns_never(&item.sig.output) {
+        // A `-> !` function only ends by unwinding, which the span records when dropped;
+        // the body stays the tail, so its `!` type is checked as written.
+        let wrapped = if item.sig.asyncness.is_some() {
+            let inner = ident("__km_inner");
+            quote! {
+                let #inner = ::core::pin::pin!(async move #block);
+                ::keychain_metrics::__private::Guarded::new(&mut #span, #inner).await
+            }
+        } else {
+            quote!(#block)
+        };
+        quote! {
+            #[allow(unused_mut)]
+            let mut #span = ::keychain_metrics::__private::Span::start(#target);
+            #wrapped
+        }
+    } else if item.sig.asyncness.is_some() {
         let ret = annotation(&item.sig.output);
         let outcome = outcome(args, &item.sig.output);
         async_body(&span, &target, block, &ret, &outcome)
@@ -47,8 +71,7 @@ pub(crate) fn instrument(args: &Args, mut item: ItemFn) -> syn::Result<TokenStre
         let result = ident("__km_ret");
         quote! {
             let mut #span = ::keychain_metrics::__private::Span::start(#target);
-            #[allow(clippy::redundant_closure_call)]
-            let #result: #ret = ::keychain_metrics::__private::call(move || #block);
+            let #result: #ret = ::keychain_metrics::__private::call::<#ret>(move || #block);
             #span.finish(#outcome);
             #result
         }
@@ -68,10 +91,20 @@ fn async_body(
 ) -> TokenStream {
     let result = ident("__km_ret");
     let inner = ident("__km_inner");
+    let first = ident("__km_first");
     quote! {
         let mut #span = ::keychain_metrics::__private::Span::start(#target);
         let #inner = ::core::pin::pin!(
-            ::keychain_metrics::__private::typed_future::<#ret, _>(async move #block)
+            ::keychain_metrics::__private::typed_future::<#ret, _>(async move {
+                // Never taken: makes `#ret` the block's type before the body's returns.
+                #[allow(unreachable_code)]
+                if let ::core::option::Option::Some(#first) =
+                    ::core::option::Option::None::<#ret>
+                {
+                    return #first;
+                }
+                #block
+            })
         );
         let #result: #ret = ::keychain_metrics::__private::Guarded::new(&mut #span, #inner).await;
         #span.finish(#outcome);
@@ -144,6 +177,11 @@ fn outcome(args: &Args, output: &ReturnType) -> TokenStream {
         }},
     };
     quote!(#classify, #forced)
+}
+
+/// Whether the function is declared `-> !`.
+fn returns_never(output: &ReturnType) -> bool {
+    matches!(output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)))
 }
 
 fn is_unit(ty: &Type) -> bool {

@@ -103,7 +103,12 @@
 //!         static SITE: CallSite = CallSite::new(Op::Generate, "pkcs8");
 //!         SITE.handle()                      // resolved on the first call, then a load
 //!     });                                    // reads the clock unless disabled
-//!     let inner = pin!(async move { body });  // `return` and `?` end here
+//!     let inner = pin!(async move {           // `return` and `?` end here
+//!         // never taken; makes the declared type the block's, so every return
+//!         // site coerces to it as in the function (`&Vec<u8>` to `&[u8]`, …)
+//!         if let Some(r) = None::<Result<KeyId, KeyError>> { return r; }
+//!         body
+//!     });
 //!     let ret: Result<KeyId, KeyError> = Guarded::new(&mut span, inner).await;
 //!     span.finish(match (&ret).err() {        // by trait resolution, not spelling
 //!         None => Outcome::Success,
@@ -115,7 +120,8 @@
 //!
 //! `Guarded` records a panic while it unwinds out of `poll`; dropping `span` unfinished
 //! records the cancellation. A sync function gets the same with the body in a closure
-//! and no `Guarded`: its span is dropped by the unwinding itself. A method that
+//! whose return type is given (`call::<R>(move || body)`) and no `Guarded`: its span is
+//! dropped by the unwinding itself. A method that
 //! `#[async_trait]` has already rewritten is recognised by its `Box::pin(async move …)`
 //! body, and the future is instrumented rather than its construction.
 //!

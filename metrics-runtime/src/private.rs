@@ -238,7 +238,9 @@ pub fn typed_future<R, F: std::future::Future<Output = R>>(f: F) -> F {
     f
 }
 
-/// Pins a closure's return type, so `?` inside it infers like in the function.
+/// Runs a sync body. Called as `call::<R>(…)` with the function's return type, so the
+/// closure's signature is known before its body is checked: `return`, `?` and the tail
+/// coerce to `R` exactly as in the function.
 #[inline(always)]
 pub fn call<R>(f: impl FnOnce() -> R) -> R {
     f()
