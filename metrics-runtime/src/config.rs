@@ -9,7 +9,14 @@
 //!   address: 127.0.0.1        # default 127.0.0.1
 //!   bearer_token: s3cret       # optional; scrapers then send `Authorization: Bearer s3cret`
 //!   collector_interval: 30s    # default 30s; a number is seconds; also ms, m, h
+//!   openmetrics: false         # default false; see below
 //! ```
+//!
+//! `openmetrics: false` (the default) serves the text format 0.0.4 to every scraper,
+//! as the Go package did: Prometheus 2.x stores bucket bounds as a target spells them,
+//! and queries written for the Go package select `le="1"`, which the OpenMetrics
+//! spelling (`le="1.0"`) would not match. `openmetrics: true` offers OpenMetrics to
+//! scrapers that rank it first (Prometheus does); update such queries before you switch.
 //!
 //! Other top-level keys are ignored, so this block can live in a larger server config.
 //! Every field is optional. A bad value is an error that names the field and the value.
@@ -36,6 +43,9 @@ pub struct MetricsConfig {
     pub bearer_token: Option<String>,
     /// How often the resource collector runs.
     pub collector_interval: Duration,
+    /// Whether to serve OpenMetrics to scrapers that prefer it; when `false` (the
+    /// default), every scrape gets the text format 0.0.4 and its Go-era `le` spellings.
+    pub openmetrics: bool,
 }
 
 impl Default for MetricsConfig {
@@ -47,6 +57,7 @@ impl Default for MetricsConfig {
             path: "/metrics".into(),
             bearer_token: None,
             collector_interval: Duration::from_secs(30),
+            openmetrics: false,
         }
     }
 }
@@ -124,6 +135,7 @@ struct RawMetrics {
     address: Option<String>,
     bearer_token: Option<String>,
     collector_interval: Option<RawDuration>,
+    openmetrics: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -174,6 +186,7 @@ impl MetricsConfig {
                 Some(d) => parse_duration(d)?,
                 None => defaults.collector_interval,
             },
+            openmetrics: raw.openmetrics.unwrap_or(defaults.openmetrics),
         };
         config.validate()?;
         Ok(config)

@@ -20,10 +20,11 @@ fn weighted(header: &str) -> impl Iterator<Item = (String, f32)> + '_ {
     })
 }
 
-/// The best format `accept` allows: OpenMetrics when the scraper ranks it above the
-/// text format (as Prometheus does), the text format otherwise, and when nothing matches.
-pub(crate) fn format(accept: Option<&str>) -> Format {
-    let Some(accept) = accept else {
+/// The best format `accept` allows: with `openmetrics` offered, OpenMetrics when the
+/// scraper ranks it above the text format (as Prometheus does); the text format
+/// otherwise, and when nothing matches.
+pub(crate) fn format(accept: Option<&str>, openmetrics: bool) -> Format {
+    let Some(accept) = accept.filter(|_| openmetrics) else {
         return Format::Text;
     };
     let mut best: Option<(Format, f32)> = None;
@@ -52,26 +53,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prometheus_accept_header_gets_openmetrics() {
+    fn prometheus_accept_header_gets_openmetrics_only_when_offered() {
         let prom = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-        assert_eq!(format(Some(prom)), Format::OpenMetrics);
+        assert_eq!(format(Some(prom), true), Format::OpenMetrics);
+        assert_eq!(format(Some(prom), false), Format::Text);
+        let only = "application/openmetrics-text;version=1.0.0";
+        assert_eq!(format(Some(only), false), Format::Text);
     }
 
     #[test]
     fn text_when_preferred_absent_or_unknown() {
-        assert_eq!(format(None), Format::Text);
-        assert_eq!(format(Some("text/plain;version=0.0.4")), Format::Text);
-        assert_eq!(format(Some("application/json")), Format::Text);
+        assert_eq!(format(None, true), Format::Text);
+        assert_eq!(format(Some("text/plain;version=0.0.4"), true), Format::Text);
+        assert_eq!(format(Some("application/json"), true), Format::Text);
         assert_eq!(
-            format(Some("application/openmetrics-text;q=0.2, text/plain;q=0.9")),
+            format(Some("application/openmetrics-text;q=0.2, text/plain;q=0.9"), true),
             Format::Text
         );
         assert_eq!(
-            format(Some("application/openmetrics-text;q=0, */*")),
+            format(Some("application/openmetrics-text;q=0, */*"), true),
             Format::Text
         );
         assert_eq!(
-            format(Some("APPLICATION/OPENMETRICS-TEXT")),
+            format(Some("APPLICATION/OPENMETRICS-TEXT"), true),
             Format::OpenMetrics
         );
     }

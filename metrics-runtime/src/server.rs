@@ -12,9 +12,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! It serves `GET` (and `HEAD`) of the configured path: the text format 0.0.4, or
-//! OpenMetrics 1.0 when the scraper's `Accept` ranks it higher (Prometheus does),
-//! gzipped when `Accept-Encoding` allows. Other paths get `404`, other methods `405`;
+//! It serves `GET` (and `HEAD`) of the configured path: the text format 0.0.4, or, with
+//! [`MetricsConfig::openmetrics`] set, OpenMetrics 1.0 when the scraper's `Accept` ranks
+//! it higher (Prometheus does), gzipped when `Accept-Encoding` allows. Other paths get `404`, other methods `405`;
 //! with a bearer token configured, a scrape without it gets `401` (the token is
 //! compared in constant time). A bind failure is an error returned by
 //! [`MetricsServer::start`]. [`MetricsServer::shutdown`] stops accepting, lets scrapes in
@@ -90,6 +90,7 @@ struct Endpoint {
     metrics: Metrics,
     path: String,
     token: Option<String>,
+    openmetrics: bool,
 }
 
 impl MetricsServer {
@@ -119,6 +120,7 @@ impl MetricsServer {
             metrics,
             path: config.path.clone(),
             token: config.bearer_token.clone(),
+            openmetrics: config.openmetrics,
         });
         let app = Router::new().fallback(serve).with_state(endpoint);
         let (tx, rx) = oneshot::channel::<()>();
@@ -204,7 +206,7 @@ async fn serve(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Respo
             .get(name)
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
-    let format = negotiate::format(text(header::ACCEPT));
+    let format = negotiate::format(text(header::ACCEPT), endpoint.openmetrics);
     let gzip = negotiate::gzip(text(header::ACCEPT_ENCODING));
     let mut exposition = String::new();
     endpoint.metrics.encode_into(format, &mut exposition);

@@ -18,10 +18,29 @@ ACCEPTED = ("keychain_keys_total", "keychain_certs_total")
 
 
 
-def get(url, headers=None):
+# The Accept header Prometheus 2.42 sends when it scrapes.
+PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;"
+                     "version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
+
+# Queries that select a bucket by the Go package's spelling of its bound, as Go-era
+# latency SLOs, recording rules and panels do: each must return data with the defaults.
+GO_ERA_QUERIES = [
+    'sum(rate(keychain_operation_duration_seconds_bucket{le="1"}[1m]))',
+    'sum by (operation) (keychain_operation_duration_seconds_bucket{le="5"})',
+    'sum(keychain_operation_duration_seconds_bucket{le="10"}) / sum(keychain_operation_duration_seconds_count)',
+    'sum(rate(keychain_http_request_duration_seconds_bucket{le="1"}[1m])) / sum(rate(keychain_http_request_duration_seconds_count[1m]))',
+    'sum(keychain_grpc_request_duration_seconds_bucket{le="2.5"})',
+]
+
+
+def fetch(url, headers=None):
     request = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(request, timeout=10) as response:
-        return response.read().decode()
+        return response.headers.get("Content-Type", ""), response.read().decode()
+
+
+def get(url, headers=None):
+    return fetch(url, headers)[1]
 
 
 def query(prometheus, expr):
@@ -41,16 +60,17 @@ def main():
     p.add_argument("--summary", required=True)
     a = p.parse_args()
 
-    # (a) promtool lints each server's text exposition (promtool reads the text format;
-    # the OpenMetrics one is parsed by Prometheus itself, which asks for it when scraping).
+    # (a) promtool lints each server's text exposition, which is also what Prometheus
+    # gets by default: OpenMetrics is opt-in (metrics.openmetrics), so Go-era `le` hold.
     for url in a.exposition:
         text = get(url, {"Accept": "text/plain"})
         lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
         findings = [l for l in (lint.stdout + lint.stderr).splitlines() if l.strip()]
         unexpected = [l for l in findings if not any(n in l for n in ACCEPTED)]
         check(f"promtool check metrics {url}", not unexpected, "; ".join(unexpected[:3]) or f"{len(findings)} accepted findings")
-        om = get(url, {"Accept": "application/openmetrics-text;version=1.0.0"})
-        check(f"OpenMetrics exposition of {url} ends in # EOF", om.endswith("# EOF\n"))
+        content_type, body = fetch(url, {"Accept": PROMETHEUS_ACCEPT})
+        check(f"Prometheus' Accept gets text 0.0.4 from {url} by default",
+              content_type.startswith("text/plain; version=0.0.4") and 'le="1"}' in body, content_type)
 
     # (b) the alert rules.
     rules = subprocess.run(["promtool", "check", "rules", a.rules], capture_output=True, text=True)
@@ -86,7 +106,14 @@ def main():
             except Exception as e:  # noqa: BLE001 - reported as a failed check
                 check(f"dashboard '{panel['title']}': {target['expr']}", False, str(e)[:200])
 
-    # Prometheus scraped both targets (negotiating OpenMetrics) without a failure.
+    # (c') queries written for the Go package, selecting buckets by `le="1"`.
+    for expr in GO_ERA_QUERIES:
+        result = query(a.prometheus, expr)
+        check(f"Go-era query: {expr}", len(result) > 0 and all(float(r["value"][1]) > 0 for r in result), f"{len(result)} series")
+    stored = query(a.prometheus, 'count(keychain_operation_duration_seconds_bucket{le="1.0"})')
+    check('no bucket stored in the OpenMetrics spelling le="1.0"', not stored, f"{stored}")
+
+    # Prometheus scraped both targets without a failure.
     up = {r["metric"]["instance"]: r["value"][1] for r in query(a.prometheus, 'up{job="keychain"}')}
     check("Prometheus scrapes both targets (up == 1)", sorted(up) == sorted(summary) and set(up.values()) == {"1"}, f"{up}")
 

@@ -171,6 +171,44 @@ async fn a_hanging_health_check_times_out_to_unhealthy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_means_nothing_is_recorded() {
+    let m = Metrics::new();
+    let backend = TestBackend::new("pkcs11");
+    backend.fail_counts.store(true, Ordering::SeqCst);
+    let collector = ResourceCollector::new(m.clone())
+        .interval(Duration::from_millis(10))
+        .backend(backend.clone())
+        .start()
+        .unwrap();
+    let errors = || {
+        value(&m, "keychain_backend_stats_errors_total", &[("backend", "pkcs11")]).unwrap_or(0.0)
+    };
+    common::eventually("two collections", || errors() >= 2.0).await;
+    m.disable();
+    // Let a collection that had already started finish.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = m.encode_text();
+    let polls = backend.polls.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Thirty intervals later: no poll, and not one value changed, the uptime, the
+    // thread and tokio gauges, the stats errors and the process metrics included.
+    assert_eq!(backend.polls.load(Ordering::SeqCst), polls);
+    assert_eq!(m.encode_text(), before);
+    assert!(before.contains("process_cpu_seconds_total"), "{before}");
+
+    m.enable();
+    let uptime = value(&m, "keychain_server_uptime_seconds", &[]).unwrap();
+    let stuck = errors();
+    common::eventually("collections to resume", || {
+        backend.polls.load(Ordering::SeqCst) > polls
+            && errors() > stuck
+            && value(&m, "keychain_server_uptime_seconds", &[]).unwrap() > uptime
+    })
+    .await;
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stops_on_cancel_and_on_drop_and_unregisters() {
     let m = Metrics::new();
     let token = CancellationToken::new();

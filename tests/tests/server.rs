@@ -24,20 +24,38 @@ fn client() -> reqwest::Client {
 const OPS_LINE: &str =
     r#"keychain_operations_total{backend="pkcs8",operation="sign",status="success"} 1"#;
 
-#[tokio::test]
-async fn text_by_default_openmetrics_when_asked() {
-    let (_server, metrics, url) = start(MetricsConfig::default()).await;
-    let plain = client().get(&url).send().await.unwrap();
-    assert_eq!(plain.status(), 200);
-    assert_eq!(plain.headers()["content-type"], TEXT_CONTENT_TYPE);
-    let body = plain.text().await.unwrap();
-    assert_eq!(body, metrics.encode_text());
-    assert!(body.contains(OPS_LINE));
+/// The `Accept` header Prometheus 2.42 sends when scraping.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
 
-    let prometheus_accept = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+/// A bucket line as the Go package wrote it, which Go-era queries select.
+const GO_BUCKET: &str = r#"keychain_operation_duration_seconds_bucket{backend="pkcs8",operation="sign",le="1"} 1"#;
+
+#[tokio::test]
+async fn text_by_default_even_to_prometheus() {
+    let (_server, metrics, url) = start(MetricsConfig::default()).await;
+    for accept in [None, Some(PROMETHEUS_ACCEPT), Some("text/plain;version=0.0.4")] {
+        let mut request = client().get(&url);
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], TEXT_CONTENT_TYPE, "{accept:?}");
+        let body = response.text().await.unwrap();
+        assert_eq!(body, metrics.encode_text());
+        assert!(body.contains(OPS_LINE));
+        assert!(body.contains(GO_BUCKET), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn openmetrics_when_offered_and_asked() {
+    let config = MetricsConfig::from_yaml("metrics: { openmetrics: true }").unwrap();
+    assert!(config.openmetrics);
+    let (_server, _metrics, url) = start(config).await;
     let om = client()
         .get(&url)
-        .header("accept", prometheus_accept)
+        .header("accept", PROMETHEUS_ACCEPT)
         .send()
         .await
         .unwrap();
@@ -45,6 +63,7 @@ async fn text_by_default_openmetrics_when_asked() {
     let body = om.text().await.unwrap();
     assert!(body.contains("# TYPE keychain_operations counter\n"));
     assert!(body.contains(OPS_LINE));
+    assert!(body.contains(&GO_BUCKET.replace(r#"le="1""#, r#"le="1.0""#)));
     assert!(body.ends_with("# EOF\n"));
 
     let text = client()

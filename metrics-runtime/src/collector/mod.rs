@@ -24,6 +24,10 @@
 //! and max fds, start time, threads), and for each [`BackendStats`] the contract's key,
 //! cert and health gauges. Stopped, it unregisters them again. File reads and backend
 //! counts run on tokio's blocking pool, so the collector never blocks the runtime.
+//!
+//! While recording is disabled ([`Metrics::disable`]) it records nothing: no reading,
+//! no backend poll, and the `process_*` metrics show their values from the last scrape
+//! before the switch, like every other series.
 
 mod backend;
 mod process;
@@ -209,6 +213,9 @@ struct State {
 
 impl State {
     async fn collect(&self) {
+        if !self.metrics.is_enabled() {
+            return;
+        }
         let g = &self.gauges;
         g.uptime
             .set(self.metrics.inner.created.elapsed().as_secs_f64());
@@ -381,9 +388,11 @@ impl Gauges {
                 .map(|g| Box::new(g.clone()) as Box<dyn Collector>),
         );
         #[cfg(target_os = "linux")]
-        all.push(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ));
+        all.push(Box::new(WhileEnabled {
+            inner: prometheus::process_collector::ProcessCollector::for_self(),
+            metrics: Arc::downgrade(&metrics.inner),
+            last: std::sync::Mutex::new(Vec::new()),
+        }));
         let bundle = Arc::new(Bundle(all));
         metrics
             .registry()
@@ -406,6 +415,33 @@ impl Gauges {
         let _ = metrics
             .registry()
             .unregister(Box::new(Shared(Arc::clone(&self.bundle))));
+    }
+}
+
+/// A collector that reads at scrape time (the process metrics), held still while
+/// recording is disabled: it then returns what it last returned while enabled. The
+/// reference is weak because the registry that holds this lives in the instance.
+struct WhileEnabled<C> {
+    inner: C,
+    metrics: std::sync::Weak<crate::metrics::Inner>,
+    last: std::sync::Mutex<Vec<prometheus::proto::MetricFamily>>,
+}
+
+impl<C: Collector> Collector for WhileEnabled<C> {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.inner.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let enabled = self.metrics.upgrade().is_some_and(|m| m.enabled());
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if enabled {
+            *last = self.inner.collect();
+        }
+        last.clone()
     }
 }
 
