@@ -7,13 +7,15 @@ use keychain_metrics::config::{ConfigError, MetricsConfig};
 use crate::Violation;
 
 /// The fields an invalid value can be reported for.
-const FIELDS: [&str; 6] = [
+const FIELDS: [&str; 8] = [
     "metrics.enabled",
     "metrics.address",
     "metrics.port",
     "metrics.path",
     "metrics.bearer_token",
     "metrics.collector_interval",
+    "metrics.openmetrics",
+    "server.host",
 ];
 
 /// Loads `bytes` as a configuration file and checks the outcome.

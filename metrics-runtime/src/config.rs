@@ -6,7 +6,7 @@
 //!   enabled: true
 //!   port: 9090
 //!   path: /metrics
-//!   address: 127.0.0.1        # default 127.0.0.1
+//!   address: 127.0.0.1        # default: server.host if given, else 127.0.0.1
 //!   bearer_token: s3cret       # optional; scrapers then send `Authorization: Bearer s3cret`
 //!   collector_interval: 30s    # default 30s; a number is seconds; also ms, m, h
 //!   openmetrics: false         # default false; see below
@@ -19,6 +19,9 @@
 //! scrapers that rank it first (Prometheus does); update such queries before you switch.
 //!
 //! Other top-level keys are ignored, so this block can live in a larger server config.
+//! One is read: with no `metrics.address`, the metrics listen on `server.host`, as the
+//! Go server did, so a Go-era configuration reused as it is serves where it did before
+//! (an IP address or `localhost`; a host name is an error that names the field).
 //! Every field is optional. A bad value is an error that names the field and the value.
 
 use std::fmt;
@@ -124,6 +127,18 @@ fn invalid(field: &'static str, value: impl fmt::Display, reason: &'static str) 
 struct RawFile {
     #[serde(default)]
     metrics: Option<RawMetrics>,
+    /// The Go server's block; only its `host` is read.
+    #[serde(default)]
+    server: Option<RawServer>,
+}
+
+/// A `server:` block with a string `host`; any other shape belongs to someone else
+/// and is ignored, as before this was read.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawServer {
+    Host { host: String },
+    Other(serde::de::IgnoredAny),
 }
 
 #[derive(Deserialize, Default)]
@@ -163,15 +178,29 @@ impl MetricsConfig {
         } else {
             parse_raw(text)?
         };
+        let server_host = match raw.server {
+            Some(RawServer::Host { host }) => Some(host),
+            _ => None,
+        };
         let raw = raw.metrics.unwrap_or_default();
         let defaults = MetricsConfig::default();
         let config = MetricsConfig {
             enabled: raw.enabled.unwrap_or(defaults.enabled),
-            address: match raw.address {
-                Some(a) => a.trim().parse().map_err(|_| {
+            address: match (raw.address, server_host) {
+                (Some(a), _) => a.trim().parse().map_err(|_| {
                     invalid("metrics.address", format!("{a:?}"), "not an IP address")
                 })?,
-                None => defaults.address,
+                (None, Some(host)) => match host.trim() {
+                    "localhost" => defaults.address,
+                    h => h.parse().map_err(|_| {
+                        invalid(
+                            "server.host",
+                            format!("{host:?}"),
+                            "not an IP address: set metrics.address to the address to serve metrics on",
+                        )
+                    })?,
+                },
+                (None, None) => defaults.address,
             },
             port: match raw.port {
                 Some(p) => u16::try_from(p)
@@ -269,6 +298,12 @@ impl MetricsConfig {
     /// The address to listen on.
     pub fn socket_addr(&self) -> SocketAddr {
         SocketAddr::new(self.address, self.port)
+    }
+
+    /// Whether only this host can reach the endpoint (a loopback address, the
+    /// default): a Prometheus elsewhere cannot scrape it. Worth saying at start-up.
+    pub fn is_loopback_only(&self) -> bool {
+        self.address.is_loopback()
     }
 }
 

@@ -67,7 +67,10 @@ mod tests {
         assert_eq!(format(Some("text/plain;version=0.0.4"), true), Format::Text);
         assert_eq!(format(Some("application/json"), true), Format::Text);
         assert_eq!(
-            format(Some("application/openmetrics-text;q=0.2, text/plain;q=0.9"), true),
+            format(
+                Some("application/openmetrics-text;q=0.2, text/plain;q=0.9"),
+                true
+            ),
             Format::Text
         );
         assert_eq!(

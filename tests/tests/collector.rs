@@ -181,7 +181,12 @@ async fn disabled_means_nothing_is_recorded() {
         .start()
         .unwrap();
     let errors = || {
-        value(&m, "keychain_backend_stats_errors_total", &[("backend", "pkcs11")]).unwrap_or(0.0)
+        value(
+            &m,
+            "keychain_backend_stats_errors_total",
+            &[("backend", "pkcs11")],
+        )
+        .unwrap_or(0.0)
     };
     common::eventually("two collections", || errors() >= 2.0).await;
     m.disable();

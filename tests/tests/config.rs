@@ -55,6 +55,35 @@ fn empty_or_absent_section_gives_defaults() {
 }
 
 #[test]
+fn a_go_config_serves_metrics_on_server_host() {
+    // The Go server listened for metrics on server.host; so does a reused Go config.
+    let go = "server:\n  host: 0.0.0.0\n  port: 8443\nmetrics:\n  enabled: true\n  port: 9090\n";
+    let c = MetricsConfig::from_yaml(go).unwrap();
+    assert_eq!(c.address, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    assert!(!c.is_loopback_only());
+    // metrics.address wins; localhost and a missing host keep the loopback default.
+    let both = "server: { host: 0.0.0.0 }\nmetrics: { address: 10.0.0.5 }\n";
+    assert_eq!(
+        MetricsConfig::from_yaml(both).unwrap().address.to_string(),
+        "10.0.0.5"
+    );
+    for yaml in [
+        "server: { host: localhost }",
+        "server: { port: 1 }",
+        "server: 7",
+    ] {
+        let c = MetricsConfig::from_yaml(yaml).unwrap();
+        assert_eq!(c.address, IpAddr::V4(Ipv4Addr::LOCALHOST), "{yaml}");
+        assert!(c.is_loopback_only());
+    }
+    assert_eq!(
+        error("server: { host: keychain.internal }"),
+        "server.host: \"keychain.internal\": not an IP address: set metrics.address \
+         to the address to serve metrics on"
+    );
+}
+
+#[test]
 fn intervals_in_every_spelling() {
     for (text, expected) in [
         ("15", Duration::from_secs(15)),

@@ -28,19 +28,28 @@ const OPS_LINE: &str =
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
 
 /// A bucket line as the Go package wrote it, which Go-era queries select.
-const GO_BUCKET: &str = r#"keychain_operation_duration_seconds_bucket{backend="pkcs8",operation="sign",le="1"} 1"#;
+const GO_BUCKET: &str =
+    r#"keychain_operation_duration_seconds_bucket{backend="pkcs8",operation="sign",le="1"} 1"#;
 
 #[tokio::test]
 async fn text_by_default_even_to_prometheus() {
     let (_server, metrics, url) = start(MetricsConfig::default()).await;
-    for accept in [None, Some(PROMETHEUS_ACCEPT), Some("text/plain;version=0.0.4")] {
+    for accept in [
+        None,
+        Some(PROMETHEUS_ACCEPT),
+        Some("text/plain;version=0.0.4"),
+    ] {
         let mut request = client().get(&url);
         if let Some(accept) = accept {
             request = request.header("accept", accept);
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()["content-type"], TEXT_CONTENT_TYPE, "{accept:?}");
+        assert_eq!(
+            response.headers()["content-type"],
+            TEXT_CONTENT_TYPE,
+            "{accept:?}"
+        );
         let body = response.text().await.unwrap();
         assert_eq!(body, metrics.encode_text());
         assert!(body.contains(OPS_LINE));

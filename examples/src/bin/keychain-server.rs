@@ -122,6 +122,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             server.local_addr(),
             config.metrics.path
         );
+        if config.metrics.is_loopback_only() {
+            eprintln!(
+                "keychain-server: note: metrics listen on loopback only; a Prometheus on \
+                 another host cannot scrape them (set metrics.address, e.g. 0.0.0.0)"
+            );
+        }
     }
     println!("keychain-server: pkcs8 keys in {}", data_dir.display());
 

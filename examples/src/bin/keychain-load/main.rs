@@ -1,7 +1,8 @@
 //! Drives a mix of REST and gRPC calls, failing ones included, against keychain servers,
 //! then prints calls, errors and latency percentiles per operation.
 //!
-//! `keychain-load --target a=http://127.0.0.1:8080,http://127.0.0.1:50051 --requests 2000`
+//! `keychain-load --target a=http://127.0.0.1:8080,http://127.0.0.1:50051 --requests 2000`;
+//! with no `--target`, the server that `keychain-server` starts with no arguments.
 //!
 //! `--mix writes --acknowledged FILE` drives only Generate and Import and logs every key
 //! the server acknowledged (the crash test); `--max-keys N` holds the key set steady by
@@ -30,8 +31,9 @@ use report::{report, Tally};
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// `name=REST_URL,GRPC_URL`; repeat for several servers.
-    #[arg(long = "target", required = true)]
+    /// `name=REST_URL,GRPC_URL`; repeat for several servers. The default is the server
+    /// that `keychain-server` starts with no arguments (its metrics address as the name).
+    #[arg(long = "target", default_value = DEFAULT_TARGET)]
     targets: Vec<String>,
     /// Steps of the mix, each one or two calls (ignored with --duration).
     #[arg(long, default_value_t = 1000)]
@@ -66,6 +68,9 @@ struct Args {
     #[arg(long)]
     acknowledged: Option<PathBuf>,
 }
+
+/// `keychain-server`'s default listeners: metrics, REST and gRPC.
+const DEFAULT_TARGET: &str = "127.0.0.1:9090=http://127.0.0.1:8080,http://127.0.0.1:50051";
 
 /// The calls a run makes.
 #[derive(Clone, Copy, ValueEnum)]
@@ -223,4 +228,31 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     bar.finish_and_clear();
     report(&tally, started.elapsed(), args.summary.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keychain_metrics_examples::config::{ServerConfig, DEFAULT};
+
+    #[test]
+    fn no_arguments_target_the_default_server() {
+        let args = Args::try_parse_from(["keychain-load"]).unwrap();
+        assert_eq!(args.targets, [DEFAULT_TARGET]);
+        let server = ServerConfig::from_yaml(DEFAULT).unwrap();
+        let expected = format!(
+            "{}=http://{},http://{}",
+            server.metrics.socket_addr(),
+            server.rest,
+            server.grpc
+        );
+        assert_eq!(DEFAULT_TARGET, expected);
+    }
+
+    #[test]
+    fn given_targets_replace_the_default() {
+        let args =
+            Args::try_parse_from(["keychain-load", "--target", "a=http://x,http://y"]).unwrap();
+        assert_eq!(args.targets, ["a=http://x,http://y"]);
+    }
 }
