@@ -128,66 +128,56 @@
 //! # What a scrape sees
 //! Each series is recorded and read whole: a scrape never sees a histogram whose buckets,
 //! `_count` and `_sum` disagree, and an operation's status counter and its duration
-//! histogram always describe the same recordings. See the `stripe` module for how.
+//! histogram always describe the same recordings. See [`architecture`] for how.
 
 pub mod alloc;
-mod bridge;
-mod buckets;
-mod builder;
-mod cap;
-mod clock;
 #[cfg(feature = "collector")]
 pub mod collector;
 #[cfg(feature = "config")]
 pub mod config;
-mod connection;
 mod contract;
-mod error_type;
-#[cfg(feature = "http")]
-mod exchange;
 mod exposition;
-mod family;
-mod foreign;
-mod global;
-#[cfg(feature = "grpc")]
-pub mod grpc;
-mod handle;
+mod facade;
+mod instrument;
 #[cfg(feature = "http")]
-pub mod http;
-mod http_cache;
-mod labels;
-mod lease;
-#[cfg(any(feature = "axum", feature = "tonic"))]
-pub mod listener;
-mod metrics;
+mod layers;
+mod render;
 #[cfg(feature = "server")]
-mod negotiate;
+pub mod server;
+mod store;
+
 #[doc(hidden)]
 pub mod __private {
     //! Support for generated code; not a public API.
-    pub use crate::private::*;
+    pub use crate::instrument::*;
 }
-mod private;
-mod render;
-mod series;
-#[cfg(feature = "server")]
-pub mod server;
-mod stripe;
-mod visit;
 
-pub use buckets::{DEFAULT_BUCKETS, MAX_BUCKETS, OPERATION_BUCKETS};
-pub use builder::{BuildError, MetricsBuilder};
-pub use cap::{DEFAULT_MAX_LABEL_VALUES, MAX_LABEL_LEN, OVERFLOW};
-pub use connection::{ConnectionGuard, OwnedConnectionGuard};
-pub use error_type::ErrorType;
-pub use exposition::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
-pub use global::GlobalAlreadySet;
-pub use handle::OperationHandle;
-pub use labels::{
-    GrpcCode, HttpMethod, Op, Protocol, Status, UnknownLabelValue, LABEL_BACKEND, LABEL_ERROR_TYPE,
-    LABEL_METHOD, LABEL_OPERATION, LABEL_PROTOCOL, LABEL_STATUS, LABEL_STATUS_CODE,
+#[cfg(feature = "grpc")]
+pub use layers::grpc;
+#[cfg(feature = "http")]
+pub use layers::http;
+#[cfg(all(feature = "http", any(feature = "axum", feature = "tonic")))]
+pub use layers::listener;
+
+pub use contract::buckets::{DEFAULT_BUCKETS, MAX_BUCKETS, OPERATION_BUCKETS};
+pub use contract::cardinality::{DEFAULT_MAX_LABEL_VALUES, MAX_LABEL_LEN, OVERFLOW};
+pub use contract::error_type::ErrorType;
+pub use contract::labels::{
+    GrpcCode, HttpMethod, Op, Protocol, Status, UnknownLabelValue, LABEL_BACKEND, LABEL_CALL_TYPE,
+    LABEL_ERROR_TYPE, LABEL_METHOD, LABEL_OPERATION, LABEL_PROTOCOL, LABEL_ROUTE, LABEL_STATUS,
+    LABEL_STATUS_CODE,
 };
-pub use metrics::Metrics;
+pub use exposition::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
+pub use facade::builder::{BuildError, MetricsBuilder};
+pub use facade::connection::{ConnectionGuard, OwnedConnectionGuard};
+pub use facade::global::GlobalAlreadySet;
+pub use facade::handle::OperationHandle;
+pub use facade::Metrics;
+
+/// The architecture notes (`ARCHITECTURE.md`): the module map, the data path, and
+/// where to add a family, a layer or a format.
+#[doc = include_str!("../../ARCHITECTURE.md")]
+pub mod architecture {}
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -1,4 +1,5 @@
-//! Text rendering shared by the exposition and the series: escaping and numbers.
+//! Text rendering shared by the contract (bucket bounds), the store (label lists,
+//! rendered once per series) and the exposition: escaping and numbers. A leaf module.
 
 /// Appends `value` escaped for a label value: `\` `"` and newline get a backslash.
 pub(crate) fn push_label_value(out: &mut String, value: &str) {
@@ -15,22 +16,21 @@ pub(crate) fn push_label_value(out: &mut String, value: &str) {
     out.push_str(rest);
 }
 
-/// Appends a HELP text escaped: backslash and newline always; the double quote too in
-/// OpenMetrics, whose grammar treats HELP like a label value.
-pub(crate) fn push_help(out: &mut String, help: &str, openmetrics: bool) {
+/// Appends a HELP text escaped: backslash and newline always; the double quote too
+/// when `quotes` (OpenMetrics, whose grammar treats HELP like a label value).
+pub(crate) fn push_help(out: &mut String, help: &str, quotes: bool) {
     for c in help.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
-            '"' if openmetrics => out.push_str("\\\""),
+            '"' if quotes => out.push_str("\\\""),
             c => out.push(c),
         }
     }
 }
 
-/// Renders a sorted, escaped label list `a="x",b="y"` (no braces).
-pub(crate) fn label_list(pairs: &mut [(&str, &str)]) -> Box<str> {
-    pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+/// Renders label pairs, in the order given, as an escaped list `a="x",b="y"` (no braces).
+pub(crate) fn label_list(pairs: &[(&str, &str)]) -> Box<str> {
     let mut out = String::new();
     for (i, (name, value)) in pairs.iter().enumerate() {
         if i > 0 {

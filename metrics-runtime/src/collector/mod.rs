@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use backend::{BackendStats, HealthCheck, StatsError};
 
+use crate::store::series::saturating_i64;
 use crate::Metrics;
 
 /// Configures and starts a collector; see the [module docs](self).
@@ -218,24 +219,24 @@ impl State {
         }
         let g = &self.gauges;
         g.uptime
-            .set(self.metrics.inner.created.elapsed().as_secs_f64());
+            .set(self.metrics.store.created.elapsed().as_secs_f64());
         let readings =
             tokio::task::spawn_blocking(|| (process::read(), crate::alloc::live_bytes())).await;
         if let Ok((status, heap)) = readings {
             if let (Some(status), Some(rss), Some(threads)) = (status, &g.rss, &g.threads) {
-                rss.set(saturating(status.resident_bytes));
-                threads.set(saturating(status.threads));
+                rss.set(saturating_i64(status.resident_bytes));
+                threads.set(saturating_i64(status.threads));
             }
             if let (Some(bytes), Some(gauge)) = (heap, &g.heap) {
-                gauge.set(saturating(bytes));
+                gauge.set(saturating_i64(bytes));
             }
         }
         let runtime = self.runtime.metrics();
-        g.workers.set(saturating(runtime.num_workers() as u64));
+        g.workers.set(saturating_i64(runtime.num_workers() as u64));
         g.alive_tasks
-            .set(saturating(runtime.num_alive_tasks() as u64));
+            .set(saturating_i64(runtime.num_alive_tasks() as u64));
         g.global_queue
-            .set(saturating(runtime.global_queue_depth() as u64));
+            .set(saturating_i64(runtime.global_queue_depth() as u64));
         let polls = self.backends.iter().map(|b| self.poll(Arc::clone(b)));
         futures_join_all(polls).await;
     }
@@ -289,10 +290,6 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
     .await;
 }
 
-fn saturating(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 /// The gauges a running collector owns in the registry.
 struct Gauges {
     uptime: Gauge,
@@ -328,7 +325,7 @@ impl Collector for Shared {
 
 impl Gauges {
     fn register(metrics: &Metrics) -> Result<Self, CollectorError> {
-        let ns = &metrics.inner.namespace;
+        let ns = &metrics.store.namespace;
         let gauge = |name: &str, help: &str| -> Result<IntGauge, CollectorError> {
             IntGauge::with_opts(opts(metrics, &format!("{ns}_{name}"), help))
                 .map_err(|_| CollectorError::AlreadyRunning)
@@ -390,7 +387,7 @@ impl Gauges {
         #[cfg(target_os = "linux")]
         all.push(Box::new(WhileEnabled {
             inner: prometheus::process_collector::ProcessCollector::for_self(),
-            metrics: Arc::downgrade(&metrics.inner),
+            metrics: Arc::downgrade(&metrics.store),
             last: std::sync::Mutex::new(Vec::new()),
         }));
         let bundle = Arc::new(Bundle(all));
@@ -423,7 +420,7 @@ impl Gauges {
 /// reference is weak because the registry that holds this lives in the instance.
 struct WhileEnabled<C> {
     inner: C,
-    metrics: std::sync::Weak<crate::metrics::Inner>,
+    metrics: std::sync::Weak<crate::store::Store>,
     last: std::sync::Mutex<Vec<prometheus::proto::MetricFamily>>,
 }
 
@@ -446,5 +443,5 @@ impl<C: Collector> Collector for WhileEnabled<C> {
 }
 
 fn opts(metrics: &Metrics, name: &str, help: &str) -> Opts {
-    Opts::new(name, help).const_labels(metrics.inner.const_labels.iter().cloned().collect())
+    Opts::new(name, help).const_labels(metrics.store.const_labels.iter().cloned().collect())
 }

@@ -259,3 +259,12 @@ impl GrpcCode {
         self as i32
     }
 }
+
+/// The `status_code` label of an HTTP status: its digits, or `other` outside 100–999.
+pub(crate) fn http_code_label(status_code: u16, digits: &mut itoa::Buffer) -> &str {
+    if (100..=999).contains(&status_code) {
+        digits.format(status_code)
+    } else {
+        super::cardinality::OVERFLOW
+    }
+}

@@ -5,8 +5,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use crate::labels::HttpMethod;
-use crate::series::{CounterSeries, TimedSeries};
+use crate::contract::labels::HttpMethod;
+use crate::store::series::{CounterSeries, TimedSeries};
 
 /// Status codes remembered per method; most endpoints answer with a handful.
 const CODES: usize = 4;

@@ -26,12 +26,18 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::clock;
-use crate::connection::OwnedConnectionGuard;
-use crate::exchange::{End, Exchange};
-pub use crate::exchange::{MeteredBody, ResponseFuture};
-use crate::labels::{HttpMethod, Protocol};
+use crate::contract::labels::{HttpMethod, Protocol};
+use crate::facade::connection::OwnedConnectionGuard;
+use crate::instrument::clock;
+use crate::layers::response::{End, Exchange};
+pub use crate::layers::response::{MeteredBody, ResponseFuture};
 use crate::Metrics;
+#[cfg(feature = "axum")]
+use crate::{
+    contract::labels::http_code_label,
+    contract::{HTTP_ROUTE_DURATION, HTTP_ROUTE_REQUESTS},
+    store::Store,
+};
 
 /// Status recorded for a request whose response future was dropped: nginx's "client
 /// closed request".
@@ -159,12 +165,35 @@ impl Exchange for HttpExchange {
         let Some(metrics) = self.in_flight.metrics() else {
             return;
         };
-        let duration = std::time::Duration::from_nanos(clock::nanos_since(self.start));
-        metrics.record_http(self.method, code, duration);
+        let nanos = clock::nanos_since(self.start);
+        metrics.store.record_http(self.method, code, nanos);
         #[cfg(feature = "axum")]
         if let Some(route) = &self.route {
             let route = route.as_ref().map_or("unmatched", |r| r.as_str());
-            metrics.record_http_route(self.method, route, code, duration);
+            record_route(&metrics.store, self.method, route, code, nanos);
         }
     }
+}
+
+/// One HTTP request under its matched route template.
+#[cfg(feature = "axum")]
+fn record_route(store: &Store, method: HttpMethod, route: &str, status_code: u16, nanos: u64) {
+    let mut digits = itoa::Buffer::new();
+    let code = http_code_label(status_code, &mut digits);
+    let f = &store.families;
+    let method = method.as_str();
+    store.add(
+        &HTTP_ROUTE_REQUESTS,
+        &f.http_routes,
+        [method, route, code],
+        1,
+    );
+    let buckets = &store.buckets.http;
+    store.observe(
+        &HTTP_ROUTE_DURATION,
+        &f.http_route_durations,
+        buckets,
+        [method, route],
+        nanos,
+    );
 }

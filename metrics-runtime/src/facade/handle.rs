@@ -4,10 +4,10 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::buckets::nanos;
-use crate::labels::{Op, Status};
-use crate::metrics::Metrics;
-use crate::series::{CounterSeries, TimedSeries};
+use crate::contract::buckets::nanos;
+use crate::contract::labels::{Op, Status};
+use crate::facade::Metrics;
+use crate::store::series::{CounterSeries, TimedSeries};
 
 /// Error series this handle remembers; a call site rarely fails in more ways.
 const ERROR_SLOTS: usize = 4;
@@ -84,10 +84,10 @@ impl OperationHandle {
     /// Records one completed operation with its outcome and duration.
     #[inline]
     pub fn record(&self, status: Status, duration: Duration) {
-        let inner = &*self.metrics.inner;
-        if inner.enabled() {
+        let store = &*self.metrics.store;
+        if store.enabled() {
             self.series
-                .record(&inner.op_buckets, Some(status), nanos(duration));
+                .record(&store.buckets.operation, Some(status), nanos(duration));
         }
     }
 
@@ -95,8 +95,8 @@ impl OperationHandle {
     /// series of the first few error types it sees, so repeated failures skip the lookup.
     #[inline]
     pub fn record_error(&self, error_type: &str) {
-        let inner = &*self.metrics.inner;
-        if !inner.enabled() {
+        let store = &*self.metrics.store;
+        if !store.enabled() {
             return;
         }
         for slot in &self.errors {
@@ -106,11 +106,7 @@ impl OperationHandle {
                 None => break,
             }
         }
-        let series = inner
-            .errors
-            .get_or_create([self.op.as_str(), &self.backend, error_type], |v| {
-                inner.new_error(v)
-            });
+        let series = store.error(self.op, &self.backend, error_type);
         series.add(1);
         if let Some(free) = self.errors.iter().find(|s| s.get().is_none()) {
             // Losing this race to another thread only means one more lookup later.
@@ -119,6 +115,14 @@ impl OperationHandle {
                 series,
             });
         }
+    }
+}
+
+impl Metrics {
+    /// A pre-resolved handle for one (operation, backend) pair: recording through it
+    /// touches only this thread's cells, with no hashing, locking or allocation.
+    pub fn operation(&self, op: Op, backend: &str) -> OperationHandle {
+        OperationHandle::new(self.clone(), op, self.store.operation(op, backend))
     }
 }
 

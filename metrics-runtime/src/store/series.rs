@@ -2,9 +2,9 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::buckets::Buckets;
-use crate::labels::Status;
-use crate::stripe::StripedCells;
+use crate::contract::buckets::Buckets;
+use crate::contract::labels::Status;
+use crate::store::stripe::StripedCells;
 
 /// A series' own label values (not the constant labels), as admitted.
 pub(crate) type Values = Box<[Box<str>]>;
@@ -142,4 +142,9 @@ impl GaugeSeries {
     pub(crate) fn get(&self) -> i64 {
         self.value.load(Ordering::Relaxed)
     }
+}
+
+/// A count as a gauge value, saturating at `i64::MAX`.
+pub(crate) fn saturating_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }

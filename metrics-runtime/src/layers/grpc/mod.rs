@@ -44,11 +44,14 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::clock;
-use crate::connection::OwnedConnectionGuard;
-use crate::exchange::{with_chunks, End, Exchange};
-pub use crate::exchange::{MeteredBody, ResponseFuture};
-use crate::labels::{GrpcCode, Protocol};
+use crate::contract::cardinality::OVERFLOW;
+use crate::contract::labels::{GrpcCode, Protocol};
+use crate::contract::{GRPC_CALLS, GRPC_RECEIVED, GRPC_SENT};
+use crate::facade::connection::OwnedConnectionGuard;
+use crate::instrument::clock;
+use crate::layers::response::{with_chunks, End, Exchange};
+pub use crate::layers::response::{MeteredBody, ResponseFuture};
+use crate::store::Store;
 use crate::Metrics;
 use frames::MessageCounter;
 
@@ -217,8 +220,41 @@ impl Exchange for GrpcExchange {
             return;
         };
         let path = self.path.as_ref().map_or("", PathAndQuery::path);
-        let duration = std::time::Duration::from_nanos(clock::nanos_since(self.start));
+        let nanos = clock::nanos_since(self.start);
         let received = self.received.load(Ordering::Relaxed);
-        metrics.record_grpc_call(path, code, duration, received, self.sent.messages);
+        record_call(
+            &metrics.store,
+            path,
+            code,
+            nanos,
+            received,
+            self.sent.messages,
+        );
     }
+}
+
+/// One gRPC call as the layer saw it: the contract's counter and histogram, and the
+/// message counts and call type beyond it. A path answered `Unimplemented` that has
+/// never been answered otherwise is recorded as `other`: a client cannot create
+/// series by calling paths the server does not serve.
+fn record_call(store: &Store, path: &str, code: GrpcCode, nanos: u64, received: u64, sent: u64) {
+    if !store.enabled() {
+        return;
+    }
+    let f = &store.families;
+    let path = if code == GrpcCode::Unimplemented && !f.grpc_durations.contains([path]) {
+        OVERFLOW
+    } else {
+        path
+    };
+    store.record_grpc(path, code, nanos);
+    let call_type = match (received > 1, sent > 1) {
+        (false, false) => "unary",
+        (true, false) => "client_streaming",
+        (false, true) => "server_streaming",
+        (true, true) => "bidi_streaming",
+    };
+    store.add(&GRPC_RECEIVED, &f.grpc_received, [path], received);
+    store.add(&GRPC_SENT, &f.grpc_sent, [path], sent);
+    store.add(&GRPC_CALLS, &f.grpc_calls, [path, call_type], 1);
 }

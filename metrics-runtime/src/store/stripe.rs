@@ -2,7 +2,7 @@
 //!
 //! A series is a fixed number of `u64` cells (for an operation: three status counts,
 //! the histogram buckets and the duration sum in nanoseconds). The cells are kept once
-//! per leased thread (see [`crate::lease`]) plus once in a shared stripe for threads
+//! per leased thread (see [`crate::store::lease`]) plus once in a shared stripe for threads
 //! without a lease; a scrape adds the stripes up.
 //!
 //! Each stripe carries a sequence number, a seqlock with a single writer at a time: the
@@ -19,10 +19,12 @@ use std::hint::spin_loop;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use crate::lease;
+use crate::contract::buckets::MAX_BUCKETS;
+use crate::store::lease;
 
-/// Most cells a series may have; bounds the stack buffer a scrape reads into.
-pub(crate) const MAX_CELLS: usize = 80;
+/// Most cells a series may have: an operation's 3 status counts, [`MAX_BUCKETS`]
+/// buckets, `+Inf` and the sum. Bounds the stack buffer a scrape reads into.
+pub(crate) const MAX_CELLS: usize = 3 + MAX_BUCKETS + 2;
 
 const PER_LINE: usize = 16;
 

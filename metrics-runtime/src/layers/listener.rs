@@ -16,9 +16,9 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::contract;
-use crate::labels::Protocol;
-use crate::series::CounterSeries;
+use crate::contract::labels::Protocol;
+use crate::contract::{TCP_ACCEPTED, TCP_OPEN};
+use crate::store::series::CounterSeries;
 use crate::Metrics;
 
 /// Holds one open connection in the gauge; made while recording is enabled, it always
@@ -34,18 +34,17 @@ impl Drop for Open {
 }
 
 fn open(metrics: &Metrics, protocol: Protocol) -> Open {
-    let inner = &*metrics.inner;
-    if !inner.enabled() {
+    let store = &*metrics.store;
+    if !store.enabled() {
         return Open(None);
     }
-    inner.tcp_accepted.with(
-        [protocol.as_str()],
-        |v| inner.counter(&contract::TCP_ACCEPTED, v),
-        |s| s.add(1),
-    );
-    let series = inner.tcp_open.0.get_or_create([protocol.as_str()], |v| {
-        inner.counter(&contract::TCP_OPEN, v)
-    });
+    let protocol = protocol.as_str();
+    store.add(&TCP_ACCEPTED, &store.families.tcp_accepted, [protocol], 1);
+    let series = store
+        .families
+        .tcp_open
+        .0
+        .get_or_create([protocol], |v| store.counter(&TCP_OPEN, v));
     series.add(1);
     Open(Some(series))
 }

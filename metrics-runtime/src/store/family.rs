@@ -10,8 +10,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use hashbrown::HashTable;
 
-use crate::cap::{clip, LabelCap};
-use crate::series::Labelled;
+use crate::contract::cardinality::{clip, LabelCap};
+use crate::store::series::Labelled;
 
 struct Index<S> {
     /// Positions in `series`, hashed by label values.

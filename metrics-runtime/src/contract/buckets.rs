@@ -6,7 +6,6 @@
 //! integer cell instead of a compare-and-swap loop on an `f64`.
 
 use crate::render;
-use crate::stripe::MAX_CELLS;
 
 /// The operation histogram's bounds of the contract, in seconds.
 pub const OPERATION_BUCKETS: [f64; 12] = [
@@ -20,9 +19,6 @@ pub const DEFAULT_BUCKETS: [f64; 11] = [
 
 /// Most finite bounds a histogram may have (the `+Inf` bucket comes on top).
 pub const MAX_BUCKETS: usize = 64;
-
-// An operation series holds 3 status counts, the buckets, +Inf and the sum.
-const _: () = assert!(3 + MAX_BUCKETS + 2 <= MAX_CELLS);
 
 /// Validated bucket bounds with their rendered `le` values.
 #[derive(Debug, Clone)]
@@ -130,13 +126,14 @@ impl Buckets {
         &self.seconds
     }
 
-    /// Rendered `le` values including `+Inf`.
-    pub(crate) fn le(&self, openmetrics: bool) -> &[Box<str>] {
-        if openmetrics {
-            &self.le_openmetrics
-        } else {
-            &self.le_text
-        }
+    /// `le` values including `+Inf`, as the text format spells them (`1`).
+    pub(crate) fn le_text(&self) -> &[Box<str>] {
+        &self.le_text
+    }
+
+    /// `le` values including `+Inf`, as OpenMetrics spells them (`1.0`).
+    pub(crate) fn le_openmetrics(&self) -> &[Box<str>] {
+        &self.le_openmetrics
     }
 }
 

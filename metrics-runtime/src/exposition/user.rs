@@ -1,34 +1,35 @@
 //! Encoding of `prometheus` protobuf families: the metrics users register themselves in
-//! [`Metrics::registry`](crate::Metrics::registry), in either exposition format.
+//! [`Metrics::registry`](crate::Metrics::registry), in either text format.
 
 use prometheus::proto::{LabelPair, Metric, MetricFamily, MetricType};
 
-use crate::render::{push_f64, push_help, push_label_value, push_u64};
+use crate::contract::Kind;
+use crate::exposition::Syntax;
+use crate::render::{push_f64, push_label_value, push_u64};
 
-pub(crate) fn encode(families: &[MetricFamily], om: bool, out: &mut String) {
+pub(crate) fn encode<S: Syntax>(families: &[MetricFamily], out: &mut String) {
     for mf in families {
         let name = mf.name();
         let kind = mf.get_field_type();
-        let (family, sample, type_name) = match kind {
-            // OpenMetrics counters: the family has no `_total`, the sample must.
-            MetricType::COUNTER if om => match name.strip_suffix("_total") {
-                Some(base) => (base, name.to_owned(), "counter"),
-                None => (name, format!("{name}_total"), "counter"),
-            },
-            MetricType::COUNTER => (name, name.to_owned(), "counter"),
-            MetricType::GAUGE => (name, name.to_owned(), "gauge"),
-            MetricType::SUMMARY => (name, name.to_owned(), "summary"),
-            MetricType::HISTOGRAM => (name, name.to_owned(), "histogram"),
-            _ => (
-                name,
-                name.to_owned(),
-                if om { "unknown" } else { "untyped" },
-            ),
+        let (type_name, kind_of) = match kind {
+            MetricType::COUNTER => ("counter", Some(Kind::Counter)),
+            MetricType::GAUGE => ("gauge", Some(Kind::Gauge)),
+            MetricType::SUMMARY => ("summary", None),
+            MetricType::HISTOGRAM => ("histogram", Some(Kind::Histogram)),
+            _ => (S::UNTYPED, None),
         };
+        let family = kind_of.map_or(name, |k| S::family_name(name, k));
+        let sample =
+            if kind == MetricType::COUNTER && S::COUNTERS_END_IN_TOTAL && !name.ends_with("_total")
+            {
+                format!("{name}_total")
+            } else {
+                name.to_owned()
+            };
         out.push_str("# HELP ");
         out.push_str(family);
         out.push(' ');
-        push_help(out, mf.help(), om);
+        S::push_help(out, mf.help());
         out.push_str("\n# TYPE ");
         out.push_str(family);
         out.push(' ');
@@ -37,30 +38,27 @@ pub(crate) fn encode(families: &[MetricFamily], om: bool, out: &mut String) {
         for m in mf.get_metric() {
             let labels = m.get_label();
             match kind {
-                MetricType::COUNTER => {
-                    line(out, &sample, labels, None, m.get_counter().value(), om)
-                }
-                MetricType::GAUGE => line(out, &sample, labels, None, m.get_gauge().value(), om),
-                MetricType::SUMMARY => summary(out, &sample, m, om),
-                MetricType::HISTOGRAM => histogram(out, &sample, m, om),
-                _ => line(out, &sample, labels, None, m.untyped.value(), om),
+                MetricType::COUNTER => line(out, &sample, labels, None, m.get_counter().value()),
+                MetricType::GAUGE => line(out, &sample, labels, None, m.get_gauge().value()),
+                MetricType::SUMMARY => summary::<S>(out, &sample, m),
+                MetricType::HISTOGRAM => histogram::<S>(out, &sample, m),
+                _ => line(out, &sample, labels, None, m.untyped.value()),
             }
         }
     }
 }
 
-fn summary(out: &mut String, name: &str, m: &Metric, om: bool) {
+fn summary<S: Syntax>(out: &mut String, name: &str, m: &Metric) {
     let s = m.get_summary();
     for q in s.get_quantile() {
         let mut value = String::new();
-        push_f64(&mut value, q.quantile(), om);
+        push_f64(&mut value, q.quantile(), S::CANONICAL_FLOATS);
         line(
             out,
             name,
             m.get_label(),
             Some(("quantile", &value)),
             q.value(),
-            om,
         );
     }
     line(
@@ -69,7 +67,6 @@ fn summary(out: &mut String, name: &str, m: &Metric, om: bool) {
         m.get_label(),
         None,
         s.sample_sum(),
-        om,
     );
     count(
         out,
@@ -79,32 +76,20 @@ fn summary(out: &mut String, name: &str, m: &Metric, om: bool) {
     );
 }
 
-fn histogram(out: &mut String, name: &str, m: &Metric, om: bool) {
+fn histogram<S: Syntax>(out: &mut String, name: &str, m: &Metric) {
     let h = m.get_histogram();
     let bucket = format!("{name}_bucket");
     let mut saw_inf = false;
     for b in h.get_bucket() {
         let mut le = String::new();
-        push_f64(&mut le, b.upper_bound(), om);
+        push_f64(&mut le, b.upper_bound(), S::CANONICAL_FLOATS);
         saw_inf |= b.upper_bound() == f64::INFINITY;
-        line(
-            out,
-            &bucket,
-            m.get_label(),
-            Some(("le", &le)),
-            b.cumulative_count() as f64,
-            om,
-        );
+        let n = b.cumulative_count() as f64;
+        line(out, &bucket, m.get_label(), Some(("le", &le)), n);
     }
     if !saw_inf {
-        line(
-            out,
-            &bucket,
-            m.get_label(),
-            Some(("le", "+Inf")),
-            h.sample_count() as f64,
-            om,
-        );
+        let n = h.sample_count() as f64;
+        line(out, &bucket, m.get_label(), Some(("le", "+Inf")), n);
     }
     line(
         out,
@@ -112,7 +97,6 @@ fn histogram(out: &mut String, name: &str, m: &Metric, om: bool) {
         m.get_label(),
         None,
         h.sample_sum(),
-        om,
     );
     count(
         out,
@@ -128,14 +112,8 @@ fn count(out: &mut String, name: &str, labels: &[LabelPair], n: u64) {
     out.push('\n');
 }
 
-fn line(
-    out: &mut String,
-    name: &str,
-    labels: &[LabelPair],
-    extra: Option<(&str, &str)>,
-    v: f64,
-    _om: bool,
-) {
+/// A sample with a float value, written as Prometheus parsers read it in both formats.
+fn line(out: &mut String, name: &str, labels: &[LabelPair], extra: Option<(&str, &str)>, v: f64) {
     labelled(out, name, labels, extra);
     push_f64(out, v, false);
     out.push('\n');

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use crate::metrics::Metrics;
+use crate::facade::Metrics;
 
 static GLOBAL: OnceLock<Metrics> = OnceLock::new();
 

@@ -3,11 +3,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::bridge::Bridge;
-use crate::buckets::{Buckets, BucketsError, DEFAULT_BUCKETS, OPERATION_BUCKETS};
-use crate::cap::{DEFAULT_MAX_LABEL_VALUES, MAX_LABEL_LEN};
-use crate::labels::RESERVED_LABELS;
-use crate::metrics::{Inner, Metrics, Parts};
+use crate::contract::buckets::{Buckets, BucketsError, DEFAULT_BUCKETS, OPERATION_BUCKETS};
+use crate::contract::cardinality::{DEFAULT_MAX_LABEL_VALUES, MAX_LABEL_LEN};
+use crate::contract::labels::RESERVED_LABELS;
+use crate::exposition::registry::Bridge;
+use crate::facade::Metrics;
+use crate::store::families::BucketSets;
+use crate::store::{Parts, Store};
 
 /// Configures a [`Metrics`] instance. Every setter is checked by [`MetricsBuilder::build`].
 ///
@@ -115,6 +117,28 @@ fn buckets(field: &'static str, value: &[f64]) -> Result<Buckets, BuildError> {
     })
 }
 
+impl Metrics {
+    /// An isolated instance with the contract's defaults: namespace `keychain`, the
+    /// contract's buckets, no constant labels, at most
+    /// [`DEFAULT_MAX_LABEL_VALUES`](crate::DEFAULT_MAX_LABEL_VALUES) values per bounded label.
+    pub fn new() -> Self {
+        MetricsBuilder::default()
+            .build()
+            .unwrap_or_else(|e| unreachable!("the default configuration is valid: {e}"))
+    }
+
+    /// A builder for namespace, buckets, constant labels and label caps.
+    pub fn builder() -> MetricsBuilder {
+        MetricsBuilder::default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
 impl MetricsBuilder {
     /// The prefix of every metric name (default `keychain`).
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
@@ -189,19 +213,21 @@ impl MetricsBuilder {
             });
         }
         let parts = Parts {
-            op_buckets: buckets("operation_buckets", &self.operation_buckets)?,
-            http_buckets: buckets("http_buckets", &self.http_buckets)?,
-            grpc_buckets: buckets("grpc_buckets", &self.grpc_buckets)?,
+            buckets: BucketSets {
+                operation: buckets("operation_buckets", &self.operation_buckets)?,
+                http: buckets("http_buckets", &self.http_buckets)?,
+                grpc: buckets("grpc_buckets", &self.grpc_buckets)?,
+            },
             namespace: self.namespace,
             const_labels: self.const_labels,
             max_label_values: self.max_label_values,
         };
-        let inner = Arc::new(Inner::new(parts));
-        let bridge = Bridge::new(&inner).map_err(|e| BuildError::Registry(e.to_string()))?;
-        inner
+        let store = Arc::new(Store::new(parts));
+        let bridge = Bridge::new(&store).map_err(|e| BuildError::Registry(e.to_string()))?;
+        store
             .registry
             .register(Box::new(bridge))
             .map_err(|e| BuildError::Registry(e.to_string()))?;
-        Ok(Metrics { inner })
+        Ok(Metrics { store })
     }
 }

@@ -20,6 +20,8 @@
 //! [`MetricsServer::start`]. [`MetricsServer::shutdown`] stops accepting, lets scrapes in
 //! progress finish, and returns within one second, after which the port is free.
 
+mod negotiate;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,7 +36,6 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{ConfigError, MetricsConfig};
-use crate::negotiate;
 use crate::Metrics;
 
 /// How long [`MetricsServer::shutdown`] waits for scrapes in progress.

@@ -2,9 +2,27 @@
 
 use std::fmt;
 
-use crate::labels::Protocol;
-use crate::metrics::{Inner, Metrics};
-use crate::series::CounterSeries;
+use crate::contract::labels::Protocol;
+use crate::facade::Metrics;
+use crate::store::series::CounterSeries;
+use crate::store::Store;
+
+impl Metrics {
+    /// Counts a connection or request in flight until the guard drops:
+    /// `keychain_active_connections{protocol}`. The guard borrows this instance; use
+    /// [`Metrics::track_connection_owned`] to move it into a `'static` task.
+    ///
+    /// A guard created while recording is disabled does nothing; one created while it
+    /// is enabled decrements on drop exactly once, whatever the switch did meanwhile.
+    pub fn track_connection(&self, protocol: Protocol) -> ConnectionGuard<'_> {
+        ConnectionGuard::new(&self.store, protocol)
+    }
+
+    /// Like [`Metrics::track_connection`], holding a clone of this instance.
+    pub fn track_connection_owned(&self, protocol: Protocol) -> OwnedConnectionGuard {
+        OwnedConnectionGuard::new(self, protocol)
+    }
+}
 
 /// Counts one connection or request in flight for a protocol until dropped; from
 /// [`Metrics::track_connection`].
@@ -29,8 +47,10 @@ pub struct ConnectionGuard<'a> {
 }
 
 impl<'a> ConnectionGuard<'a> {
-    pub(crate) fn new(inner: &'a Inner, protocol: Protocol) -> Self {
-        let series = inner.enabled().then(|| &inner.active.0[protocol.index()]);
+    pub(crate) fn new(store: &'a Store, protocol: Protocol) -> Self {
+        let series = store
+            .enabled()
+            .then(|| &store.families.active.0[protocol.index()]);
         if let Some(series) = series {
             series.add(1);
         }
@@ -64,9 +84,9 @@ pub struct OwnedConnectionGuard {
 
 impl OwnedConnectionGuard {
     pub(crate) fn new(metrics: &Metrics, protocol: Protocol) -> Self {
-        let counted = metrics.inner.enabled().then(|| metrics.clone());
+        let counted = metrics.is_enabled().then(|| metrics.clone());
         if let Some(m) = &counted {
-            m.inner.active.0[protocol.index()].add(1);
+            m.store.families.active.0[protocol.index()].add(1);
         }
         OwnedConnectionGuard { counted, protocol }
     }
@@ -86,7 +106,7 @@ impl OwnedConnectionGuard {
 impl Drop for OwnedConnectionGuard {
     fn drop(&mut self) {
         if let Some(m) = &self.counted {
-            m.inner.active.0[self.protocol.index()].add(1u64.wrapping_neg());
+            m.store.families.active.0[self.protocol.index()].add(1u64.wrapping_neg());
         }
     }
 }

@@ -1,5 +1,8 @@
-//! Support for the code `#[instrument_op]` generates. Not a public API: names and
-//! signatures change without notice.
+//! The attribute's runtime half: support for the code `#[instrument_op]` generates,
+//! exported as `__private`. Not a public API: names and signatures change without
+//! notice.
+
+pub(crate) mod clock;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,10 +10,10 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::cap::{clip, OVERFLOW};
-use crate::clock;
-use crate::labels::{Op, Status};
+use crate::contract::cardinality::{clip, OVERFLOW};
+use crate::contract::labels::{Op, Status};
 use crate::{ErrorType, Metrics, OperationHandle};
+use clock::nanos_since;
 
 /// One call site with a literal backend, recording into [`Metrics::global`]: the handle
 /// is resolved on the first call and kept in the site's `static`.
@@ -162,7 +165,7 @@ impl<T: Target> Span<T> {
     #[inline]
     pub fn finish(&mut self, outcome: Outcome, forced: Option<&'static str>) {
         if let Some(start) = self.start.take() {
-            let nanos = clock::nanos_since(start);
+            let nanos = nanos_since(start);
             match outcome {
                 Outcome::Success => self.target.record(Status::Success, nanos, None),
                 Outcome::Error(label) => {
@@ -176,7 +179,7 @@ impl<T: Target> Span<T> {
     /// Records a panic, if the span is still open.
     fn panicked(&mut self) {
         if let Some(start) = self.start.take() {
-            let nanos = clock::nanos_since(start);
+            let nanos = nanos_since(start);
             self.target.record(Status::Error, nanos, Some("panic"));
         }
     }
@@ -186,7 +189,7 @@ impl<T: Target> Drop for Span<T> {
     #[inline]
     fn drop(&mut self) {
         if let Some(start) = self.start.take() {
-            let nanos = clock::nanos_since(start);
+            let nanos = nanos_since(start);
             if std::thread::panicking() {
                 self.target.record(Status::Error, nanos, Some("panic"));
             } else {

@@ -3,7 +3,7 @@
 
 use http::{HeaderMap, StatusCode};
 
-use crate::labels::GrpcCode;
+use crate::contract::labels::GrpcCode;
 
 /// The `grpc-status` of a header map, if present (`Unknown` if it does not parse).
 pub(crate) fn grpc_status(headers: &HeaderMap) -> Option<GrpcCode> {

@@ -1,0 +1,174 @@
+//! How it is written: the text format 0.0.4 ([`text`]) and OpenMetrics 1.0
+//! ([`openmetrics`]), which differ only in the spellings a [`Syntax`] gives; the user's
+//! own `prometheus` metrics ([`user`]); and the contract as a `prometheus` collector
+//! ([`registry`]).
+//!
+//! The contract's families are written straight from their cells: every series carries
+//! its label list rendered and escaped at creation, so a scrape only copies bytes and
+//! formats integers. The user's metrics follow, from their protobufs.
+
+pub(crate) mod openmetrics;
+pub(crate) mod registry;
+pub(crate) mod text;
+pub(crate) mod user;
+
+use crate::contract::buckets::Buckets;
+use crate::contract::{Kind, Spec};
+use crate::render::{push_i64, push_nanos_as_seconds, push_u64};
+use crate::store::families::Listed;
+use crate::store::read::{cumulative, Value};
+use crate::store::Store;
+
+/// An exposition format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0 text.
+    OpenMetrics,
+}
+
+/// `Content-Type` of the text format 0.0.4.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// `Content-Type` of OpenMetrics 1.0.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+impl Format {
+    /// The `Content-Type` header value of this format.
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => TEXT_CONTENT_TYPE,
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+        }
+    }
+}
+
+/// What a text-based format spells its own way. The writer is generic over it, so
+/// each format's choices are made at compile time.
+pub(crate) trait Syntax {
+    /// Whether floats always show a fraction (`1.0`) rather than none (`1`).
+    const CANONICAL_FLOATS: bool;
+    /// The type name of a metric without one.
+    const UNTYPED: &'static str;
+    /// Whether a counter's samples must end in `_total` (the user's may not).
+    const COUNTERS_END_IN_TOTAL: bool;
+    /// The family name in `# HELP` / `# TYPE` of a family whose samples are `name`.
+    fn family_name(name: &str, kind: Kind) -> &str;
+    /// Appends a HELP text, escaped.
+    fn push_help(out: &mut String, help: &str);
+    /// The rendered `le` values of `buckets`, `+Inf` last.
+    fn le(buckets: &Buckets) -> &[Box<str>];
+    /// Writes what ends an exposition.
+    fn finish(out: &mut String);
+}
+
+/// Appends the exposition of `store` in `format` to `out`.
+pub(crate) fn encode(store: &Store, format: Format, out: &mut String) {
+    match format {
+        Format::Text => encode_with::<text::Text>(store, out),
+        Format::OpenMetrics => encode_with::<openmetrics::OpenMetrics>(store, out),
+    }
+}
+
+fn encode_with<S: Syntax>(store: &Store, out: &mut String) {
+    let mut w = Writer::<S> {
+        out,
+        syntax: std::marker::PhantomData,
+    };
+    for listed in store.families.listing(&store.buckets) {
+        w.storage(store, &listed);
+    }
+    user::encode::<S>(&registry::gather_others(&store.registry), w.out);
+    S::finish(w.out);
+}
+
+struct Writer<'a, S> {
+    out: &'a mut String,
+    syntax: std::marker::PhantomData<S>,
+}
+
+impl<S: Syntax> Writer<'_, S> {
+    /// Every family of one storage, each with its header if it has any series.
+    fn storage(&mut self, store: &Store, listed: &Listed<'_>) {
+        let mut open: Option<usize> = None;
+        listed.family.visit(&mut |sample| {
+            let spec = listed.specs[sample.part];
+            let name = store.name(spec);
+            if open != Some(sample.part) {
+                self.header(name, spec);
+                open = Some(sample.part);
+            }
+            match (sample.value, listed.buckets) {
+                (Value::Counter(n), _) => self.sample_u64(name, "", sample.labels, n),
+                (Value::Gauge(n), _) => self.sample_i64(name, sample.labels, n),
+                (Value::Histogram(cells), Some(buckets)) => {
+                    self.histogram(name, sample.labels, buckets, cells)
+                }
+                (Value::Histogram(_), None) => {}
+            }
+        });
+    }
+
+    fn header(&mut self, name: &str, spec: &Spec) {
+        let family = S::family_name(name, spec.kind);
+        self.out.push_str("# HELP ");
+        self.out.push_str(family);
+        self.out.push(' ');
+        S::push_help(self.out, spec.help);
+        self.out.push_str("\n# TYPE ");
+        self.out.push_str(family);
+        self.out.push(' ');
+        self.out.push_str(spec.kind.as_str());
+        self.out.push('\n');
+    }
+
+    /// Writes `name{labels[,le="le"]} ` and leaves the value to the caller.
+    fn series(&mut self, name: &str, suffix: &str, labels: &str, le: Option<&str>) {
+        let out = &mut *self.out;
+        out.push_str(name);
+        out.push_str(suffix);
+        if !labels.is_empty() || le.is_some() {
+            out.push('{');
+            out.push_str(labels);
+            if let Some(le) = le {
+                if !labels.is_empty() {
+                    out.push(',');
+                }
+                out.push_str("le=\"");
+                out.push_str(le);
+                out.push('"');
+            }
+            out.push('}');
+        }
+        out.push(' ');
+    }
+
+    fn sample_u64(&mut self, name: &str, suffix: &str, labels: &str, value: u64) {
+        self.series(name, suffix, labels, None);
+        push_u64(self.out, value);
+        self.out.push('\n');
+    }
+
+    fn sample_i64(&mut self, name: &str, labels: &str, value: i64) {
+        self.series(name, "", labels, None);
+        push_i64(self.out, value);
+        self.out.push('\n');
+    }
+
+    /// `cells` holds the bucket counts (not cumulative, `+Inf` last) and the sum in ns.
+    fn histogram(&mut self, name: &str, labels: &str, buckets: &Buckets, cells: &[u64]) {
+        let counts = &cells[..buckets.len()];
+        let mut total = 0;
+        for (n, le) in cumulative(counts).zip(S::le(buckets)) {
+            self.series(name, "_bucket", labels, Some(le));
+            push_u64(self.out, n);
+            self.out.push('\n');
+            total = n;
+        }
+        self.series(name, "_sum", labels, None);
+        push_nanos_as_seconds(self.out, cells[buckets.len()], S::CANONICAL_FLOATS);
+        self.out.push('\n');
+        self.sample_u64(name, "_count", labels, total);
+    }
+}

@@ -1,0 +1,280 @@
+//! How it is kept: the state of one instance and the recordings that land in it.
+//!
+//! A [`Store`] holds the switch, the instance's names, constant labels and bucket
+//! bounds, and one storage per entry of the contract's family table
+//! ([`families::Families`]). A storage is a [`family::Family`] of series found by their
+//! label values; a series keeps its numbers in [`stripe::StripedCells`], one stripe per
+//! leased thread ([`lease`]), which a scrape reads through [`read::Exposed`].
+//!
+//! The recording methods here are the only writers: the facade, the handles and the
+//! layers all call them, so a recording lands the same way whoever makes it.
+
+pub(crate) mod families;
+pub(crate) mod family;
+pub(crate) mod http_cache;
+pub(crate) mod lease;
+pub(crate) mod read;
+pub(crate) mod series;
+pub(crate) mod stripe;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::contract::buckets::Buckets;
+use crate::contract::labels::{http_code_label, GrpcCode, HttpMethod, Op, Protocol, Status};
+use crate::contract::{self, Spec};
+use crate::render;
+use families::{BucketSets, Caps, Families};
+use http_cache::HttpCache;
+use series::{CounterSeries, GaugeSeries, TimedSeries};
+
+/// The state of one instance; [`crate::Metrics`] is a shared handle on it.
+pub(crate) struct Store {
+    enabled: AtomicBool,
+    /// The metric name prefix.
+    #[cfg_attr(not(feature = "collector"), allow(dead_code))]
+    pub(crate) namespace: String,
+    /// When the instance was built: the start of `keychain_server_uptime_seconds`.
+    #[cfg_attr(not(feature = "collector"), allow(dead_code))]
+    pub(crate) created: Instant,
+    /// Full names, indexed by [`Spec::id`].
+    names: Box<[String]>,
+    pub(crate) const_labels: Vec<(String, String)>,
+    pub(crate) buckets: BucketSets,
+    pub(crate) families: Families,
+    http_cache: HttpCache,
+    /// The user's metrics, and the contract's as a collector (see `exposition::registry`).
+    pub(crate) registry: prometheus::Registry,
+}
+
+/// What the builder hands over; everything in it is validated.
+pub(crate) struct Parts {
+    pub(crate) namespace: String,
+    pub(crate) const_labels: Vec<(String, String)>,
+    pub(crate) buckets: BucketSets,
+    pub(crate) max_label_values: usize,
+}
+
+impl Store {
+    pub(crate) fn new(parts: Parts) -> Self {
+        let mut store = Store {
+            enabled: AtomicBool::new(true),
+            names: contract::ALL
+                .iter()
+                .map(|spec| spec.name(&parts.namespace))
+                .collect(),
+            namespace: parts.namespace,
+            created: Instant::now(),
+            const_labels: parts.const_labels,
+            buckets: parts.buckets,
+            families: Families::new(&Caps::new(parts.max_label_values)),
+            http_cache: HttpCache::new(),
+            registry: prometheus::Registry::new(),
+        };
+        // The in-flight gauge exposes every protocol from the start.
+        store.families.active.0 = Protocol::ALL
+            .iter()
+            .map(|p| store.counter(&contract::ACTIVE_CONNECTIONS, &[p.as_str()]))
+            .collect();
+        store
+    }
+
+    /// The full name of a family.
+    pub(crate) fn name(&self, spec: &Spec) -> &str {
+        &self.names[spec.id]
+    }
+
+    #[inline]
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, Ordering::Relaxed);
+    }
+
+    /// The labels of a series of `spec`: `values` under the spec's label names, then the
+    /// constant labels, sorted by name. The exposition renders them once per series; the
+    /// `prometheus` bridge turns them into label pairs.
+    pub(crate) fn label_pairs<'a>(
+        &'a self,
+        spec: &Spec,
+        values: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<(&'a str, &'a str)> {
+        let mut pairs: Vec<(&str, &str)> = spec.labels.iter().copied().zip(values).collect();
+        pairs.extend(
+            self.const_labels
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        );
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        pairs
+    }
+
+    /// The rendered label list of a series of `spec`.
+    fn spec_labels(&self, spec: &Spec, values: &[&str]) -> Box<str> {
+        render::label_list(&self.label_pairs(spec, values.iter().copied()))
+    }
+
+    /// A counter (or delta-moved gauge) series of `spec`.
+    pub(crate) fn counter(&self, spec: &Spec, values: &[&str]) -> CounterSeries {
+        CounterSeries::new(values, self.spec_labels(spec, values))
+    }
+
+    /// A histogram series of `spec`, without status cells.
+    pub(crate) fn histogram(&self, spec: &Spec, buckets: &Buckets, values: &[&str]) -> TimedSeries {
+        TimedSeries::new(buckets, values, self.spec_labels(spec, values), [].into())
+    }
+
+    /// An operation series: the duration histogram and a counter per status.
+    pub(crate) fn new_operation(&self, [op, backend]: &[&str; 2]) -> TimedSeries {
+        let status_labels = Status::ALL
+            .iter()
+            .map(|s| self.spec_labels(&contract::OPERATIONS, &[op, backend, s.as_str()]))
+            .collect();
+        let labels = self.spec_labels(&contract::OPERATION_DURATION, &[op, backend]);
+        TimedSeries::new(
+            &self.buckets.operation,
+            &[op, backend],
+            labels,
+            status_labels,
+        )
+    }
+
+    /// The operation series of (`op`, `backend`), created if needed.
+    pub(crate) fn operation(&self, op: Op, backend: &str) -> Arc<TimedSeries> {
+        self.families
+            .operations
+            .get_or_create([op.as_str(), backend], |v| self.new_operation(v))
+    }
+
+    /// The error counter of (`op`, `backend`, `error_type`), created if needed.
+    pub(crate) fn error(&self, op: Op, backend: &str, error_type: &str) -> Arc<CounterSeries> {
+        self.families
+            .errors
+            .get_or_create([op.as_str(), backend, error_type], |v| {
+                self.counter(&contract::ERRORS, v)
+            })
+    }
+
+    /// One operation, looked up by its label values.
+    pub(crate) fn record_operation(&self, op: Op, backend: &str, status: Status, nanos: u64) {
+        if self.enabled() {
+            self.families.operations.with(
+                [op.as_str(), backend],
+                |v| self.new_operation(v),
+                |s| s.record(&self.buckets.operation, Some(status), nanos),
+            );
+        }
+    }
+
+    /// One error, looked up by its label values.
+    pub(crate) fn record_error(&self, op: Op, backend: &str, error_type: &str) {
+        if self.enabled() {
+            self.families.errors.with(
+                [op.as_str(), backend, error_type],
+                |v| self.counter(&contract::ERRORS, v),
+                |s| s.add(1),
+            );
+        }
+    }
+
+    /// One HTTP request: the counter of its method and status code (cached per method
+    /// for the first few codes) and the duration of its method (cached).
+    pub(crate) fn record_http(&self, method: HttpMethod, status_code: u16, nanos: u64) {
+        if !self.enabled() {
+            return;
+        }
+        match self.http_cache.counter(method, status_code) {
+            Some(series) => series.add(1),
+            None => {
+                let mut digits = itoa::Buffer::new();
+                let code = http_code_label(status_code, &mut digits);
+                let series = self
+                    .families
+                    .http_requests
+                    .get_or_create([method.as_str(), code], |v| {
+                        self.counter(&contract::HTTP_REQUESTS, v)
+                    });
+                series.add(1);
+                self.http_cache.remember(method, status_code, series);
+            }
+        }
+        let durations = self.http_cache.duration(method, || {
+            self.families
+                .http_durations
+                .get_or_create([method.as_str()], |v| {
+                    self.histogram(&contract::HTTP_DURATION, &self.buckets.http, v)
+                })
+        });
+        durations.record(&self.buckets.http, None, nanos);
+    }
+
+    /// One gRPC call by its method path.
+    pub(crate) fn record_grpc(&self, path: &str, code: GrpcCode, nanos: u64) {
+        if !self.enabled() {
+            return;
+        }
+        self.families.grpc_requests.with(
+            [path, code.as_str()],
+            |v| self.counter(&contract::GRPC_REQUESTS, v),
+            |s| s.add(1),
+        );
+        self.families.grpc_durations.with(
+            [path],
+            |v| self.histogram(&contract::GRPC_DURATION, &self.buckets.grpc, v),
+            |s| s.record(&self.buckets.grpc, None, nanos),
+        );
+    }
+
+    /// Adds `n` to the counter (or delta-moved gauge) of `values` in `family` of `spec`.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn add<const N: usize>(
+        &self,
+        spec: &Spec,
+        family: &family::Family<CounterSeries, N>,
+        values: [&str; N],
+        n: u64,
+    ) {
+        if self.enabled() {
+            family.with(values, |v| self.counter(spec, v), |s| s.add(n));
+        }
+    }
+
+    /// Observes `nanos` in the histogram of `values` in `family` of `spec`.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn observe<const N: usize>(
+        &self,
+        spec: &Spec,
+        family: &family::Family<TimedSeries, N>,
+        buckets: &Buckets,
+        values: [&str; N],
+        nanos: u64,
+    ) {
+        if self.enabled() {
+            family.with(
+                values,
+                |v| self.histogram(spec, buckets, v),
+                |s| s.record(buckets, None, nanos),
+            );
+        }
+    }
+
+    /// Sets the gauge of `values` in `family` of `spec`.
+    pub(crate) fn set<const N: usize>(
+        &self,
+        spec: &Spec,
+        family: &family::Family<GaugeSeries, N>,
+        values: [&str; N],
+        value: i64,
+    ) {
+        if self.enabled() {
+            family.with(
+                values,
+                |v| GaugeSeries::new(v, self.spec_labels(spec, v)),
+                |g| g.set(value),
+            );
+        }
+    }
+}

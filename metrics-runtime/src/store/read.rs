@@ -1,0 +1,197 @@
+//! One way to read every storage: the exposition and the `prometheus` bridge both walk
+//! the series through [`Exposed`], so a family is declared once and served by both.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use crate::contract::cardinality::LabelCap;
+use crate::store::family::Family;
+use crate::store::series::{CounterSeries, GaugeSeries, Labelled, TimedSeries};
+use crate::store::stripe::MAX_CELLS;
+
+/// The current value of one series.
+pub(crate) enum Value<'a> {
+    Counter(u64),
+    Gauge(i64),
+    /// Bucket counts (not cumulative, `+Inf` last), then the sum in nanoseconds.
+    Histogram(&'a [u64]),
+}
+
+/// Running totals of non-cumulative bucket counts: what `_bucket` samples show; the
+/// last is the count of observations.
+pub(crate) fn cumulative(counts: &[u64]) -> impl Iterator<Item = u64> + '_ {
+    counts.iter().scan(0u64, |total, n| {
+        *total = total.wrapping_add(*n);
+        Some(*total)
+    })
+}
+
+/// One series as read now.
+pub(crate) struct Sample<'a> {
+    /// Which of the storage's families (its `specs`) this sample belongs to.
+    pub(crate) part: usize,
+    /// The rendered label list, constant labels included.
+    pub(crate) labels: &'a str,
+    /// The series' own label values, in the order of the family's label names…
+    pub(crate) values: &'a [Box<str>],
+    /// …and the value of its last label when the series does not keep it (`status`).
+    pub(crate) last: Option<&'static str>,
+    pub(crate) value: Value<'a>,
+}
+
+/// A storage that can be read series by series, each of its parts in turn.
+pub(crate) trait Exposed {
+    fn visit(&self, f: &mut dyn FnMut(Sample<'_>));
+}
+
+/// A sample of part 0 with the series' own labels.
+fn sample<'a, S: Labelled>(series: &'a S, labels: &'a str, value: Value<'a>) -> Sample<'a> {
+    Sample {
+        part: 0,
+        labels,
+        values: series.values(),
+        last: None,
+        value,
+    }
+}
+
+impl<const N: usize> Exposed for Family<CounterSeries, N> {
+    fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
+        self.series(|all| {
+            for s in all {
+                f(sample(&**s, &s.labels, Value::Counter(s.value())));
+            }
+        });
+    }
+}
+
+impl<const N: usize> Exposed for Family<GaugeSeries, N> {
+    fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
+        self.series(|all| {
+            for s in all {
+                f(sample(&**s, &s.labels, Value::Gauge(s.get())));
+            }
+        });
+    }
+}
+
+/// Histograms without status cells (the HTTP and gRPC durations).
+impl<const N: usize> Exposed for Family<TimedSeries, N> {
+    fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
+        let mut cells = [0u64; MAX_CELLS];
+        self.series(|all| {
+            for s in all {
+                s.cells.read(&mut cells);
+                let histogram = Value::Histogram(&cells[s.statuses..s.cells.len()]);
+                f(sample(&**s, &s.labels, histogram));
+            }
+        });
+    }
+}
+
+/// The operations: per (operation, backend), the status counts and the duration
+/// histogram in one cell array, exposed as two families.
+pub(crate) struct Operations(pub(crate) Family<TimedSeries, 2>);
+
+impl Operations {
+    pub(crate) fn new(caps: [Option<Arc<LabelCap>>; 2]) -> Self {
+        Operations(Family::new(caps))
+    }
+}
+
+impl std::ops::Deref for Operations {
+    type Target = Family<TimedSeries, 2>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+thread_local! {
+    /// Snapshot buffer of the operations, reused across scrapes on this thread.
+    static SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Operations {
+    /// The counter (part 0) and the histogram (part 1) from one snapshot of each series:
+    /// both families describe the same set of recordings.
+    fn visit_with(&self, scratch: &mut Vec<u64>, f: &mut dyn FnMut(Sample<'_>)) {
+        self.0.series(|all| {
+            let Some(first) = all.first() else { return };
+            let width = first.cells.len();
+            scratch.clear();
+            scratch.resize(width * all.len(), 0);
+            for (series, cells) in all.iter().zip(scratch.chunks_exact_mut(width)) {
+                series.cells.read(cells);
+            }
+            for (s, cells) in all.iter().zip(scratch.chunks_exact(width)) {
+                for (status, n) in TimedSeries::exposed_statuses(cells) {
+                    f(Sample {
+                        part: 0,
+                        labels: &s.status_labels[status.index()],
+                        values: &s.values,
+                        last: Some(status.as_str()),
+                        value: Value::Counter(n),
+                    });
+                }
+            }
+            for (s, cells) in all.iter().zip(scratch.chunks_exact(width)) {
+                f(Sample {
+                    part: 1,
+                    ..sample(&**s, &s.labels, Value::Histogram(&cells[s.statuses..]))
+                });
+            }
+        });
+    }
+}
+
+impl Exposed for Operations {
+    fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
+        let done = SCRATCH.try_with(|s| {
+            s.try_borrow_mut()
+                .map(|mut scratch| self.visit_with(&mut scratch, f))
+                .is_ok()
+        });
+        if done != Ok(true) {
+            // Thread teardown or re-entrance: use a fresh buffer.
+            self.visit_with(&mut Vec::new(), f);
+        }
+    }
+}
+
+/// The in-flight gauge: one delta-moved series per protocol, always exposed.
+pub(crate) struct ProtocolGauges(pub(crate) Vec<CounterSeries>);
+
+impl ProtocolGauges {
+    /// Empty until the store creates the series, which needs the constant labels.
+    pub(crate) fn new(_caps: [Option<Arc<LabelCap>>; 1]) -> Self {
+        ProtocolGauges(Vec::new())
+    }
+}
+
+impl Exposed for ProtocolGauges {
+    fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
+        for s in &self.0 {
+            f(sample(s, &s.labels, Value::Gauge(s.value() as i64)));
+        }
+    }
+}
+
+/// Gauges moved by deltas, kept in a family (open TCP connections, by protocol).
+pub(crate) struct DeltaGauges<const N: usize>(pub(crate) Family<CounterSeries, N>);
+
+impl<const N: usize> DeltaGauges<N> {
+    pub(crate) fn new(caps: [Option<Arc<LabelCap>>; N]) -> Self {
+        DeltaGauges(Family::new(caps))
+    }
+}
+
+impl<const N: usize> Exposed for DeltaGauges<N> {
+    fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
+        self.0.series(|all| {
+            for s in all {
+                f(sample(&**s, &s.labels, Value::Gauge(s.value() as i64)));
+            }
+        });
+    }
+}
