@@ -6,11 +6,9 @@
 //! we find the async block and instrument it instead.
 
 use syn::{
-    Block, Expr, ExprAsync, ExprCall, GenericArgument, ItemFn, PathArguments, ReturnType, Type,
-    TypeParamBound,
+    Block, Expr, ExprAsync, ExprCall, GenericArgument, ItemFn, PathArguments, ReturnType, Stmt,
+    Type, TypeParamBound,
 };
-
-use crate::expand::tail_expr;
 
 /// The `async move` block and the future's `Output` type, if `item` has this shape.
 pub(crate) fn future_of(item: &ItemFn) -> Option<(ExprAsync, ReturnType)> {
@@ -96,4 +94,12 @@ fn last_generic<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
         GenericArgument::Type(t) => Some(t),
         _ => None,
     })
+}
+
+/// The last expression of a block, if the block ends in one.
+fn tail_expr(block: &mut Block) -> Option<&mut Expr> {
+    match block.stmts.last_mut() {
+        Some(Stmt::Expr(expr, None)) => Some(expr),
+        _ => None,
+    }
 }

@@ -15,7 +15,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::visit_mut::{self, VisitMut};
-use syn::{Block, Expr, Ident, ItemFn, ReturnType, Stmt, Type};
+use syn::{Block, Ident, ItemFn, ReturnType, Type};
 
 use crate::args::{Args, Backend};
 use crate::async_trait;
@@ -207,13 +207,5 @@ fn annotation(output: &ReturnType) -> Type {
             InferImplTrait.visit_type_mut(&mut ty);
             ty
         }
-    }
-}
-
-/// The last expression of a block, if the block ends in one.
-pub(crate) fn tail_expr(block: &mut Block) -> Option<&mut Expr> {
-    match block.stmts.last_mut() {
-        Some(Stmt::Expr(expr, None)) => Some(expr),
-        _ => None,
     }
 }

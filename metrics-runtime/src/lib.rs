@@ -145,6 +145,8 @@ mod render;
 #[cfg(feature = "server")]
 pub mod server;
 mod store;
+#[cfg(test)]
+mod testing;
 
 #[doc(hidden)]
 pub mod __private {

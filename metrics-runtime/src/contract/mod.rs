@@ -138,7 +138,7 @@ macro_rules! for_each_family {
             grpc_calls: Counter, caps [grpc_method, -] => [
                 GRPC_CALLS = ("grpc_calls_total", Counter,
                     "gRPC calls by method and call type as observed: unary, client_streaming, \
-             server_streaming or bidi_streaming.",
+server_streaming or bidi_streaming.",
                     [LABEL_METHOD, LABEL_CALL_TYPE]),
             ];
             tcp_open: DeltaGauge, caps [-] => [

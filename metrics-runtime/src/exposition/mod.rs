@@ -9,15 +9,19 @@
 
 pub(crate) mod openmetrics;
 pub(crate) mod registry;
+mod syntax;
+#[cfg(test)]
+mod tests;
 pub(crate) mod text;
 pub(crate) mod user;
 
 use crate::contract::buckets::Buckets;
-use crate::contract::{Kind, Spec};
+use crate::contract::Spec;
 use crate::render::{push_i64, push_nanos_as_seconds, push_u64};
 use crate::store::families::Listed;
 use crate::store::read::{cumulative, Value};
 use crate::store::Store;
+pub(crate) use syntax::Syntax;
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,25 +46,6 @@ impl Format {
             Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
         }
     }
-}
-
-/// What a text-based format spells its own way. The writer is generic over it, so
-/// each format's choices are made at compile time.
-pub(crate) trait Syntax {
-    /// Whether floats always show a fraction (`1.0`) rather than none (`1`).
-    const CANONICAL_FLOATS: bool;
-    /// The type name of a metric without one.
-    const UNTYPED: &'static str;
-    /// Whether a counter's samples must end in `_total` (the user's may not).
-    const COUNTERS_END_IN_TOTAL: bool;
-    /// The family name in `# HELP` / `# TYPE` of a family whose samples are `name`.
-    fn family_name(name: &str, kind: Kind) -> &str;
-    /// Appends a HELP text, escaped.
-    fn push_help(out: &mut String, help: &str);
-    /// The rendered `le` values of `buckets`, `+Inf` last.
-    fn le(buckets: &Buckets) -> &[Box<str>];
-    /// Writes what ends an exposition.
-    fn finish(out: &mut String);
 }
 
 /// Appends the exposition of `store` in `format` to `out`.

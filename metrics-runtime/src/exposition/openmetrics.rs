@@ -4,7 +4,7 @@
 
 use crate::contract::buckets::Buckets;
 use crate::contract::Kind;
-use crate::exposition::Syntax;
+use crate::exposition::syntax::Syntax;
 use crate::render;
 
 /// OpenMetrics' spellings.

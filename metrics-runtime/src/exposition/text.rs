@@ -3,7 +3,7 @@
 
 use crate::contract::buckets::Buckets;
 use crate::contract::Kind;
-use crate::exposition::Syntax;
+use crate::exposition::syntax::Syntax;
 use crate::render;
 
 /// The text format's spellings.

@@ -4,7 +4,7 @@
 use prometheus::proto::{LabelPair, Metric, MetricFamily, MetricType};
 
 use crate::contract::Kind;
-use crate::exposition::Syntax;
+use crate::exposition::syntax::Syntax;
 use crate::render::{push_f64, push_label_value, push_u64};
 
 pub(crate) fn encode<S: Syntax>(families: &[MetricFamily], out: &mut String) {

@@ -101,7 +101,7 @@ impl Target for Labels {
 
 /// A backend name copied at the start of a call: inline when short (as backend names
 /// are), on the heap otherwise, and `other` past the label length limit.
-pub enum Backend {
+enum Backend {
     /// Up to [`INLINE`] bytes.
     Inline([u8; INLINE], u8),
     /// Longer names.
@@ -109,7 +109,7 @@ pub enum Backend {
 }
 
 /// Longest backend name kept inline.
-pub const INLINE: usize = 48;
+const INLINE: usize = 48;
 
 impl Backend {
     fn new(name: &str) -> Self {

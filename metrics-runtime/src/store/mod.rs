@@ -16,6 +16,8 @@ pub(crate) mod lease;
 pub(crate) mod read;
 pub(crate) mod series;
 pub(crate) mod stripe;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

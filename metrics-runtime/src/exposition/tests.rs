@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use keychain_metrics::{Metrics, Op, Status};
+use crate::{Metrics, Op, Status};
 
 #[test]
 fn openmetrics_exposition_of_one_operation() {
@@ -70,4 +70,84 @@ fn user_counters_get_the_total_suffix_in_openmetrics() {
         text.contains("# TYPE app_restarts counter\napp_restarts 1\n"),
         "{text}"
     );
+}
+
+/// The family table is the single source: the listing that both writers walk covers
+/// every declared family, once, in the declared order.
+#[test]
+fn the_listing_covers_every_declared_family() {
+    let m = Metrics::new();
+    let listed: Vec<&str> = m
+        .store
+        .families
+        .listing(&m.store.buckets)
+        .flat_map(|l| l.specs.iter().map(|s| s.suffix))
+        .collect();
+    let declared: Vec<&str> = crate::contract::ALL.iter().map(|s| s.suffix).collect();
+    assert_eq!(listed, declared);
+}
+
+/// Every declared family, given one series, is exposed by both formats and by the
+/// `prometheus` bridge; adding a family to the table without a way to record into it
+/// makes this fail.
+#[test]
+fn every_declared_family_is_exposed() {
+    use crate::contract::labels::HttpMethod;
+    use crate::Protocol;
+
+    let m = Metrics::new();
+    let d = Duration::from_millis(3);
+    m.record_operation(Op::Sign, "pkcs8", Status::Success, d);
+    m.record_error(Op::Sign, "pkcs8", "timeout");
+    m.record_http(HttpMethod::Get, 200, d);
+    m.record_grpc_request("/k.K/Sign", crate::GrpcCode::Ok, d);
+    m.set_keys_total("pkcs8", 1);
+    m.set_certs_total("pkcs8", 1);
+    m.set_backend_healthy("pkcs8", true);
+    let s = &m.store;
+    let f = &s.families;
+    use crate::contract::*;
+    s.add(
+        &HTTP_ROUTE_REQUESTS,
+        &f.http_routes,
+        ["GET", "/keys", "200"],
+        1,
+    );
+    s.observe(
+        &HTTP_ROUTE_DURATION,
+        &f.http_route_durations,
+        &s.buckets.http,
+        ["GET", "/keys"],
+        1,
+    );
+    s.add(&GRPC_RECEIVED, &f.grpc_received, ["/k.K/Sign"], 1);
+    s.add(&GRPC_SENT, &f.grpc_sent, ["/k.K/Sign"], 1);
+    s.add(&GRPC_CALLS, &f.grpc_calls, ["/k.K/Sign", "unary"], 1);
+    s.add(&TCP_OPEN, &f.tcp_open.0, [Protocol::Http.as_str()], 1);
+    s.add(&TCP_ACCEPTED, &f.tcp_accepted, [Protocol::Http.as_str()], 1);
+
+    let text = m.encode_text();
+    let om = m.encode_openmetrics();
+    let gathered: Vec<String> = m
+        .registry()
+        .gather()
+        .iter()
+        .map(|f| f.name().to_owned())
+        .collect();
+    for spec in ALL {
+        let name = spec.name("keychain");
+        assert!(
+            text.contains(&format!("# TYPE {name} {}\n", spec.kind.as_str())),
+            "{name} in text"
+        );
+        let om_name = match spec.kind {
+            Kind::Counter => name.strip_suffix("_total").unwrap_or(&name),
+            _ => &name,
+        };
+        assert!(
+            om.contains(&format!("# TYPE {om_name} {}\n", spec.kind.as_str())),
+            "{name} in OpenMetrics"
+        );
+        assert!(gathered.contains(&name), "{name} in gather()");
+    }
 }

@@ -1,10 +1,8 @@
 //! Each recording call produces exactly the exposition lines of the contract.
 
-mod common;
-
 use std::time::Duration;
 
-use keychain_metrics::{GrpcCode, Metrics, Op, Protocol, Status};
+use crate::{GrpcCode, Metrics, Op, Protocol, Status};
 
 fn lines(metrics: &Metrics, prefix: &str) -> Vec<String> {
     metrics
@@ -96,7 +94,7 @@ fn handle_and_label_path_share_a_series() {
         Duration::from_millis(2),
     );
     let text = m.encode_text();
-    let v = common::value(
+    let v = crate::testing::value(
         &text,
         "keychain_operations_total",
         &[
@@ -107,7 +105,7 @@ fn handle_and_label_path_share_a_series() {
     );
     assert_eq!(v, Some(2.0));
     assert_eq!(
-        common::value(
+        crate::testing::value(
             &text,
             "keychain_operation_duration_seconds_sum",
             &[("backend", "awskms")]
@@ -144,7 +142,7 @@ fn handle_error_cache_counts_every_type_past_its_slots() {
     let text = m.encode_text();
     for t in types {
         assert_eq!(
-            common::value(&text, "keychain_errors_total", &[("error_type", t)]),
+            crate::testing::value(&text, "keychain_errors_total", &[("error_type", t)]),
             Some(3.0),
             "{t}"
         );
@@ -240,7 +238,7 @@ fn connection_guards_count_in_flight() {
     let c = m.track_connection_owned(Protocol::Mcp);
     let text = m.encode_text();
     assert_eq!(
-        common::value(
+        crate::testing::value(
             &text,
             "keychain_active_connections",
             &[("protocol", "http")]
@@ -248,11 +246,11 @@ fn connection_guards_count_in_flight() {
         Some(2.0)
     );
     assert_eq!(
-        common::value(&text, "keychain_active_connections", &[("protocol", "mcp")]),
+        crate::testing::value(&text, "keychain_active_connections", &[("protocol", "mcp")]),
         Some(1.0)
     );
     assert_eq!(
-        common::value(
+        crate::testing::value(
             &text,
             "keychain_active_connections",
             &[("protocol", "grpc")]
@@ -277,7 +275,7 @@ fn owned_guard_moves_across_threads() {
     let guard = m.track_connection_owned(Protocol::Grpc);
     std::thread::spawn(move || drop(guard)).join().unwrap();
     assert_eq!(
-        common::value(
+        crate::testing::value(
             &m.encode_text(),
             "keychain_active_connections",
             &[("protocol", "grpc")]

@@ -1,13 +1,11 @@
 //! Bucket placement is exact at the bounds, and custom bucket sets are honoured.
 
-mod common;
-
 use std::time::Duration;
 
-use keychain_metrics::{Metrics, Op, Status};
+use crate::{Metrics, Op, Status};
 
 fn bucket(text: &str, le: &str) -> f64 {
-    common::value(
+    crate::testing::value(
         text,
         "keychain_operation_duration_seconds_bucket",
         &[("le", le)],
@@ -43,7 +41,7 @@ fn one_nanosecond_above_a_bound_lands_in_the_next() {
     assert_eq!(bucket(&text, "0.005"), 0.0);
     assert_eq!(bucket(&text, "0.01"), 1.0);
     assert_eq!(
-        common::value(&text, "keychain_operation_duration_seconds_sum", &[]),
+        crate::testing::value(&text, "keychain_operation_duration_seconds_sum", &[]),
         Some(0.005000001)
     );
 }
@@ -70,7 +68,7 @@ fn zero_duration_lands_in_the_first_bucket() {
     let text = m.encode_text();
     assert_eq!(bucket(&text, "0.001"), 1.0);
     assert_eq!(
-        common::value(&text, "keychain_operation_duration_seconds_sum", &[]),
+        crate::testing::value(&text, "keychain_operation_duration_seconds_sum", &[]),
         Some(0.0)
     );
 }

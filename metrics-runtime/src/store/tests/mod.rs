@@ -1,0 +1,5 @@
+//! The store through the public API: each recording lands in exactly the series and
+//! buckets of the contract, as the exposition shows.
+
+mod buckets;
+mod recording;
