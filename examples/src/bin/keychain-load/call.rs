@@ -4,8 +4,8 @@ use std::io::Write;
 use std::time::Instant;
 
 use keychain_metrics_examples::keystore::Key;
-use keychain_metrics_examples::pb::{self, keychain_client::KeychainClient};
-use serde_json::{json, Value};
+use keychain_metrics_examples::pb::keychain_client::KeychainClient;
+use serde_json::Value;
 use tonic::transport::Channel;
 
 use crate::report::Tally;
@@ -48,6 +48,7 @@ impl Call<'_> {
         answer
     }
 
+    /// Records a gRPC call that started at `started`; its message if it succeeded.
     pub fn done<T>(
         &self,
         op: &'static str,
@@ -90,6 +91,15 @@ impl Call<'_> {
         }
     }
 
+    /// A key about to be deleted: no longer known.
+    pub fn forget(&self, backend: &'static str, kind: &'static str, id: &str) {
+        if let Ok(mut keys) = self.target.keys.lock() {
+            if let Some(ids) = keys.get_mut(&(backend, kind)) {
+                ids.retain(|k| k != id);
+            }
+        }
+    }
+
     /// Whether creating another key of `kind` would pass `--max-keys`.
     pub fn at_cap(&self, backend: &'static str, kind: &'static str) -> bool {
         self.target.keys.lock().is_ok_and(|keys| {
@@ -98,6 +108,7 @@ impl Call<'_> {
         })
     }
 
+    /// A known key of `kind`, at random.
     pub fn known(
         &self,
         backend: &'static str,
@@ -107,123 +118,6 @@ impl Call<'_> {
         let keys = self.target.keys.lock().ok()?;
         let ids = keys.get(&(backend, kind))?;
         (!ids.is_empty()).then(|| ids[(rng.next() % ids.len() as u64) as usize].clone())
-    }
-
-    pub async fn generate(&mut self, backend: &'static str, kind: &'static str) -> Option<String> {
-        let id = if self.over_grpc {
-            let started = Instant::now();
-            let r = self
-                .grpc
-                .generate(pb::GenerateRequest {
-                    backend: backend.into(),
-                    kind: kind.into(),
-                })
-                .await;
-            self.done("generate", started, r).map(|k| k.id)
-        } else {
-            let path = format!("/v1/{backend}/keys");
-            let answer = self
-                .rest(
-                    "generate",
-                    reqwest::Method::POST,
-                    &path,
-                    Some(json!({ "kind": kind })),
-                )
-                .await;
-            answer.and_then(|v| v["id"].as_str().map(str::to_owned))
-        };
-        if let Some(id) = &id {
-            self.created(backend, kind, id.clone());
-        }
-        id
-    }
-
-    /// Imports `pem` (a key of `kind`); the new id if the server took it.
-    pub async fn import(
-        &mut self,
-        backend: &'static str,
-        kind: &'static str,
-        pem: String,
-    ) -> Option<String> {
-        let id = if self.over_grpc {
-            let started = Instant::now();
-            let r = self
-                .grpc
-                .import(pb::ImportRequest {
-                    backend: backend.into(),
-                    pem,
-                })
-                .await;
-            self.done("import", started, r).map(|k| k.id)
-        } else {
-            let path = format!("/v1/{backend}/import");
-            let body = Some(json!({ "pem": pem }));
-            let answer = self
-                .rest("import", reqwest::Method::POST, &path, body)
-                .await;
-            answer.and_then(|v| v["id"].as_str().map(str::to_owned))
-        };
-        if let Some(id) = &id {
-            self.created(backend, kind, id.clone());
-        }
-        id
-    }
-
-    /// Stores `pem` (a key of `kind`) under `id`.
-    pub async fn store(
-        &mut self,
-        backend: &'static str,
-        kind: &'static str,
-        id: String,
-        pem: String,
-    ) {
-        let stored = if self.over_grpc {
-            let started = Instant::now();
-            let r = self
-                .grpc
-                .store(pb::StoreRequest {
-                    backend: backend.into(),
-                    id: id.clone(),
-                    pem,
-                })
-                .await;
-            self.done("store", started, r).is_some()
-        } else {
-            let path = format!("/v1/{backend}/keys/{id}");
-            let body = Some(json!({ "pem": pem }));
-            let answer = self.rest("store", reqwest::Method::PUT, &path, body).await;
-            answer.is_some()
-        };
-        if stored {
-            self.created(backend, kind, id);
-        }
-    }
-
-    /// Deletes a known key of `kind`, if there is one.
-    pub async fn delete(&mut self, backend: &'static str, kind: &'static str, rng: &mut Rng) {
-        let Some(id) = self.known(backend, kind, rng) else {
-            return;
-        };
-        if let Ok(mut keys) = self.target.keys.lock() {
-            if let Some(ids) = keys.get_mut(&(backend, kind)) {
-                ids.retain(|k| *k != id);
-            }
-        }
-        if self.over_grpc {
-            let started = Instant::now();
-            let r = self
-                .grpc
-                .delete(pb::KeyRef {
-                    backend: backend.into(),
-                    id,
-                })
-                .await;
-            self.done("delete", started, r);
-        } else {
-            let path = format!("/v1/{backend}/keys/{id}");
-            self.rest("delete", reqwest::Method::DELETE, &path, None)
-                .await;
-        }
     }
 
     /// A key of `kind`, generating one if none is known yet.

@@ -10,6 +10,7 @@
 
 mod call;
 mod mix;
+mod ops;
 mod report;
 
 use std::collections::BTreeMap;
