@@ -231,7 +231,7 @@ impl Store {
     }
 
     /// Adds `n` to the counter (or delta-moved gauge) of `values` in `family` of `spec`.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "grpc", feature = "axum")), allow(dead_code))]
     pub(crate) fn add<const N: usize>(
         &self,
         spec: &Spec,
