@@ -76,13 +76,18 @@ struct Writer<'a, S> {
 impl<S: Syntax> Writer<'_, S> {
     /// Every family of one storage, each with its header if it has any series.
     fn storage(&mut self, store: &Store, listed: &Listed<'_>) {
-        let mut open: Option<usize> = None;
+        // A storage is exposed as at most two families (operations).
+        let mut names = [""; 2];
+        for (name, spec) in names.iter_mut().zip(listed.specs) {
+            *name = store.name(spec);
+        }
+        let mut open = usize::MAX;
         listed.family.visit(&mut |sample| {
-            let spec = listed.specs[sample.part];
-            let name = store.name(spec);
-            if open != Some(sample.part) {
-                self.header(name, spec);
-                open = Some(sample.part);
+            let part = sample.part.min(1);
+            let name = names[part];
+            if open != part {
+                self.header(name, listed.specs[part]);
+                open = part;
             }
             match (sample.value, listed.buckets) {
                 (Value::Counter(n), _) => self.sample_u64(name, "", sample.labels, n),
