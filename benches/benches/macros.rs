@@ -24,6 +24,12 @@ fn instrumented_sync(x: u64) -> u64 {
 }
 
 #[inline(never)]
+#[instrument_op("unwrap_key", backend = "pkcs8")]
+fn instrumented_user_op(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[inline(never)]
 #[autometrics]
 fn autometrics_sync(x: u64) -> u64 {
     black_box(x)
@@ -72,6 +78,9 @@ fn sync_fns(c: &mut Criterion) {
     g.bench_function("plain", |b| b.iter(|| plain_sync(black_box(1))));
     g.bench_function("instrument_op", |b| {
         b.iter(|| instrumented_sync(black_box(1)))
+    });
+    g.bench_function("instrument_op/user_op", |b| {
+        b.iter(|| instrumented_user_op(black_box(1)))
     });
     g.bench_function("autometrics", |b| b.iter(|| autometrics_sync(black_box(1))));
     g.bench_function("instrument_op/result", |b| {

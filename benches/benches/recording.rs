@@ -41,6 +41,21 @@ fn record_operation(c: &mut Criterion) {
     g.bench_function("keychain/handle", |b| {
         b.iter(|| handle.record(Status::Success, black_box(D)))
     });
+    // A service's own operation: the same series shape, so the same cost.
+    let user = ours.operation("unwrap_key", "pkcs8");
+    g.bench_function("keychain/handle_user_op", |b| {
+        b.iter(|| user.record(Status::Success, black_box(D)))
+    });
+    g.bench_function("keychain/by_labels_user_op", |b| {
+        b.iter(|| {
+            ours.record_operation(
+                black_box("unwrap_key"),
+                black_box("pkcs8"),
+                Status::Success,
+                black_box(D),
+            )
+        })
+    });
     let counter = theirs
         .operations
         .with_label_values(&["sign", "pkcs8", "success"]);

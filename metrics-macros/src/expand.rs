@@ -14,10 +14,11 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Block, Ident, ItemFn, ReturnType, Type};
 
-use crate::args::{Args, Backend};
+use crate::args::{Args, Backend, Operation};
 use crate::async_trait;
 
 fn ident(name: &str) -> Ident {
@@ -115,8 +116,16 @@ fn async_body(
 /// Where to record: a call-site `static` for a literal backend and the global instance,
 /// otherwise an instance and label values per call.
 fn target(args: &Args) -> TokenStream {
-    let op = &args.op;
-    let op = quote_spanned!(op.span()=> ::keychain_metrics::Op::#op);
+    let op = match &args.op {
+        Operation::Builtin(op) => quote_spanned! {op.span()=>
+            ::keychain_metrics::Operation::builtin(::keychain_metrics::Op::#op)
+        },
+        Operation::Name(name) => quote!(::keychain_metrics::Operation::__checked(#name)),
+        // A typo in the variant, or an enum without the derive, is an error at the path.
+        Operation::Path(path) => quote_spanned! {path.span()=>
+            ::core::convert::Into::<::keychain_metrics::Operation>::into(#path)
+        },
+    };
     let backend = match &args.backend {
         Backend::Literal(lit) => quote!(#lit),
         Backend::Expr(expr) => quote!(&#expr),
@@ -126,7 +135,7 @@ fn target(args: &Args) -> TokenStream {
             let site = ident("__KM_SITE");
             quote! {{
                 static #site: ::keychain_metrics::__private::CallSite =
-                    ::keychain_metrics::__private::CallSite::new(#op, #lit);
+                    ::keychain_metrics::__private::CallSite::new(|| #op, #lit);
                 #site.handle()
             }}
         }

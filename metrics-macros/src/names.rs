@@ -1,4 +1,5 @@
-//! Names: the operations the attribute accepts, snake_case, and "did you mean".
+//! Names: the operations the attribute accepts, the rules for a service's own,
+//! snake_case, and "did you mean".
 
 /// The `Op` variants of the runtime, as written in the attribute.
 pub(crate) const OPS: [&str; 15] = [
@@ -43,6 +44,33 @@ pub(crate) fn snake_case(name: &str) -> String {
     out
 }
 
+/// Longest user operation name, in bytes (the runtime's `MAX_OPERATION_LEN`).
+const MAX_OPERATION_LEN: usize = 64;
+
+/// The `Op` variant whose label value is `label` (`"health_check"` → `HealthCheck`).
+pub(crate) fn builtin_of(label: &str) -> Option<&'static str> {
+    OPS.iter().copied().find(|op| snake_case(op) == label)
+}
+
+/// Why `name` is not a valid operation label value, by the runtime's rules.
+pub(crate) fn invalid_operation(name: &str) -> Option<&'static str> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() {
+        Some("is empty")
+    } else if bytes.len() > MAX_OPERATION_LEN {
+        Some("is longer than 64 bytes")
+    } else if !bytes[0].is_ascii_lowercase() {
+        Some("does not start with a lowercase ASCII letter")
+    } else if !bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+    {
+        Some("has characters other than a-z, 0-9 and _")
+    } else {
+        None
+    }
+}
+
 /// The closest name to `input` among `candidates`, if it is plausibly a typo.
 pub(crate) fn suggest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let lower = input.to_lowercase();
@@ -83,6 +111,21 @@ mod tests {
         assert_eq!(snake_case("Io"), "io");
         assert_eq!(snake_case("HealthCheck"), "health_check");
         assert_eq!(snake_case("already_snake"), "already_snake");
+    }
+
+    #[test]
+    fn operation_names() {
+        assert_eq!(builtin_of("health_check"), Some("HealthCheck"));
+        assert_eq!(builtin_of("unwrap_key"), None);
+        assert_eq!(invalid_operation("unwrap_key"), None);
+        assert_eq!(
+            invalid_operation("Unwrap"),
+            Some("does not start with a lowercase ASCII letter")
+        );
+        assert_eq!(
+            invalid_operation(&"a".repeat(65)),
+            Some("is longer than 64 bytes")
+        );
     }
 
     #[test]

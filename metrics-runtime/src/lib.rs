@@ -53,8 +53,12 @@
 //! assert!(text.contains(r#"keychain_errors_total{backend="pkcs8",error_type="key_not_found",operation="get"} 1"#));
 //! ```
 //!
-//! The first argument is one of the 15 [`Op`] variants; a typo is a compile error that
-//! suggests the nearest one. `backend = "literal"` resolves the series once per call site
+//! The first argument is one of the 15 [`Op`] variants (a typo is a compile error that
+//! suggests the nearest one), a string literal naming an operation of your own
+//! (`"unwrap_key"`, checked at compile time), or a variant of your enum deriving
+//! [`Operation`](derive@Operation); see [`Operation`](struct@Operation). On an `impl` block,
+//! `#[instrument_op(backend = …)]` instruments every method, each named after itself.
+//! `backend = "literal"` resolves the series once per call site
 //! (the fast path); `backend = expr` takes any `AsRef<str>` expression, evaluated per
 //! call. `metrics = expr` records into that instance (`Metrics`, `&Metrics` or
 //! `Arc<Metrics>`) instead of [`Metrics::global`], which is how tests stay isolated;
@@ -100,7 +104,7 @@
 //! ```text
 //! async fn generate(&self, p: &Params) -> Result<KeyId, KeyError> {
 //!     let mut span = Span::start({
-//!         static SITE: CallSite = CallSite::new(Op::Generate, "pkcs8");
+//!         static SITE: CallSite = CallSite::new(|| Op::Generate.into(), "pkcs8");
 //!         SITE.handle()                      // resolved on the first call, then a load
 //!     });                                    // reads the clock unless disabled
 //!     let inner = pin!(async move {           // `return` and `?` end here
@@ -169,6 +173,7 @@ pub use contract::labels::{
     LABEL_ERROR_TYPE, LABEL_METHOD, LABEL_OPERATION, LABEL_PROTOCOL, LABEL_ROUTE, LABEL_STATUS,
     LABEL_STATUS_CODE,
 };
+pub use contract::operation::{Operation, MAX_OPERATION_LEN};
 pub use exposition::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 pub use facade::builder::{BuildError, MetricsBuilder};
 pub use facade::connection::{ConnectionGuard, OwnedConnectionGuard};
@@ -186,6 +191,6 @@ pub mod architecture {}
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
-pub use keychain_metrics_macros::{instrument_op, ErrorType};
+pub use keychain_metrics_macros::{instrument_op, ErrorType, Operation};
 #[doc(no_inline)]
 pub use prometheus;

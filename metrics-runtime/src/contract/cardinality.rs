@@ -20,6 +20,8 @@ pub const DEFAULT_MAX_LABEL_VALUES: usize = 200;
 /// Admission control for the values of one label name.
 pub(crate) struct LabelCap {
     limit: usize,
+    /// Values always admitted and not counted (the built-in operations).
+    exempt: &'static [&'static str],
     seen: Mutex<HashSet<Box<str>>>,
 }
 
@@ -27,7 +29,16 @@ impl LabelCap {
     pub(crate) fn new(limit: usize) -> Self {
         LabelCap {
             limit,
+            exempt: &[],
             seen: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// A cap that admits `exempt` always, without counting them against `limit`.
+    pub(crate) fn with_exempt(limit: usize, exempt: &'static [&'static str]) -> Self {
+        LabelCap {
+            exempt,
+            ..LabelCap::new(limit)
         }
     }
 
@@ -35,7 +46,7 @@ impl LabelCap {
     /// admitted or there is room, [`OVERFLOW`] otherwise. Called only when a new series
     /// is about to be created, never on the recording fast path.
     pub(crate) fn admit<'a>(&self, value: &'a str) -> &'a str {
-        if value == OVERFLOW {
+        if value == OVERFLOW || self.exempt.contains(&value) {
             return value;
         }
         if value.len() > MAX_LABEL_LEN {

@@ -105,8 +105,22 @@ macro_rules! label_enum {
     };
 }
 
+impl Op {
+    /// The label values of the 15 built-ins.
+    pub(crate) const NAMES: [&'static str; 15] = {
+        let mut names = [""; 15];
+        let mut i = 0;
+        while i < 15 {
+            names[i] = Op::ALL[i].as_str();
+            i += 1;
+        }
+        names
+    };
+}
+
 label_enum! {
-    /// A keychain operation: the `operation` label, the 15 values of the Go package.
+    /// A built-in keychain operation: the 15 `operation` label values of the Go
+    /// package. A service's own operations are [`Operation`](struct@crate::Operation)s too.
     Op, LABEL_OPERATION, {
         /// Key generation.
         Generate => "generate",

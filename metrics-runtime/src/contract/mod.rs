@@ -10,6 +10,7 @@ pub(crate) mod buckets;
 pub(crate) mod cardinality;
 pub(crate) mod error_type;
 pub(crate) mod labels;
+pub(crate) mod operation;
 
 use labels::*;
 
@@ -60,12 +61,13 @@ impl Spec {
 /// - `SetGauge`: gauges that are set; `DeltaGauge`: gauges moved by deltas;
 /// - `InFlight`: the in-flight gauge, one fixed series per [`Protocol`], always exposed.
 ///
-/// `caps` gives, for each label in order, the cap that bounds its values (`backend`,
-/// `error_type`, `grpc_method`, `route`), or `-` for a closed set of values.
+/// `caps` gives, for each label in order, the cap that bounds its values (`operation`,
+/// whose 15 built-ins are always admitted, `backend`, `error_type`, `grpc_method`,
+/// `route`), or `-` for a closed set of values.
 macro_rules! for_each_family {
     ($generate:ident) => {
         $generate! {
-            operations: Operations(operation), caps [-, backend] => [
+            operations: Operations(operation), caps [operation, backend] => [
                 OPERATIONS = ("operations_total", Counter,
                     "Keychain operations, by operation, backend and outcome.",
                     [LABEL_OPERATION, LABEL_BACKEND, LABEL_STATUS]),
@@ -73,7 +75,7 @@ macro_rules! for_each_family {
                     "Duration of keychain operations in seconds.",
                     [LABEL_OPERATION, LABEL_BACKEND]),
             ];
-            errors: Counter, caps [-, backend, error_type] => [
+            errors: Counter, caps [operation, backend, error_type] => [
                 ERRORS = ("errors_total", Counter,
                     "Failed keychain operations, by operation, backend and error type.",
                     [LABEL_OPERATION, LABEL_BACKEND, LABEL_ERROR_TYPE]),

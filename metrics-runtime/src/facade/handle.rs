@@ -5,7 +5,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::contract::buckets::nanos;
-use crate::contract::labels::{Op, Status};
+use crate::contract::labels::Status;
+use crate::contract::operation::Operation;
 use crate::facade::Metrics;
 use crate::store::series::{CounterSeries, TimedSeries};
 
@@ -37,7 +38,6 @@ struct ErrorSlot {
 /// ```
 pub struct OperationHandle {
     metrics: Metrics,
-    op: Op,
     series: Arc<TimedSeries>,
     /// The backend as admitted (possibly folded into `other`).
     backend: Box<str>,
@@ -47,27 +47,27 @@ pub struct OperationHandle {
 impl fmt::Debug for OperationHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OperationHandle")
-            .field("op", &self.op)
+            .field("operation", &self.operation())
             .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }
 
 impl OperationHandle {
-    pub(crate) fn new(metrics: Metrics, op: Op, series: Arc<TimedSeries>) -> Self {
+    pub(crate) fn new(metrics: Metrics, series: Arc<TimedSeries>) -> Self {
         let backend = series.values[1].clone();
         OperationHandle {
             metrics,
-            op,
             series,
             backend,
             errors: Default::default(),
         }
     }
 
-    /// The operation.
-    pub fn op(&self) -> Op {
-        self.op
+    /// The operation label value as recorded: the operation given, or `other` if it
+    /// was past the cap.
+    pub fn operation(&self) -> &str {
+        &self.series.values[0]
     }
 
     /// The backend label value as recorded: the name given, or `other` if it was past
@@ -106,7 +106,7 @@ impl OperationHandle {
                 None => break,
             }
         }
-        let series = store.error(self.op, &self.backend, error_type);
+        let series = store.error(self.operation(), &self.backend, error_type);
         series.add(1);
         if let Some(free) = self.errors.iter().find(|s| s.get().is_none()) {
             // Losing this race to another thread only means one more lookup later.
@@ -121,8 +121,11 @@ impl OperationHandle {
 impl Metrics {
     /// A pre-resolved handle for one (operation, backend) pair: recording through it
     /// touches only this thread's cells, with no hashing, locking or allocation.
-    pub fn operation(&self, op: Op, backend: &str) -> OperationHandle {
-        OperationHandle::new(self.clone(), op, self.store.operation(op, backend))
+    ///
+    /// `op` is an [`Op`](crate::Op), a `&'static str` or an enum deriving
+    /// [`Operation`](derive@crate::Operation); see [`Metrics::record_operation`].
+    pub fn operation(&self, op: impl Into<Operation>, backend: &str) -> OperationHandle {
+        OperationHandle::new(self.clone(), self.store.operation(op.into(), backend))
     }
 }
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::contract::buckets::nanos;
-use crate::contract::labels::{GrpcCode, HttpMethod, Op, Status};
+use crate::contract::labels::{GrpcCode, HttpMethod, Status};
+use crate::contract::operation::Operation;
 use crate::contract::{BACKEND_HEALTHY, CERTS, KEYS};
 use crate::exposition::{self, Format};
 use crate::store::series::saturating_i64;
@@ -74,14 +75,23 @@ impl Metrics {
     /// Records one operation: `keychain_operations_total{operation,backend,status}` and
     /// `keychain_operation_duration_seconds{operation,backend}`. Looks the series up by
     /// label values; prefer [`Metrics::operation`] on hot paths.
-    pub fn record_operation(&self, op: Op, backend: &str, status: Status, duration: Duration) {
+    ///
+    /// `op` is an [`Op`](crate::Op), a `&'static str` (`"unwrap_key"`; an invalid name
+    /// is recorded as `other`) or an enum deriving [`Operation`](derive@crate::Operation).
+    pub fn record_operation(
+        &self,
+        op: impl Into<Operation>,
+        backend: &str,
+        status: Status,
+        duration: Duration,
+    ) {
         self.store
-            .record_operation(op, backend, status, nanos(duration));
+            .record_operation(op.into(), backend, status, nanos(duration));
     }
 
     /// Counts one error: `keychain_errors_total{operation,backend,error_type}`.
-    pub fn record_error(&self, op: Op, backend: &str, error_type: &str) {
-        self.store.record_error(op, backend, error_type);
+    pub fn record_error(&self, op: impl Into<Operation>, backend: &str, error_type: &str) {
+        self.store.record_error(op.into(), backend, error_type);
     }
 
     /// Records one HTTP request. `method` outside the nine standard methods is recorded

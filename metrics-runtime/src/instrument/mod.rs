@@ -11,21 +11,24 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::contract::cardinality::{clip, OVERFLOW};
-use crate::contract::labels::{Op, Status};
+use crate::contract::labels::Status;
+use crate::contract::operation::Operation;
 use crate::{ErrorType, Metrics, OperationHandle};
 use clock::nanos_since;
 
 /// One call site with a literal backend, recording into [`Metrics::global`]: the handle
 /// is resolved on the first call and kept in the site's `static`.
 pub struct CallSite {
-    op: Op,
+    /// The operation, computed on the first call (a derived enum's conversion is not
+    /// `const`).
+    op: fn() -> Operation,
     backend: &'static str,
     handle: OnceLock<OperationHandle>,
 }
 
 impl CallSite {
     /// A call site; nothing is resolved until the first call.
-    pub const fn new(op: Op, backend: &'static str) -> Self {
+    pub const fn new(op: fn() -> Operation, backend: &'static str) -> Self {
         CallSite {
             op,
             backend,
@@ -37,7 +40,7 @@ impl CallSite {
     #[inline]
     pub fn handle(&'static self) -> &'static OperationHandle {
         self.handle
-            .get_or_init(|| Metrics::global().operation(self.op, self.backend))
+            .get_or_init(|| Metrics::global().operation((self.op)(), self.backend))
     }
 }
 
@@ -68,12 +71,12 @@ impl Target for &'static OperationHandle {
 /// `metrics = …` or a non-literal `backend = …`: looked up per call. Both are copied at
 /// the start, so that no borrow of `self` outlives the start of the call; `None` when
 /// recording was disabled then.
-pub struct Labels(Option<(Metrics, Op, Backend)>);
+pub struct Labels(Option<(Metrics, Operation, Backend)>);
 
 impl Labels {
     /// An instance and label values.
     #[inline]
-    pub fn new<B: AsRef<str> + ?Sized>(metrics: &Metrics, op: Op, backend: &B) -> Self {
+    pub fn new<B: AsRef<str> + ?Sized>(metrics: &Metrics, op: Operation, backend: &B) -> Self {
         Labels(
             metrics
                 .is_enabled()

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::contract::buckets::Buckets;
 use crate::contract::cardinality::LabelCap;
+use crate::contract::labels::Op;
 use crate::contract::{for_each_family, Spec};
 use crate::contract::{
     ACTIVE_CONNECTIONS, BACKEND_HEALTHY, CERTS, ERRORS, GRPC_CALLS, GRPC_DURATION, GRPC_RECEIVED,
@@ -18,6 +19,7 @@ use crate::store::series::{CounterSeries, GaugeSeries, TimedSeries};
 
 /// The caps of the bounded labels, shared by every family that has the label.
 pub(crate) struct Caps {
+    pub(crate) operation: Arc<LabelCap>,
     pub(crate) backend: Arc<LabelCap>,
     pub(crate) error_type: Arc<LabelCap>,
     pub(crate) grpc_method: Arc<LabelCap>,
@@ -28,6 +30,7 @@ impl Caps {
     pub(crate) fn new(limit: usize) -> Self {
         let cap = || Arc::new(LabelCap::new(limit));
         Caps {
+            operation: Arc::new(LabelCap::with_exempt(limit, &Op::NAMES)),
             backend: cap(),
             error_type: cap(),
             grpc_method: cap(),

@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::contract::buckets::Buckets;
-use crate::contract::labels::{http_code_label, GrpcCode, HttpMethod, Op, Protocol, Status};
+use crate::contract::labels::{http_code_label, GrpcCode, HttpMethod, Protocol, Status};
+use crate::contract::operation::Operation;
 use crate::contract::{self, Spec};
 use crate::render;
 use families::{BucketSets, Caps, Families};
@@ -145,23 +146,29 @@ impl Store {
     }
 
     /// The operation series of (`op`, `backend`), created if needed.
-    pub(crate) fn operation(&self, op: Op, backend: &str) -> Arc<TimedSeries> {
+    pub(crate) fn operation(&self, op: Operation, backend: &str) -> Arc<TimedSeries> {
         self.families
             .operations
             .get_or_create([op.as_str(), backend], |v| self.new_operation(v))
     }
 
     /// The error counter of (`op`, `backend`, `error_type`), created if needed.
-    pub(crate) fn error(&self, op: Op, backend: &str, error_type: &str) -> Arc<CounterSeries> {
+    pub(crate) fn error(&self, op: &str, backend: &str, error_type: &str) -> Arc<CounterSeries> {
         self.families
             .errors
-            .get_or_create([op.as_str(), backend, error_type], |v| {
+            .get_or_create([op, backend, error_type], |v| {
                 self.counter(&contract::ERRORS, v)
             })
     }
 
     /// One operation, looked up by its label values.
-    pub(crate) fn record_operation(&self, op: Op, backend: &str, status: Status, nanos: u64) {
+    pub(crate) fn record_operation(
+        &self,
+        op: Operation,
+        backend: &str,
+        status: Status,
+        nanos: u64,
+    ) {
         if self.enabled() {
             self.families.operations.with(
                 [op.as_str(), backend],
@@ -172,7 +179,7 @@ impl Store {
     }
 
     /// One error, looked up by its label values.
-    pub(crate) fn record_error(&self, op: Op, backend: &str, error_type: &str) {
+    pub(crate) fn record_error(&self, op: Operation, backend: &str, error_type: &str) {
         if self.enabled() {
             self.families.errors.with(
                 [op.as_str(), backend, error_type],
