@@ -5,6 +5,7 @@ Prints one PASS/FAIL line per check and a final 'N passed, N failed' line; exits
 any failure.
 """
 import argparse
+import glob
 import json
 import subprocess
 import time
@@ -55,7 +56,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--prometheus", required=True)
     p.add_argument("--exposition", action="append", required=True)
-    p.add_argument("--rules", required=True)
+    p.add_argument("--rules", action="append", required=True)
     p.add_argument("--dashboard", required=True)
     p.add_argument("--summary", required=True)
     a = p.parse_args()
@@ -72,9 +73,13 @@ def main():
         check(f"Prometheus' Accept gets text 0.0.4 from {url} by default",
               content_type.startswith("text/plain; version=0.0.4") and 'le="1"}' in body, content_type)
 
-    # (b) the alert rules.
-    rules = subprocess.run(["promtool", "check", "rules", a.rules], capture_output=True, text=True)
-    check(f"promtool check rules {a.rules}", rules.returncode == 0, (rules.stdout + rules.stderr).strip()[-200:])
+    # (b) the alert and recording rules, and their unit tests.
+    for path in a.rules:
+        rules = subprocess.run(["promtool", "check", "rules", path], capture_output=True, text=True)
+        check(f"promtool check rules {path}", rules.returncode == 0, (rules.stdout + rules.stderr).strip()[-200:])
+    tests = sorted(glob.glob("examples/prometheus/tests/*.test.yml"))
+    unit = subprocess.run(["promtool", "test", "rules", *tests], capture_output=True, text=True)
+    check(f"promtool test rules {' '.join(tests)}", unit.returncode == 0 and len(tests) >= 2, (unit.stdout + unit.stderr).strip()[-300:])
 
     summary = json.load(open(a.summary))
     sent = {(instance, op): v["calls"] for instance, ops in summary.items() for op, v in ops.items()}

@@ -28,6 +28,7 @@ global:
   scrape_interval: 1s
   evaluation_interval: 1s
 rule_files:
+  - $PWD/examples/prometheus/rules.yml
   - $PWD/examples/prometheus/alerts.yml
 scrape_configs:
   - job_name: keychain
@@ -51,5 +52,6 @@ python3 tests/e2e/check.py \
     --exposition "http://127.0.0.1:$metrics_a/metrics" \
     --exposition "http://127.0.0.1:$metrics_b/metrics" \
     --rules examples/prometheus/alerts.yml \
+    --rules examples/prometheus/rules.yml \
     --dashboard examples/grafana/keychain-dashboard.json \
     --summary "$work/summary.json"

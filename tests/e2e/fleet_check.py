@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""The fleet's checks (examples/fleet/run.sh): load at three instances, one killed and
+one Prometheus replica stopped mid-load, then what VictoriaMetrics and the replicas show.
+
+Prints one PASS/FAIL line per check and a final 'N passed, N failed' line; exits 1 on
+any failure.
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+from verdict import check, finish
+
+LOAD_SECONDS = 20
+KILL_AT = 5       # seconds into the load: one instance is SIGKILLed
+STOP_REPLICA_AT = 9  # one Prometheus replica is stopped
+
+
+def query(base, expr):
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        answer = json.loads(response.read().decode())
+    if answer.get("status") != "success":
+        raise RuntimeError(answer)
+    return answer["data"]["result"]
+
+
+def totals(base, instances):
+    """sum by (instance, operation) of the operation counters' last values, for
+    `instances` (a killed instance's series are stale: an instant query skips them)."""
+    result = query(base, "sum by (instance, operation) (last_over_time(keychain_operations_total[5m]))")
+    return {(r["metric"]["instance"], r["metric"]["operation"]): int(float(r["value"][1]))
+            for r in result if r["metric"].get("instance") in instances}
+
+
+def fleet_sum(base):
+    result = query(base, "sum(keychain_operations_total)")
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def firing(base, alertname, instance):
+    with urllib.request.urlopen(f"{base}/api/v1/alerts", timeout=10) as response:
+        alerts = json.loads(response.read().decode())["data"]["alerts"]
+    return any(a["labels"].get("alertname") == alertname and a["labels"].get("instance") == instance
+               and a["state"] == "firing" for a in alerts)
+
+
+def eventually(what, f, seconds):
+    deadline = time.time() + seconds
+    value = f()
+    while not value and time.time() < deadline:
+        time.sleep(0.5)
+        value = f()
+    return value
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--vm", required=True)
+    p.add_argument("--replica", action="append", required=True)
+    p.add_argument("--replica-pid", type=int, required=True, help="the replica to stop mid-load")
+    p.add_argument("--instance", action="append", required=True, help="metrics_addr=REST_URL,GRPC_URL")
+    p.add_argument("--kill-pid", type=int, required=True, help="the last instance's server")
+    p.add_argument("--dashboard", required=True)
+    p.add_argument("--summary", required=True)
+    a = p.parse_args()
+    names = [spec.split("=", 1)[0] for spec in a.instance]
+    killed, alive = names[-1], names[:-1]
+    replica_a, replica_b = a.replica
+
+    # Every replica scrapes every instance before the load starts.
+    def all_up(base):
+        return lambda: sorted(r["metric"]["instance"] for r in query(base, 'up{job="keychain"} == 1')) == sorted(names)
+    for base in a.replica:
+        check(f"{base} scrapes all three instances", eventually("up", all_up(base), 20))
+
+    load = subprocess.Popen(
+        ["target/debug/keychain-load", "--quiet", "--duration", str(LOAD_SECONDS), "--concurrency", "6",
+         "--summary", a.summary] + [arg for spec in a.instance for arg in ("--target", spec)],
+        stdout=subprocess.DEVNULL)
+    started = time.time()
+
+    time.sleep(KILL_AT)
+    os.kill(a.kill_pid, signal.SIGKILL)
+    for base in a.replica:
+        fired = eventually("alert", lambda: firing(base, "KeychainTargetDown", killed), 30)
+        check(f"KeychainTargetDown fires for the killed {killed} in {base}", fired)
+
+    # With one instance gone, fleet-wide sums keep rising, in the store and a replica.
+    for base in (a.vm, replica_a):
+        before = fleet_sum(base)
+        time.sleep(2.5)
+        after = fleet_sum(base)
+        check(f"fleet-wide sum(keychain_operations_total) keeps rising in {base}", after > before,
+              f"{before:.0f} -> {after:.0f}")
+
+    time.sleep(max(0.0, STOP_REPLICA_AT - (time.time() - started)))
+    os.kill(a.replica_pid, signal.SIGTERM)
+    check("load generator finished", load.wait(timeout=LOAD_SECONDS + 30) == 0)
+
+    summary = json.load(open(a.summary))
+    sent = {(instance, op): v["calls"] for instance, ops in summary.items() for op, v in ops.items()}
+    expected = {k: v for k, v in sent.items() if k[0] in alive}
+
+    # Everything the surviving instances served reaches the store once, not twice, though
+    # one replica stopped halfway: per instance and operation, what the load sent.
+    for base, what in ((a.vm, "VictoriaMetrics"), (replica_a, "the remaining replica")):
+        got = eventually("totals", lambda: (lambda t: t if t == expected else None)(totals(base, alive)), 30) \
+            or totals(base, alive)
+        diffs = [f"{k}: sent {expected.get(k, 0)}, {what} {got.get(k, 0)}"
+                 for k in sorted(set(expected) | set(got)) if expected.get(k, 0) != got.get(k, 0)]
+        check(f"{what} holds what the load sent to the surviving instances ({sum(expected.values())} calls)",
+              not diffs, "; ".join(diffs[:4]))
+
+    # The killed instance: the store agrees with the replica that scraped it throughout.
+    vm_killed = totals(a.vm, [killed])
+    check(f"VictoriaMetrics agrees with the remaining replica on the killed {killed}",
+          vm_killed and vm_killed == totals(replica_a, [killed]), f"{sum(vm_killed.values())} calls")
+
+    # Deduplicated: one series per instance, not one per replica.
+    series = query(a.vm, 'count by (instance) (keychain_operations_total{operation="sign", status="success"})')
+    counts = {r["metric"]["instance"]: int(float(r["value"][1])) for r in series}
+    backends = len(query(replica_a, 'count by (backend) (keychain_operations_total{operation="sign", status="success"})'))
+    check("no replica label and no doubled series in VictoriaMetrics",
+          counts and all(c == backends for c in counts.values())
+          and not query(a.vm, 'count(keychain_operations_total{replica!=""})'), f"{counts}, {backends} backends")
+
+    # Every dashboard query, recorded aggregates included, returns data from both.
+    dashboard = json.load(open(a.dashboard))
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            for base, what in ((a.vm, "VictoriaMetrics"), (replica_a, "replica")):
+                try:
+                    result = query(base, target["expr"])
+                    check(f"{what}: '{panel['title']}': {target['expr']}", len(result) > 0, f"{len(result)} series")
+                except Exception as e:  # noqa: BLE001 - reported as a failed check
+                    check(f"{what}: '{panel['title']}': {target['expr']}", False, str(e)[:200])
+
+    finish()
+
+
+if __name__ == "__main__":
+    main()
