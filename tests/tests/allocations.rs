@@ -1,6 +1,8 @@
 //! The recording paths and a reused-buffer scrape allocate nothing once warm.
 //! A counting global allocator counts allocations per thread, so tests stay parallel.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Duration;
@@ -137,8 +139,6 @@ fn scraping_into_a_reused_buffer_allocates_nothing() {
 
 mod layers {
     use std::convert::Infallible;
-    use std::future::Future;
-    use std::pin::pin;
     use std::task::{Context, Poll, Waker};
 
     use bytes::Bytes;
@@ -146,13 +146,6 @@ mod layers {
     use keychain_metrics::http::HttpMetricsLayer;
     use keychain_metrics::Metrics;
     use tower::{Layer, Service};
-
-    fn now<F: Future>(f: F) -> F::Output {
-        match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(v) => v,
-            Poll::Pending => unreachable!(),
-        }
-    }
 
     fn drain<B: http_body::Body + Unpin>(mut body: B) {
         let mut cx = Context::from_waker(Waker::noop());
@@ -172,7 +165,11 @@ mod layers {
         super::allocations(|| {
             for _ in 0..n {
                 let request = http::Request::get("/keys/1").body(()).unwrap();
-                drain(now(service.call(request)).unwrap().into_body());
+                drain(
+                    super::common::now(service.call(request))
+                        .unwrap()
+                        .into_body(),
+                );
             }
         })
     }

@@ -1,6 +1,8 @@
 //! A service's own operations, given every way: a string literal, a derived enum, a
 //! method's name on an instrumented impl block, a runtime string; and their cap.
 
+mod common;
+
 use std::time::Duration;
 
 use keychain_metrics::{instrument_op, ErrorType, Metrics, Op, Operation, Status};
@@ -69,7 +71,7 @@ fn literal_and_derived_operations_record_their_names() {
     hsm.unwrap(false).unwrap();
     hsm.unwrap(true).unwrap_err();
     hsm.sign_by_literal();
-    futures_executor(hsm.wrap()).unwrap();
+    common::now(hsm.wrap()).unwrap();
     assert_eq!(hsm.random(), 4);
     assert_eq!(
         ops(&hsm.metrics),
@@ -236,7 +238,7 @@ fn a_whole_impl_is_instrumented_method_by_method() {
         locked: false,
     };
     assert_eq!(store.sign(b"x").unwrap(), b"x");
-    assert_eq!(futures_executor(store.unwrap_key()).unwrap(), 3);
+    assert_eq!(common::now(store.unwrap_key()).unwrap(), 3);
     assert!(store.check());
     assert_eq!(store.quote(), 9);
     assert_eq!(store.helper() + Pkcs11::LIMIT, 4);
@@ -304,11 +306,11 @@ fn async_trait_impls_in_either_order() {
     let m = Metrics::new();
     let before = Before(m.clone());
     let after = After(m.clone());
-    assert_eq!(futures_executor(before.get("k")).unwrap(), "k");
-    assert_eq!(futures_executor(before.derive()), 5);
-    assert_eq!(futures_executor(after.get("k")).unwrap(), "k");
-    futures_executor(after.get("")).unwrap_err();
-    assert_eq!(futures_executor(after.derive()), 6);
+    assert_eq!(common::now(before.get("k")).unwrap(), "k");
+    assert_eq!(common::now(before.derive()), 5);
+    assert_eq!(common::now(after.get("k")).unwrap(), "k");
+    common::now(after.get("")).unwrap_err();
+    assert_eq!(common::now(after.derive()), 6);
     assert_eq!(
         ops(&m),
         [
@@ -322,15 +324,4 @@ fn async_trait_impls_in_either_order() {
             r#"keychain_operations_total{backend="before",operation="get",status="success"} 1"#,
         ]
     );
-}
-
-/// Polls a future that never waits to completion.
-fn futures_executor<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
 }

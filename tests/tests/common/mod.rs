@@ -64,3 +64,12 @@ pub async fn eventually(what: &str, f: impl Fn() -> bool) {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// The output of a future that completes at its first poll; panics if it would wait.
+pub fn now<F: std::future::Future>(f: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(f).poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the future waits; `now` only runs futures that do not"),
+    }
+}
