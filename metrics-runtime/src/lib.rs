@@ -173,7 +173,10 @@ pub use contract::labels::{
     LABEL_ERROR_TYPE, LABEL_METHOD, LABEL_OPERATION, LABEL_PROTOCOL, LABEL_ROUTE, LABEL_STATUS,
     LABEL_STATUS_CODE,
 };
+pub use contract::native::{NativeHistogram, MAX_NATIVE_BUCKETS, MAX_SCHEMA, MIN_SCHEMA};
 pub use contract::operation::{Operation, MAX_OPERATION_LEN};
+#[cfg(feature = "protobuf")]
+pub use exposition::protobuf::PROTOBUF_CONTENT_TYPE;
 pub use exposition::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 pub use facade::builder::{BuildError, MetricsBuilder};
 pub use facade::connection::{ConnectionGuard, OwnedConnectionGuard};

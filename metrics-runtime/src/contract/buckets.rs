@@ -5,6 +5,7 @@
 //! `le="0.005"`, which floating-point seconds cannot promise) and lets the sum be a plain
 //! integer cell instead of a compare-and-swap loop on an `f64`.
 
+use crate::contract::native::NativeLayout;
 use crate::render;
 
 /// The operation histogram's bounds of the contract, in seconds.
@@ -31,6 +32,8 @@ pub(crate) struct Buckets {
     le_text: Box<[Box<str>]>,
     /// `le` values in OpenMetrics, whose canonical floats keep a fraction: `1.0`.
     le_openmetrics: Box<[Box<str>]>,
+    /// The native histogram kept beside the classic buckets, if any.
+    native: Option<NativeLayout>,
 }
 
 /// Why a bucket list was refused; the builder wraps it with the field name.
@@ -100,7 +103,20 @@ impl Buckets {
             seconds: seconds.into(),
             le_text: le(false),
             le_openmetrics: le(true),
+            native: None,
         })
+    }
+
+    /// These bounds with a native histogram beside them (or none).
+    pub(crate) fn with_native(mut self, native: Option<NativeLayout>) -> Self {
+        self.native = native;
+        self
+    }
+
+    /// The native histogram's layout, if the family keeps one.
+    #[inline]
+    pub(crate) fn native(&self) -> Option<&NativeLayout> {
+        self.native.as_ref()
     }
 
     /// Number of buckets including `+Inf`.

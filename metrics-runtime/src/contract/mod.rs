@@ -10,6 +10,7 @@ pub(crate) mod buckets;
 pub(crate) mod cardinality;
 pub(crate) mod error_type;
 pub(crate) mod labels;
+pub(crate) mod native;
 pub(crate) mod operation;
 
 use labels::*;

@@ -1,5 +1,6 @@
 //! How it is written: the text format 0.0.4 ([`text`]) and OpenMetrics 1.0
-//! ([`openmetrics`]), which differ only in the spellings a [`Syntax`] gives; the user's
+//! ([`openmetrics`]), which differ only in the spellings a [`Syntax`] gives; the
+//! protobuf format with native histograms (`protobuf`, behind its feature); the user's
 //! own `prometheus` metrics ([`user`]); and the contract as a `prometheus` collector
 //! ([`registry`]).
 //!
@@ -8,6 +9,8 @@
 //! formats integers. The user's metrics follow, from their protobufs.
 
 pub(crate) mod openmetrics;
+#[cfg(feature = "protobuf")]
+pub(crate) mod protobuf;
 pub(crate) mod registry;
 mod syntax;
 #[cfg(test)]
@@ -82,7 +85,7 @@ impl<S: Syntax> Writer<'_, S> {
             *name = store.name(spec);
         }
         let mut open = usize::MAX;
-        listed.family.visit(&mut |sample| {
+        listed.family.visit(None, &mut |sample| {
             let part = sample.part.min(1);
             let name = names[part];
             if open != part {
@@ -92,10 +95,10 @@ impl<S: Syntax> Writer<'_, S> {
             match (sample.value, listed.buckets) {
                 (Value::Counter(n), _) => self.sample_u64(name, "", sample.labels, n),
                 (Value::Gauge(n), _) => self.sample_i64(name, sample.labels, n),
-                (Value::Histogram(cells), Some(buckets)) => {
+                (Value::Histogram(cells, _), Some(buckets)) => {
                     self.histogram(name, sample.labels, buckets, cells)
                 }
-                (Value::Histogram(_), None) => {}
+                (Value::Histogram(..), None) => {}
             }
         });
     }

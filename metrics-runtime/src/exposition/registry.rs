@@ -87,17 +87,17 @@ fn families(store: &Store) -> Vec<MetricFamily> {
             .iter()
             .map(|spec| family(spec, store.name(spec)))
             .collect();
-        listed.family.visit(&mut |sample| {
+        listed.family.visit(None, &mut |sample| {
             let spec = listed.specs[sample.part];
             let values = sample.values.iter().map(|v| &**v).chain(sample.last);
             let mut m = metric(store.label_pairs(spec, values));
             match (sample.value, listed.buckets) {
                 (Value::Counter(n), _) => m.set_counter(counter(n as f64)),
                 (Value::Gauge(n), _) => m.set_gauge(gauge(n as f64)),
-                (Value::Histogram(cells), Some(buckets)) => {
+                (Value::Histogram(cells, _), Some(buckets)) => {
                     m.set_histogram(histogram(buckets, cells))
                 }
-                (Value::Histogram(_), None) => return,
+                (Value::Histogram(..), None) => return,
             }
             parts[sample.part].mut_metric().push(m);
         });

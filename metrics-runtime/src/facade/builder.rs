@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::contract::buckets::{Buckets, BucketsError, DEFAULT_BUCKETS, OPERATION_BUCKETS};
 use crate::contract::cardinality::{DEFAULT_MAX_LABEL_VALUES, MAX_LABEL_LEN};
 use crate::contract::labels::RESERVED_LABELS;
+use crate::contract::native::{NativeHistogram, NativeLayout};
 use crate::exposition::registry::Bridge;
 use crate::facade::Metrics;
 use crate::store::families::BucketSets;
@@ -29,6 +30,9 @@ pub struct MetricsBuilder {
     operation_buckets: Vec<f64>,
     http_buckets: Vec<f64>,
     grpc_buckets: Vec<f64>,
+    operation_native: Option<NativeHistogram>,
+    http_native: Option<NativeHistogram>,
+    grpc_native: Option<NativeHistogram>,
     const_labels: Vec<(String, String)>,
     max_label_values: usize,
 }
@@ -40,6 +44,9 @@ impl Default for MetricsBuilder {
             operation_buckets: OPERATION_BUCKETS.to_vec(),
             http_buckets: DEFAULT_BUCKETS.to_vec(),
             grpc_buckets: DEFAULT_BUCKETS.to_vec(),
+            operation_native: Some(NativeHistogram::default()),
+            http_native: Some(NativeHistogram::default()),
+            grpc_native: Some(NativeHistogram::default()),
             const_labels: Vec::new(),
             max_label_values: DEFAULT_MAX_LABEL_VALUES,
         }
@@ -71,6 +78,16 @@ pub enum BuildError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Native-histogram settings with a schema, zero threshold or bucket count out of
+    /// range.
+    InvalidNativeHistogram {
+        /// `operation_native`, `http_native` or `grpc_native`.
+        field: &'static str,
+        /// The settings as given.
+        value: NativeHistogram,
+        /// What is wrong with them.
+        reason: String,
+    },
     /// `max_label_values` is zero.
     ZeroMaxLabelValues,
     /// The `prometheus` registry refused the contract's descriptors.
@@ -92,6 +109,9 @@ impl fmt::Display for BuildError {
             } => write!(f, "{field}: {value:?}: {reason}"),
             BuildError::InvalidConstLabel { name, reason } => {
                 write!(f, "const_label {name:?}: {reason}")
+            }
+            BuildError::InvalidNativeHistogram { field, reason, .. } => {
+                write!(f, "{field}: {reason}")
             }
             BuildError::ZeroMaxLabelValues => {
                 f.write_str("max_label_values: 0: must be at least 1")
@@ -115,6 +135,25 @@ fn buckets(field: &'static str, value: &[f64]) -> Result<Buckets, BuildError> {
         value: value.to_vec(),
         reason: e.to_string(),
     })
+}
+
+/// Classic bounds with the native histogram beside them, if any.
+fn layout(
+    field: &'static str,
+    bounds: &[f64],
+    native_field: &'static str,
+    native: Option<NativeHistogram>,
+) -> Result<Buckets, BuildError> {
+    let native = native
+        .map(|n| {
+            NativeLayout::new(&n).map_err(|e| BuildError::InvalidNativeHistogram {
+                field: native_field,
+                value: n,
+                reason: e.to_string(),
+            })
+        })
+        .transpose()?;
+    Ok(buckets(field, bounds)?.with_native(native))
 }
 
 impl Metrics {
@@ -168,6 +207,28 @@ impl MetricsBuilder {
         self
     }
 
+    /// Sets the native histogram kept beside the classic buckets of
+    /// `*_operation_duration_seconds` (default [`NativeHistogram::default`]); `None`
+    /// keeps classic buckets only. Native buckets are served only to scrapers that ask
+    /// for the protobuf format; text and OpenMetrics output are unchanged.
+    pub fn operation_native(mut self, native: Option<NativeHistogram>) -> Self {
+        self.operation_native = native;
+        self
+    }
+
+    /// As [`MetricsBuilder::operation_native`], for the HTTP request durations (by
+    /// method, and by route).
+    pub fn http_native(mut self, native: Option<NativeHistogram>) -> Self {
+        self.http_native = native;
+        self
+    }
+
+    /// As [`MetricsBuilder::operation_native`], for the gRPC request durations.
+    pub fn grpc_native(mut self, native: Option<NativeHistogram>) -> Self {
+        self.grpc_native = native;
+        self
+    }
+
     /// A label added to every series of the contract, e.g. `region`. The name must be a
     /// valid label name, must not start with `__` and must not be one of the contract's
     /// label names.
@@ -214,9 +275,24 @@ impl MetricsBuilder {
         }
         let parts = Parts {
             buckets: BucketSets {
-                operation: buckets("operation_buckets", &self.operation_buckets)?,
-                http: buckets("http_buckets", &self.http_buckets)?,
-                grpc: buckets("grpc_buckets", &self.grpc_buckets)?,
+                operation: layout(
+                    "operation_buckets",
+                    &self.operation_buckets,
+                    "operation_native",
+                    self.operation_native,
+                )?,
+                http: layout(
+                    "http_buckets",
+                    &self.http_buckets,
+                    "http_native",
+                    self.http_native,
+                )?,
+                grpc: layout(
+                    "grpc_buckets",
+                    &self.grpc_buckets,
+                    "grpc_native",
+                    self.grpc_native,
+                )?,
             },
             namespace: self.namespace,
             const_labels: self.const_labels,

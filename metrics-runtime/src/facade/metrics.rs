@@ -156,4 +156,13 @@ impl Metrics {
     pub fn encode_into(&self, format: Format, out: &mut String) {
         exposition::encode(&self.store, format, out);
     }
+
+    /// Appends the protobuf exposition to `out`: length-delimited
+    /// `io.prometheus.client.MetricFamily` messages
+    /// ([`PROTOBUF_CONTENT_TYPE`](crate::PROTOBUF_CONTENT_TYPE)), the duration
+    /// histograms with their native buckets beside the classic ones.
+    #[cfg(feature = "protobuf")]
+    pub fn encode_protobuf(&self, out: &mut Vec<u8>) {
+        exposition::protobuf::encode(&self.store, out);
+    }
 }

@@ -209,16 +209,26 @@ async fn serve(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Respo
     };
     let format = negotiate::format(text(header::ACCEPT), endpoint.openmetrics);
     let gzip = negotiate::gzip(text(header::ACCEPT_ENCODING));
-    let mut exposition = String::new();
-    endpoint.metrics.encode_into(format, &mut exposition);
+    let exposition = match format {
+        negotiate::Body::Text(format) => {
+            let mut text = String::new();
+            endpoint.metrics.encode_into(format, &mut text);
+            text.into_bytes()
+        }
+        negotiate::Body::Protobuf => {
+            let mut bytes = Vec::new();
+            endpoint.metrics.encode_protobuf(&mut bytes);
+            bytes
+        }
+    };
     let mut response = Response::builder()
         .header(header::CONTENT_TYPE, format.content_type())
         .header(header::VARY, "Accept, Accept-Encoding");
     let body = if gzip {
         response = response.header(header::CONTENT_ENCODING, "gzip");
-        gzipped(exposition.as_bytes())
+        gzipped(&exposition)
     } else {
-        exposition.into_bytes()
+        exposition
     };
     response
         .body(Body::from(body))

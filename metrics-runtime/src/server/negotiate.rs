@@ -3,48 +3,104 @@
 
 use crate::Format;
 
-/// Entries of a header list with their quality, in order: `("text/plain", 0.3)`.
-fn weighted(header: &str) -> impl Iterator<Item = (String, f32)> + '_ {
+/// What the endpoint answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// One of the text formats.
+    Text(Format),
+    /// Length-delimited `io.prometheus.client.MetricFamily` messages.
+    Protobuf,
+}
+
+impl Body {
+    pub(crate) fn content_type(self) -> &'static str {
+        match self {
+            Body::Text(format) => format.content_type(),
+            Body::Protobuf => crate::PROTOBUF_CONTENT_TYPE,
+        }
+    }
+}
+
+/// One entry of a header list: its value, lower-cased, its parameters other than `q`,
+/// and its quality. `("text/plain", ["version=0.0.4"], 0.3)`.
+struct Entry<'a> {
+    value: String,
+    params: Vec<&'a str>,
+    q: f32,
+}
+
+impl Entry<'_> {
+    /// Whether parameter `name` is present with `value` (case-insensitive).
+    fn has(&self, name: &str, value: &str) -> bool {
+        self.params.iter().any(|p| {
+            p.split_once('=').is_some_and(|(n, v)| {
+                n.trim().eq_ignore_ascii_case(name)
+                    && v.trim().trim_matches('"').eq_ignore_ascii_case(value)
+            })
+        })
+    }
+}
+
+/// Entries of a header list, in order.
+fn weighted(header: &str) -> impl Iterator<Item = Entry<'_>> + '_ {
     header.split(',').filter_map(|entry| {
         let mut parts = entry.split(';');
         let value = parts.next()?.trim().to_ascii_lowercase();
         if value.is_empty() {
             return None;
         }
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .filter(|q| q.is_finite())
-            .unwrap_or(1.0);
-        Some((value, q))
+        let mut q = 1.0;
+        let mut params = Vec::new();
+        for p in parts {
+            match p.trim().strip_prefix("q=") {
+                Some(v) => {
+                    q = v
+                        .trim()
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|q| q.is_finite())
+                        .unwrap_or(1.0)
+                }
+                None => params.push(p),
+            }
+        }
+        Some(Entry { value, params, q })
     })
 }
 
-/// The best format `accept` allows: with `openmetrics` offered, OpenMetrics when the
-/// scraper ranks it above the text format (as Prometheus does); the text format
-/// otherwise, and when nothing matches.
-pub(crate) fn format(accept: Option<&str>, openmetrics: bool) -> Format {
-    let Some(accept) = accept.filter(|_| openmetrics) else {
-        return Format::Text;
+/// The best body `accept` allows. The protobuf format when the scraper ranks it first
+/// (Prometheus does when its native histograms are on; it says which message and
+/// framing, and nothing else is served under that type); with `openmetrics` offered,
+/// OpenMetrics when ranked above the text format; the text format otherwise, and when
+/// nothing matches.
+pub(crate) fn format(accept: Option<&str>, openmetrics: bool) -> Body {
+    let Some(accept) = accept else {
+        return Body::Text(Format::Text);
     };
-    let mut best: Option<(Format, f32)> = None;
-    for (media, q) in weighted(accept) {
-        let format = match media.as_str() {
-            "application/openmetrics-text" => Format::OpenMetrics,
-            "text/plain" | "text/*" | "*/*" => Format::Text,
+    let mut best: Option<(Body, f32)> = None;
+    for entry in weighted(accept) {
+        let body = match entry.value.as_str() {
+            "application/vnd.google.protobuf"
+                if entry.has("proto", "io.prometheus.client.MetricFamily")
+                    && entry.has("encoding", "delimited") =>
+            {
+                Body::Protobuf
+            }
+            "application/openmetrics-text" if openmetrics => Body::Text(Format::OpenMetrics),
+            "text/plain" | "text/*" | "*/*" => Body::Text(Format::Text),
             _ => continue,
         };
-        if q > 0.0 && best.is_none_or(|(_, b)| q > b) {
-            best = Some((format, q));
+        if entry.q > 0.0 && best.is_none_or(|(_, b)| entry.q > b) {
+            best = Some((body, entry.q));
         }
     }
-    best.map_or(Format::Text, |(f, _)| f)
+    best.map_or(Body::Text(Format::Text), |(f, _)| f)
 }
 
 /// Whether `accept_encoding` accepts gzip.
 pub(crate) fn gzip(accept_encoding: Option<&str>) -> bool {
     accept_encoding.is_some_and(|header| {
-        weighted(header).any(|(coding, q)| (coding == "gzip" || coding == "x-gzip") && q > 0.0)
+        weighted(header).any(|e| (e.value == "gzip" || e.value == "x-gzip") && e.q > 0.0)
     })
 }
 
@@ -52,34 +108,52 @@ pub(crate) fn gzip(accept_encoding: Option<&str>) -> bool {
 mod tests {
     use super::*;
 
+    const TEXT: Body = Body::Text(Format::Text);
+    const OPENMETRICS: Body = Body::Text(Format::OpenMetrics);
+
+    #[test]
+    fn prometheus_with_native_histograms_gets_protobuf() {
+        // Prometheus 2.42 with --enable-feature=native-histograms.
+        let prom = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(format(Some(prom), false), Body::Protobuf);
+        assert_eq!(format(Some(prom), true), Body::Protobuf);
+        // Another message, or another framing, is not what this endpoint writes.
+        let other = "application/vnd.google.protobuf;proto=io.prometheus.client.Other;encoding=delimited,text/plain;q=0.5";
+        assert_eq!(format(Some(other), true), TEXT);
+        let text = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text,text/plain;q=0.5";
+        assert_eq!(format(Some(text), true), TEXT);
+        let ranked_low = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.1,text/plain";
+        assert_eq!(format(Some(ranked_low), true), TEXT);
+    }
+
     #[test]
     fn prometheus_accept_header_gets_openmetrics_only_when_offered() {
         let prom = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-        assert_eq!(format(Some(prom), true), Format::OpenMetrics);
-        assert_eq!(format(Some(prom), false), Format::Text);
+        assert_eq!(format(Some(prom), true), OPENMETRICS);
+        assert_eq!(format(Some(prom), false), TEXT);
         let only = "application/openmetrics-text;version=1.0.0";
-        assert_eq!(format(Some(only), false), Format::Text);
+        assert_eq!(format(Some(only), false), TEXT);
     }
 
     #[test]
     fn text_when_preferred_absent_or_unknown() {
-        assert_eq!(format(None, true), Format::Text);
-        assert_eq!(format(Some("text/plain;version=0.0.4"), true), Format::Text);
-        assert_eq!(format(Some("application/json"), true), Format::Text);
+        assert_eq!(format(None, true), TEXT);
+        assert_eq!(format(Some("text/plain;version=0.0.4"), true), TEXT);
+        assert_eq!(format(Some("application/json"), true), TEXT);
         assert_eq!(
             format(
                 Some("application/openmetrics-text;q=0.2, text/plain;q=0.9"),
                 true
             ),
-            Format::Text
+            TEXT
         );
         assert_eq!(
             format(Some("application/openmetrics-text;q=0, */*"), true),
-            Format::Text
+            TEXT
         );
         assert_eq!(
             format(Some("APPLICATION/OPENMETRICS-TEXT"), true),
-            Format::OpenMetrics
+            OPENMETRICS
         );
     }
 

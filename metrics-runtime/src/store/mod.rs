@@ -13,6 +13,7 @@ pub(crate) mod families;
 pub(crate) mod family;
 pub(crate) mod http_cache;
 pub(crate) mod lease;
+pub(crate) mod native;
 pub(crate) mod read;
 pub(crate) mod series;
 pub(crate) mod stripe;

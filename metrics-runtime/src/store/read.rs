@@ -5,7 +5,9 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::contract::cardinality::LabelCap;
+use crate::contract::native::NativeLayout;
 use crate::store::family::Family;
+use crate::store::native::NativeSnapshot;
 use crate::store::series::{CounterSeries, GaugeSeries, Labelled, TimedSeries};
 use crate::store::stripe::MAX_CELLS;
 
@@ -13,8 +15,9 @@ use crate::store::stripe::MAX_CELLS;
 pub(crate) enum Value<'a> {
     Counter(u64),
     Gauge(i64),
-    /// Bucket counts (not cumulative, `+Inf` last), then the sum in nanoseconds.
-    Histogram(&'a [u64]),
+    /// Bucket counts (not cumulative, `+Inf` last), then the sum in nanoseconds; and the
+    /// native buckets of the same observations, when asked for and kept.
+    Histogram(&'a [u64], Option<&'a NativeSnapshot>),
 }
 
 /// Running totals of non-cumulative bucket counts: what `_bucket` samples show; the
@@ -41,7 +44,9 @@ pub(crate) struct Sample<'a> {
 
 /// A storage that can be read series by series, each of its parts in turn.
 pub(crate) trait Exposed {
-    fn visit(&self, f: &mut dyn FnMut(Sample<'_>));
+    /// Calls `f` with every sample; histograms that keep native buckets of layout
+    /// `native` carry them (only the protobuf exposition asks).
+    fn visit(&self, native: Option<&NativeLayout>, f: &mut dyn FnMut(Sample<'_>));
 }
 
 /// A sample of part 0 with the series' own labels.
@@ -56,7 +61,7 @@ fn sample<'a, S: Labelled>(series: &'a S, labels: &'a str, value: Value<'a>) -> 
 }
 
 impl<const N: usize> Exposed for Family<CounterSeries, N> {
-    fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
+    fn visit(&self, _: Option<&NativeLayout>, f: &mut dyn FnMut(Sample<'_>)) {
         self.series(|all| {
             for s in all {
                 f(sample(&**s, &s.labels, Value::Counter(s.value())));
@@ -66,7 +71,7 @@ impl<const N: usize> Exposed for Family<CounterSeries, N> {
 }
 
 impl<const N: usize> Exposed for Family<GaugeSeries, N> {
-    fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
+    fn visit(&self, _: Option<&NativeLayout>, f: &mut dyn FnMut(Sample<'_>)) {
         self.series(|all| {
             for s in all {
                 f(sample(&**s, &s.labels, Value::Gauge(s.get())));
@@ -77,12 +82,15 @@ impl<const N: usize> Exposed for Family<GaugeSeries, N> {
 
 /// Histograms without status cells (the HTTP and gRPC durations).
 impl<const N: usize> Exposed for Family<TimedSeries, N> {
-    fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
+    fn visit(&self, native: Option<&NativeLayout>, f: &mut dyn FnMut(Sample<'_>)) {
         let mut cells = [0u64; MAX_CELLS];
+        let mut snapshot = NativeSnapshot::default();
         self.series(|all| {
             for s in all {
-                s.cells.read(&mut cells);
-                let histogram = Value::Histogram(&cells[s.statuses..s.cells.len()]);
+                s.cells
+                    .read_with(&mut cells, native.map(|n| (n, &mut snapshot)));
+                let native = native.filter(|_| s.cells.has_native()).map(|_| &snapshot);
+                let histogram = Value::Histogram(&cells[s.statuses..s.cells.len()], native);
                 f(sample(&**s, &s.labels, histogram));
             }
         });
@@ -115,14 +123,25 @@ thread_local! {
 impl Operations {
     /// The counter (part 0) and the histogram (part 1) from one snapshot of each series:
     /// both families describe the same set of recordings.
-    fn visit_with(&self, scratch: &mut Vec<u64>, f: &mut dyn FnMut(Sample<'_>)) {
+    fn visit_with(
+        &self,
+        scratch: &mut Vec<u64>,
+        native: Option<&NativeLayout>,
+        f: &mut dyn FnMut(Sample<'_>),
+    ) {
         self.0.series(|all| {
             let Some(first) = all.first() else { return };
             let width = first.cells.len();
             scratch.clear();
             scratch.resize(width * all.len(), 0);
-            for (series, cells) in all.iter().zip(scratch.chunks_exact_mut(width)) {
-                series.cells.read(cells);
+            let native = native.filter(|_| first.cells.has_native());
+            let mut natives = Vec::new();
+            natives.resize_with(native.map_or(0, |_| all.len()), NativeSnapshot::default);
+            for (i, (series, cells)) in all.iter().zip(scratch.chunks_exact_mut(width)).enumerate()
+            {
+                series
+                    .cells
+                    .read_with(cells, native.zip(natives.get_mut(i)));
             }
             for (s, cells) in all.iter().zip(scratch.chunks_exact(width)) {
                 for (status, n) in TimedSeries::exposed_statuses(cells) {
@@ -135,10 +154,11 @@ impl Operations {
                     });
                 }
             }
-            for (s, cells) in all.iter().zip(scratch.chunks_exact(width)) {
+            for (i, (s, cells)) in all.iter().zip(scratch.chunks_exact(width)).enumerate() {
+                let histogram = Value::Histogram(&cells[s.statuses..], natives.get(i));
                 f(Sample {
                     part: 1,
-                    ..sample(&**s, &s.labels, Value::Histogram(&cells[s.statuses..]))
+                    ..sample(&**s, &s.labels, histogram)
                 });
             }
         });
@@ -146,15 +166,15 @@ impl Operations {
 }
 
 impl Exposed for Operations {
-    fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
+    fn visit(&self, native: Option<&NativeLayout>, f: &mut dyn FnMut(Sample<'_>)) {
         let done = SCRATCH.try_with(|s| {
             s.try_borrow_mut()
-                .map(|mut scratch| self.visit_with(&mut scratch, f))
+                .map(|mut scratch| self.visit_with(&mut scratch, native, f))
                 .is_ok()
         });
         if done != Ok(true) {
             // Thread teardown or re-entrance: use a fresh buffer.
-            self.visit_with(&mut Vec::new(), f);
+            self.visit_with(&mut Vec::new(), native, f);
         }
     }
 }
@@ -170,7 +190,7 @@ impl ProtocolGauges {
 }
 
 impl Exposed for ProtocolGauges {
-    fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
+    fn visit(&self, _: Option<&NativeLayout>, f: &mut dyn FnMut(Sample<'_>)) {
         for s in &self.0 {
             f(sample(s, &s.labels, Value::Gauge(s.value() as i64)));
         }
@@ -187,7 +207,7 @@ impl<const N: usize> DeltaGauges<N> {
 }
 
 impl<const N: usize> Exposed for DeltaGauges<N> {
-    fn visit(&self, f: &mut dyn FnMut(Sample<'_>)) {
+    fn visit(&self, _: Option<&NativeLayout>, f: &mut dyn FnMut(Sample<'_>)) {
         self.0.series(|all| {
             for s in all {
                 f(sample(&**s, &s.labels, Value::Gauge(s.value() as i64)));

@@ -55,7 +55,7 @@ impl TimedSeries {
     ) -> Self {
         let statuses = status_labels.len();
         TimedSeries {
-            cells: StripedCells::new(statuses + buckets.len() + 1),
+            cells: StripedCells::with_native(statuses + buckets.len() + 1, buckets.native()),
             values: values_of(values),
             statuses,
             labels,
@@ -79,12 +79,16 @@ impl TimedSeries {
     pub(crate) fn record(&self, buckets: &Buckets, status: Option<Status>, nanos: u64) {
         let bucket = self.statuses + buckets.index(nanos);
         let sum = self.statuses + buckets.len();
+        let native = buckets.native().map(|n| n.index(nanos));
         self.cells.write(|w| {
             if let Some(status) = status {
                 w.add(status.index(), 1);
             }
             w.add(bucket, 1);
             w.add(sum, nanos);
+            if let Some(index) = native {
+                w.native(index);
+            }
         });
     }
 }

@@ -20,7 +20,9 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crate::contract::buckets::MAX_BUCKETS;
+use crate::contract::native::NativeLayout;
 use crate::store::lease;
+use crate::store::native::{NativeCells, NativeSnapshot};
 
 /// Most cells a series may have: an operation's 3 status counts, [`MAX_BUCKETS`]
 /// buckets, `+Inf` and the sum. Bounds the stack buffer a scrape reads into.
@@ -39,9 +41,11 @@ impl Line {
     }
 }
 
-/// One copy of a series' cells, preceded by its sequence number.
+/// One copy of a series' cells, preceded by its sequence number, and of its native
+/// buckets, which the same sequence covers.
 struct Stripe {
     lines: Box<[Line]>,
+    native: Option<NativeCells>,
 }
 
 /// Write access to one stripe, handed to the closure of [`StripedCells::write`].
@@ -57,13 +61,22 @@ impl StripeWriter<'_> {
             Ordering::Relaxed,
         );
     }
+
+    /// Counts one observation in the native bucket `index` (`None`: the zero bucket).
+    #[inline(always)]
+    pub(crate) fn native(&self, index: Option<i32>) {
+        if let Some(native) = &self.0.native {
+            native.observe(index);
+        }
+    }
 }
 
 impl Stripe {
-    fn new(cells: usize) -> Self {
+    fn new(cells: usize, native: Option<usize>) -> Self {
         let lines = (cells + 1).div_ceil(PER_LINE);
         Stripe {
             lines: (0..lines).map(|_| Line::new()).collect(),
+            native: native.map(NativeCells::new),
         }
     }
 
@@ -112,8 +125,9 @@ impl Stripe {
         seq.store(s.wrapping_add(2), Ordering::Release);
     }
 
-    /// Adds a consistent snapshot of this stripe's cells into `out` (wrapping).
-    fn read_into(&self, out: &mut [u64]) {
+    /// Adds a consistent snapshot of this stripe's cells into `out` (wrapping), and of
+    /// its native buckets into `native`.
+    fn read_into(&self, out: &mut [u64], mut native: Option<&mut NativeSnapshot>) {
         let mut tmp = [0u64; MAX_CELLS];
         let tmp = &mut tmp[..out.len()];
         let seq = self.seq();
@@ -124,6 +138,9 @@ impl Stripe {
                 for (i, t) in tmp.iter_mut().enumerate() {
                     *t = self.cell(i).load(Ordering::Relaxed);
                 }
+                if let (Some(snapshot), Some(cells)) = (native.as_deref_mut(), &self.native) {
+                    snapshot.stage(cells);
+                }
                 fence(Ordering::Acquire);
                 if seq.load(Ordering::Relaxed) == before {
                     break;
@@ -133,6 +150,9 @@ impl Stripe {
         }
         for (o, t) in out.iter_mut().zip(tmp.iter()) {
             *o = o.wrapping_add(*t);
+        }
+        if let Some(snapshot) = native {
+            snapshot.commit();
         }
     }
 }
@@ -151,6 +171,8 @@ fn backoff(spins: &mut u32) {
 /// The cells of one series, striped per leased thread.
 pub(crate) struct StripedCells {
     len: usize,
+    /// The native window of each stripe, if the series keeps native buckets.
+    native: Option<usize>,
     owned: Box<[OnceLock<Stripe>]>,
     shared: Stripe,
 }
@@ -159,11 +181,18 @@ impl StripedCells {
     /// A series of `len` cells, all zero. `len` must not exceed [`MAX_CELLS`]; the
     /// builder's validation guarantees it.
     pub(crate) fn new(len: usize) -> Self {
+        Self::with_native(len, None)
+    }
+
+    /// A series of `len` cells and, with `native`, native buckets of that layout.
+    pub(crate) fn with_native(len: usize, native: Option<&NativeLayout>) -> Self {
         assert!(len <= MAX_CELLS, "series of {len} cells exceeds MAX_CELLS");
+        let native = native.map(NativeLayout::max_buckets);
         StripedCells {
             len,
+            native,
             owned: (0..lease::capacity()).map(|_| OnceLock::new()).collect(),
-            shared: Stripe::new(len),
+            shared: Stripe::new(len, native),
         }
     }
 
@@ -172,11 +201,18 @@ impl StripedCells {
         self.len
     }
 
+    /// Whether the stripes keep native buckets.
+    pub(crate) fn has_native(&self) -> bool {
+        self.native.is_some()
+    }
+
     /// Applies one recording. `f` must only call [`StripeWriter::add`] and must not panic.
     #[inline]
     pub(crate) fn write(&self, f: impl FnOnce(&StripeWriter<'_>)) {
         match lease::current().and_then(|i| self.owned.get(i)) {
-            Some(slot) => slot.get_or_init(|| Stripe::new(self.len)).write_owned(f),
+            Some(slot) => slot
+                .get_or_init(|| Stripe::new(self.len, self.native))
+                .write_owned(f),
             None => self.shared.write_shared(f),
         }
     }
@@ -187,7 +223,7 @@ impl StripedCells {
     pub(crate) fn add_single(&self, n: u64) {
         debug_assert_eq!(self.len, 1);
         match lease::current().and_then(|i| self.owned.get(i)) {
-            Some(slot) => StripeWriter(slot.get_or_init(|| Stripe::new(1))).add(0, n),
+            Some(slot) => StripeWriter(slot.get_or_init(|| Stripe::new(1, None))).add(0, n),
             None => self.shared.write_shared(|w| w.add(0, n)),
         }
     }
@@ -196,11 +232,31 @@ impl StripedCells {
     /// Each stripe is read atomically; recordings that land in different stripes while
     /// the scrape runs may or may not be included, but never in part.
     pub(crate) fn read(&self, out: &mut [u64]) {
+        self.read_with(out, None);
+    }
+
+    /// As [`StripedCells::read`], and sums the native buckets into `native` when given
+    /// its layout: the same snapshot of each stripe holds both.
+    pub(crate) fn read_with(
+        &self,
+        out: &mut [u64],
+        native: Option<(&NativeLayout, &mut NativeSnapshot)>,
+    ) {
         let out = &mut out[..self.len];
         out.fill(0);
-        self.shared.read_into(out);
+        let (layout, mut native) = match native.filter(|_| self.native.is_some()) {
+            Some((layout, snapshot)) => {
+                snapshot.clear();
+                (Some(layout), Some(snapshot))
+            }
+            None => (None, None),
+        };
+        self.shared.read_into(out, native.as_deref_mut());
         for stripe in self.owned.iter().filter_map(OnceLock::get) {
-            stripe.read_into(out);
+            stripe.read_into(out, native.as_deref_mut());
+        }
+        if let (Some(layout), Some(snapshot)) = (layout, native) {
+            snapshot.finish(layout);
         }
     }
 

@@ -1,0 +1,183 @@
+//! The protobuf exposition, decoded back with the same schema.
+
+use std::time::Duration;
+
+use prost::Message as _;
+
+use super::messages::{BucketSpan, MetricFamily, MetricType};
+use super::spans;
+use crate::{Metrics, NativeHistogram, Op, Status};
+
+fn decode(bytes: &[u8]) -> Vec<MetricFamily> {
+    let mut rest = bytes;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        out.push(MetricFamily::decode_length_delimited(&mut rest).expect("a delimited family"));
+    }
+    out
+}
+
+fn family<'a>(all: &'a [MetricFamily], name: &str) -> &'a MetricFamily {
+    all.iter()
+        .find(|f| f.name() == name)
+        .unwrap_or_else(|| panic!("no family {name}"))
+}
+
+fn span(offset: i32, length: u32) -> BucketSpan {
+    BucketSpan {
+        offset: Some(offset),
+        length: Some(length),
+    }
+}
+
+#[test]
+fn spans_and_deltas_of_sparse_buckets() {
+    assert_eq!(spans(&[]), (vec![], vec![]));
+    let (s, d) = spans(&[(-3, 2), (-2, 5), (0, 1), (4, 1), (5, 3)]);
+    assert_eq!(s, vec![span(-3, 2), span(1, 1), span(3, 2)]);
+    assert_eq!(d, vec![2, 3, -4, 0, 2]);
+}
+
+#[test]
+fn an_operation_as_classic_and_native_histogram() {
+    let m = Metrics::builder()
+        .operation_buckets([0.5, 1.0])
+        .build()
+        .unwrap();
+    for ms in [750, 1000, 1000, 1500] {
+        m.record_operation(
+            Op::Sign,
+            "pkcs11",
+            Status::Success,
+            Duration::from_millis(ms),
+        );
+    }
+    let mut bytes = Vec::new();
+    m.encode_protobuf(&mut bytes);
+    let all = decode(&bytes);
+
+    let ops = family(&all, "keychain_operations_total");
+    assert_eq!(ops.r#type(), MetricType::Counter);
+    let success = &ops.metric[0];
+    let labels: Vec<(&str, &str)> = success
+        .label
+        .iter()
+        .map(|l| (l.name(), l.value()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("backend", "pkcs11"),
+            ("operation", "sign"),
+            ("status", "success")
+        ]
+    );
+    assert_eq!(success.counter.unwrap().value(), 4.0);
+
+    let durations = family(&all, "keychain_operation_duration_seconds");
+    assert_eq!(durations.r#type(), MetricType::Histogram);
+    assert_eq!(
+        durations.help(),
+        "Duration of keychain operations in seconds."
+    );
+    let h = durations.metric[0].histogram.as_ref().unwrap();
+    assert_eq!(h.sample_count(), 4);
+    assert_eq!(h.sample_sum(), 4.25);
+    let classic: Vec<(f64, u64)> = h
+        .bucket
+        .iter()
+        .map(|b| (b.upper_bound(), b.cumulative_count()))
+        .collect();
+    assert_eq!(classic, [(0.5, 0), (1.0, 3)]);
+    // Schema 3: 0.75 s is bucket ceil(8·log2 0.75) = -3; 1 s is 0; 1.5 s is 5.
+    assert_eq!(h.schema(), 3);
+    assert_eq!(h.zero_threshold(), 0.0);
+    assert_eq!(h.zero_count(), 0);
+    assert_eq!(h.positive_span, [span(-3, 1), span(2, 1), span(4, 1)]);
+    assert_eq!(h.positive_delta, [1, 1, -1]);
+}
+
+#[test]
+fn a_histogram_without_observations_still_reads_as_native() {
+    let m = Metrics::new();
+    let _handle = m.operation(Op::Verify, "tpm2");
+    let mut bytes = Vec::new();
+    m.encode_protobuf(&mut bytes);
+    let all = decode(&bytes);
+    let h = family(&all, "keychain_operation_duration_seconds").metric[0]
+        .histogram
+        .clone()
+        .unwrap();
+    assert_eq!(h.sample_count(), 0);
+    assert_eq!(h.positive_span, [span(0, 0)]);
+    assert!(h.positive_delta.is_empty());
+}
+
+#[test]
+fn native_buckets_can_be_turned_off_per_family() {
+    let m = Metrics::builder()
+        .operation_native(None)
+        .http_native(Some(
+            NativeHistogram::default().schema(0).zero_threshold(0.001),
+        ))
+        .build()
+        .unwrap();
+    m.record_operation(Op::Sign, "pkcs8", Status::Success, Duration::from_millis(3));
+    m.record_http_request("GET", 200, Duration::from_micros(500));
+    m.record_http_request("GET", 200, Duration::from_millis(3));
+    let mut bytes = Vec::new();
+    m.encode_protobuf(&mut bytes);
+    let all = decode(&bytes);
+    let op = family(&all, "keychain_operation_duration_seconds").metric[0]
+        .histogram
+        .clone()
+        .unwrap();
+    assert_eq!((op.schema, op.positive_span.len()), (None, 0));
+    let http = family(&all, "keychain_http_request_duration_seconds").metric[0]
+        .histogram
+        .clone()
+        .unwrap();
+    // 0.5 ms is in the zero bucket; 3 ms is bucket ceil(log2 0.003) = -8 at schema 0.
+    assert_eq!((http.schema(), http.zero_threshold()), (0, 0.001));
+    assert_eq!(http.zero_count(), 1);
+    assert_eq!(http.positive_span, [span(-8, 1)]);
+    assert_eq!(http.sample_count(), 2);
+}
+
+#[test]
+fn every_family_and_the_users_own_are_encoded() {
+    let m = Metrics::new();
+    let mine = prometheus::IntCounter::new("app_restarts_total", "Restarts.").unwrap();
+    m.registry().register(Box::new(mine.clone())).unwrap();
+    mine.inc_by(2);
+    m.set_keys_total("pkcs8", 7);
+    m.record_error(Op::Sign, "pkcs8", "timeout");
+    let mut bytes = Vec::new();
+    m.encode_protobuf(&mut bytes);
+    let all = decode(&bytes);
+    let names: Vec<&str> = all.iter().map(|f| f.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "keychain_errors_total",
+            "keychain_active_connections",
+            "keychain_keys_total",
+            "app_restarts_total",
+        ]
+    );
+    assert_eq!(
+        family(&all, "keychain_keys_total").metric[0]
+            .gauge
+            .unwrap()
+            .value(),
+        7.0
+    );
+    assert_eq!(
+        family(&all, "app_restarts_total").metric[0]
+            .counter
+            .unwrap()
+            .value(),
+        2.0
+    );
+    assert_eq!(family(&all, "keychain_active_connections").metric.len(), 4);
+}
