@@ -10,7 +10,16 @@
 //!   bearer_token: s3cret       # optional; scrapers then send `Authorization: Bearer s3cret`
 //!   collector_interval: 30s    # default 30s; a number is seconds; also ms, m, h
 //!   openmetrics: false         # default false; see below
+//!   native_histograms:         # default: all three on, with NativeHistogram's defaults
+//!     operation: { schema: 3, zero_threshold: 0, max_buckets: 160 }
+//!     http: { bucket_factor: 1.1 }   # instead of schema: the coarsest schema this fine
+//!     grpc: false              # classic buckets only
 //! ```
+//!
+//! `native_histograms: false` turns all three off; `true`, or a family left out, keeps
+//! the defaults. Native buckets reach only scrapers that ask for the protobuf format
+//! (Prometheus with `--enable-feature=native-histograms`); apply them with
+//! [`MetricsConfig::metrics_builder`].
 //!
 //! `openmetrics: false` (the default) serves the text format 0.0.4 to every scraper,
 //! as the Go package did: Prometheus 2.x stores bucket bounds as a target spells them,
@@ -31,8 +40,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::contract::native::{NativeHistogram, NativeLayout};
+use crate::facade::builder::MetricsBuilder;
+use crate::facade::Metrics;
+
 /// The metrics endpoint's configuration; see the [module docs](self).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MetricsConfig {
     /// Whether to serve and record metrics at all.
     pub enabled: bool,
@@ -49,6 +62,31 @@ pub struct MetricsConfig {
     /// Whether to serve OpenMetrics to scrapers that prefer it; when `false` (the
     /// default), every scrape gets the text format 0.0.4 and its Go-era `le` spellings.
     pub openmetrics: bool,
+    /// The native histograms of the duration families.
+    pub native_histograms: NativeHistograms,
+}
+
+/// The native histogram of each duration family; `None` keeps classic buckets only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NativeHistograms {
+    /// `*_operation_duration_seconds`.
+    pub operation: Option<NativeHistogram>,
+    /// `*_http_request_duration_seconds` and the per-route durations.
+    pub http: Option<NativeHistogram>,
+    /// `*_grpc_request_duration_seconds`.
+    pub grpc: Option<NativeHistogram>,
+}
+
+impl Default for NativeHistograms {
+    /// All three on, with [`NativeHistogram::default`].
+    fn default() -> Self {
+        let on = Some(NativeHistogram::default());
+        NativeHistograms {
+            operation: on,
+            http: on,
+            grpc: on,
+        }
+    }
 }
 
 impl Default for MetricsConfig {
@@ -61,6 +99,7 @@ impl Default for MetricsConfig {
             bearer_token: None,
             collector_interval: Duration::from_secs(30),
             openmetrics: false,
+            native_histograms: NativeHistograms::default(),
         }
     }
 }
@@ -151,6 +190,118 @@ struct RawMetrics {
     bearer_token: Option<String>,
     collector_interval: Option<RawDuration>,
     openmetrics: Option<bool>,
+    native_histograms: Option<RawNatives>,
+}
+
+/// `native_histograms:`: a switch for all three, or one entry per family.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "true, false, or a map of operation, http and grpc"
+)]
+enum RawNatives {
+    All(bool),
+    Each(RawEach),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEach {
+    operation: Option<RawNative>,
+    http: Option<RawNative>,
+    grpc: Option<RawNative>,
+}
+
+/// One family's native histogram: a switch, or its settings.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "true, false, or a map of schema or bucket_factor, zero_threshold and max_buckets"
+)]
+enum RawNative {
+    On(bool),
+    Settings(RawNativeSettings),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNativeSettings {
+    schema: Option<i64>,
+    bucket_factor: Option<f64>,
+    zero_threshold: Option<f64>,
+    max_buckets: Option<i64>,
+}
+
+/// The field names of one family's settings, for errors.
+struct NativeFields {
+    schema: &'static str,
+    bucket_factor: &'static str,
+    zero_threshold: &'static str,
+    max_buckets: &'static str,
+}
+
+macro_rules! native_fields {
+    ($family:literal) => {
+        NativeFields {
+            schema: concat!("metrics.native_histograms.", $family, ".schema"),
+            bucket_factor: concat!("metrics.native_histograms.", $family, ".bucket_factor"),
+            zero_threshold: concat!("metrics.native_histograms.", $family, ".zero_threshold"),
+            max_buckets: concat!("metrics.native_histograms.", $family, ".max_buckets"),
+        }
+    };
+}
+
+fn native(raw: Option<RawNative>, f: NativeFields) -> Result<Option<NativeHistogram>, ConfigError> {
+    let s = match raw {
+        None | Some(RawNative::On(true)) => return Ok(Some(NativeHistogram::default())),
+        Some(RawNative::On(false)) => return Ok(None),
+        Some(RawNative::Settings(s)) => s,
+    };
+    let mut n = NativeHistogram::default();
+    match (s.schema, s.bucket_factor) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                f.bucket_factor,
+                "(with schema)",
+                "give schema or bucket_factor, not both",
+            ))
+        }
+        (Some(schema), None) => {
+            n = n.schema(i8::try_from(schema).unwrap_or(i8::MAX));
+            check(&n, f.schema, schema, "must be between -4 and 8")?;
+        }
+        (None, Some(factor)) => {
+            n = n.bucket_factor(factor);
+            check(&n, f.bucket_factor, factor, "must be above 1")?;
+        }
+        (None, None) => {}
+    }
+    if let Some(z) = s.zero_threshold {
+        n = n.zero_threshold(z);
+        check(
+            &n,
+            f.zero_threshold,
+            z,
+            "must be a duration of 0 s up to 1 hour",
+        )?;
+    }
+    if let Some(m) = s.max_buckets {
+        n = n.max_buckets(u32::try_from(m).unwrap_or(0));
+        check(&n, f.max_buckets, m, "must be between 8 and 4096")?;
+    }
+    Ok(Some(n))
+}
+
+/// Fails with `field`, `value` and `reason` if `n` is not valid.
+fn check(
+    n: &NativeHistogram,
+    field: &'static str,
+    value: impl fmt::Display,
+    reason: &'static str,
+) -> Result<(), ConfigError> {
+    NativeLayout::new(n)
+        .map(drop)
+        .map_err(|_| invalid(field, value, reason))
 }
 
 #[derive(Deserialize)]
@@ -216,6 +367,19 @@ impl MetricsConfig {
                 None => defaults.collector_interval,
             },
             openmetrics: raw.openmetrics.unwrap_or(defaults.openmetrics),
+            native_histograms: match raw.native_histograms {
+                None | Some(RawNatives::All(true)) => NativeHistograms::default(),
+                Some(RawNatives::All(false)) => NativeHistograms {
+                    operation: None,
+                    http: None,
+                    grpc: None,
+                },
+                Some(RawNatives::Each(each)) => NativeHistograms {
+                    operation: native(each.operation, native_fields!("operation"))?,
+                    http: native(each.http, native_fields!("http"))?,
+                    grpc: native(each.grpc, native_fields!("grpc"))?,
+                },
+            },
         };
         config.validate()?;
         Ok(config)
@@ -293,6 +457,25 @@ impl MetricsConfig {
             ));
         }
         Ok(())
+    }
+
+    /// A [`Metrics`] builder with this configuration's native histograms; set the rest
+    /// (namespace, buckets, labels) on it, then build.
+    ///
+    /// ```
+    /// use keychain_metrics::config::MetricsConfig;
+    ///
+    /// let config = MetricsConfig::from_yaml("metrics: { native_histograms: { grpc: false } }")?;
+    /// let metrics = config.metrics_builder().namespace("vault").build()?;
+    /// # let _ = metrics;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn metrics_builder(&self) -> MetricsBuilder {
+        let n = &self.native_histograms;
+        Metrics::builder()
+            .operation_native(n.operation)
+            .http_native(n.http)
+            .grpc_native(n.grpc)
     }
 
     /// The address to listen on.

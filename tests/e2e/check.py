@@ -55,6 +55,8 @@ def query(prometheus, expr):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--prometheus", required=True)
+    p.add_argument("--native-prometheus", required=True)
+    p.add_argument("--truth", required=True)
     p.add_argument("--exposition", action="append", required=True)
     p.add_argument("--rules", action="append", required=True)
     p.add_argument("--dashboard", required=True)
@@ -85,7 +87,7 @@ def main():
     sent = {(instance, op): v["calls"] for instance, ops in summary.items() for op, v in ops.items()}
 
     # Wait until Prometheus has scraped the final counts (scrapes every second).
-    expr = "sum by (instance, operation) (keychain_operations_total)"
+    expr = 'sum by (instance, operation) (keychain_operations_total{job="keychain"})'
     scraped = {}
     for _ in range(30):
         scraped = {(r["metric"]["instance"], r["metric"]["operation"]): int(float(r["value"][1])) for r in query(a.prometheus, expr)}
@@ -101,12 +103,14 @@ def main():
         time.sleep(1)
     time.sleep(2)
 
-    # (c) every query of every dashboard panel returns data.
+    # (c) every query of every dashboard panel returns data; the native-histogram
+    # panels from the Prometheus that stores native histograms.
     dashboard = json.load(open(a.dashboard))
     for panel in dashboard["panels"]:
+        server = a.native_prometheus if "(native)" in panel["title"] else a.prometheus
         for target in panel.get("targets", []):
             try:
-                result = query(a.prometheus, target["expr"])
+                result = query(server, target["expr"])
                 check(f"dashboard '{panel['title']}': {target['expr']}", len(result) > 0, f"{len(result)} series")
             except Exception as e:  # noqa: BLE001 - reported as a failed check
                 check(f"dashboard '{panel['title']}': {target['expr']}", False, str(e)[:200])
@@ -121,11 +125,12 @@ def main():
     check('no bucket stored in the OpenMetrics spelling le="1.0"', not stored, f"{stored}")
 
     # Prometheus scraped both targets without a failure.
-    up = {r["metric"]["instance"]: r["value"][1] for r in query(a.prometheus, 'up{job="keychain"}')}
-    check("Prometheus scrapes both targets (up == 1)", sorted(up) == sorted(summary) and set(up.values()) == {"1"}, f"{up}")
+    for server in (a.prometheus, a.native_prometheus):
+        up = {r["metric"]["instance"]: r["value"][1] for r in query(server, 'up{job="keychain"}')}
+        check(f"{server} scrapes both targets (up == 1)", sorted(up) == sorted(summary) and set(up.values()) == {"1"}, f"{up}")
 
     # (d) both instances report operations.
-    instances = sorted(r["metric"]["instance"] for r in query(a.prometheus, "sum by (instance) (keychain_operations_total)"))
+    instances = sorted(r["metric"]["instance"] for r in query(a.prometheus, 'sum by (instance) (keychain_operations_total{job="keychain"})'))
     expected = sorted(summary)
     check("both instances in sum by (instance) (keychain_operations_total)", instances == expected, f"{instances}")
 
@@ -134,7 +139,47 @@ def main():
     total = sum(sent.values())
     check(f"operation counts equal what the load generator sent ({total} calls)", not diffs, "; ".join(diffs[:5]))
 
+    native_checks(a)
     finish()
+
+
+# Native-histogram quantiles of the load, by family, from the Prometheus that stores them
+# (summed over the labels: a series created, and last changed, before its first scrape
+# has a rate of 0 and so no quantile).
+NATIVE_QUERIES = [
+    'histogram_quantile(0.99, sum(rate(keychain_operation_duration_seconds{job="keychain"}[1m])))',
+    'histogram_quantile(0.9, sum(rate(keychain_http_request_duration_seconds{job="keychain"}[1m])))',
+    'histogram_quantile(0.5, sum(rate(keychain_grpc_request_duration_seconds{job="keychain"}[1m])))',
+]
+
+
+def native_checks(a):
+    """(f) native histograms end to end, and their accuracy against the classic ones."""
+    for expr in NATIVE_QUERIES:
+        result = query(a.native_prometheus, expr)
+        values = [float(r["value"][1]) for r in result]
+        check(f"native: {expr}", values and all(v > 0 for v in values), f"{len(values)} series: {values[:3]}")
+    # The classic Prometheus still has the classic series of the same histograms.
+    classic = query(a.prometheus, 'count(keychain_operation_duration_seconds_bucket{job="keychain"})')
+    check("classic _bucket series beside them", classic and float(classic[0]["value"][1]) > 0, f"{classic}")
+
+    truth = json.load(open(a.truth))
+    bound = truth["relative_error"]
+    rows = []
+    for q, true in truth["quantiles"]:
+        native = query(a.native_prometheus, f'histogram_quantile({q}, keychain_operation_duration_seconds{{job="accuracy"}})')
+        classic = query(a.prometheus, f'histogram_quantile({q}, sum by (le) (keychain_operation_duration_seconds_bucket{{job="accuracy"}}))')
+        if not native or not classic:
+            check(f"accuracy at q={q}: both histograms answer", False, f"native {native}, classic {classic}")
+            continue
+        n, c = float(native[0]["value"][1]), float(classic[0]["value"][1])
+        n_err, c_err = abs(n - true) / true, abs(c - true) / true
+        rows.append(f"| {q} | {true * 1e3:.2f} ms | {n * 1e3:.2f} ms ({n_err:.1%}) | {c * 1e3:.2f} ms ({c_err:.1%}) |")
+        check(f"native q={q} within {bound:.2%} of the true {true * 1e3:.2f} ms (classic: {c_err:.1%} off)", n_err <= bound,
+              f"native {n * 1e3:.3f} ms, {n_err:.2%} off")
+    print("| quantile | true | native (error) | classic (error) |")
+    print("|---|---|---|---|")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# End-to-end proof with real parts: two keychain servers, a real Prometheus scraping
-# both every second, and the load generator; then tests/e2e/check.py checks promtool on
-# the expositions and the alert rules, every dashboard query, both instances, and the
-# operation counts against what the load generator sent. Stops everything it started.
+# End-to-end proof with real parts: two keychain servers, two real Prometheus servers
+# scraping both every second (one as Prometheus 2.x scrapes by default, one with native
+# histograms, which scrapes protobuf), a target holding a known latency distribution,
+# and the load generator; then tests/e2e/check.py checks promtool on the expositions
+# and the alert rules, every dashboard query, both instances, the operation counts
+# against what the load generator sent, and the quantiles of both kinds of histogram
+# against the true ones. Stops everything it started.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -16,12 +19,16 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
 fi
 build
 
-read -r rest_a grpc_a metrics_a rest_b grpc_b metrics_b prom < <(free_ports 7)
+read -r rest_a grpc_a metrics_a rest_b grpc_b metrics_b prom prom_native accuracy < <(free_ports 9)
 
 for name in a b; do
     eval rest=\$rest_$name grpc=\$grpc_$name metrics=\$metrics_$name
     start_server "$rest" "$grpc" "$metrics" "$work/keys-$name" "$work/server-$name.log"
 done
+
+target/debug/native-accuracy --port "$accuracy" --truth "$work/truth.json" >"$work/accuracy.log" 2>&1 &
+pids+=($!)
+ready "http://127.0.0.1:$accuracy/metrics" || { cat "$work/accuracy.log"; fail "native-accuracy did not start"; }
 
 cat >"$work/prometheus.yml" <<YAML
 global:
@@ -34,12 +41,31 @@ scrape_configs:
   - job_name: keychain
     static_configs:
       - targets: ["127.0.0.1:$metrics_a", "127.0.0.1:$metrics_b"]
+  - job_name: accuracy
+    static_configs:
+      - targets: ["127.0.0.1:$accuracy"]
 YAML
-prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
-    --web.listen-address="127.0.0.1:$prom" --log.level=warn >"$work/prometheus.log" 2>&1 &
-pids+=($!)
+# The second Prometheus asks for protobuf and stores native histograms; 2.42 then
+# ignores the classic buckets of a histogram that has native ones, hence two servers.
+for which in classic native; do
+    if [ "$which" = native ]; then port=$prom_native flags=(--enable-feature=native-histograms)
+    else port=$prom flags=(); fi
+    prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb-$which" \
+        --web.listen-address="127.0.0.1:$port" --log.level=warn "${flags[@]}" \
+        >"$work/prometheus-$which.log" 2>&1 &
+    pids+=($!)
+    ready "http://127.0.0.1:$port/-/ready" || { cat "$work/prometheus-$which.log"; fail "Prometheus ($which) never answered"; }
+done
 
-ready "http://127.0.0.1:$prom/-/ready" || { cat "$work/prometheus.log"; fail "Prometheus never answered"; }
+# Prometheus applies its targets about 5 s after start: wait until both servers have
+# been scraped by both, so that the rates span the load rather than its end.
+for port in "$prom" "$prom_native"; do
+    for _ in $(seq 200); do
+        curl -sf "http://127.0.0.1:$port/api/v1/query" --data-urlencode 'query=count(up{job="keychain"} == 1)' \
+            | grep -q '"2"\]' && break
+        sleep 0.1
+    done
+done
 
 echo "e2e: load on both servers"
 target/debug/keychain-load --quiet --requests "${E2E_REQUESTS:-1500}" --concurrency 8 \
@@ -49,6 +75,8 @@ target/debug/keychain-load --quiet --requests "${E2E_REQUESTS:-1500}" --concurre
 
 python3 tests/e2e/check.py \
     --prometheus "http://127.0.0.1:$prom" \
+    --native-prometheus "http://127.0.0.1:$prom_native" \
+    --truth "$work/truth.json" \
     --exposition "http://127.0.0.1:$metrics_a/metrics" \
     --exposition "http://127.0.0.1:$metrics_b/metrics" \
     --rules examples/prometheus/alerts.yml \

@@ -211,3 +211,69 @@ fn files_are_read_and_missing_files_named() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn native_histograms_per_family() {
+    use keychain_metrics::NativeHistogram;
+    let c = MetricsConfig::from_yaml(
+        "metrics:
+  native_histograms:
+    operation: { schema: 5, zero_threshold: 0.00001, max_buckets: 64 }
+    http: { bucket_factor: 1.1 }
+    grpc: false
+",
+    )
+    .unwrap();
+    let n = &c.native_histograms;
+    assert_eq!(
+        n.operation,
+        Some(
+            NativeHistogram::default()
+                .schema(5)
+                .zero_threshold(0.00001)
+                .max_buckets(64)
+        )
+    );
+    assert_eq!(n.http, Some(NativeHistogram::default().schema(3)));
+    assert_eq!(n.grpc, None);
+    // Left out: the defaults; `false`: none at all.
+    let d = MetricsConfig::from_yaml("metrics: { native_histograms: { grpc: true } }").unwrap();
+    assert_eq!(
+        d.native_histograms.operation,
+        Some(NativeHistogram::default())
+    );
+    let off = MetricsConfig::from_yaml("metrics: { native_histograms: false }").unwrap();
+    assert_eq!(
+        (
+            off.native_histograms.operation,
+            off.native_histograms.http,
+            off.native_histograms.grpc
+        ),
+        (None, None, None)
+    );
+    // The builder takes them: a gRPC histogram without native buckets builds.
+    c.metrics_builder().build().unwrap();
+}
+
+#[test]
+fn bad_native_histogram_settings_name_the_field() {
+    let err = |yaml: &str| MetricsConfig::from_yaml(yaml).unwrap_err().to_string();
+    assert_eq!(
+        err("metrics: { native_histograms: { operation: { schema: 9 } } }"),
+        "metrics.native_histograms.operation.schema: 9: must be between -4 and 8"
+    );
+    assert_eq!(
+        err("metrics: { native_histograms: { http: { bucket_factor: 0.5 } } }"),
+        "metrics.native_histograms.http.bucket_factor: 0.5: must be above 1"
+    );
+    assert_eq!(
+        err("metrics: { native_histograms: { grpc: { max_buckets: 100000 } } }"),
+        "metrics.native_histograms.grpc.max_buckets: 100000: must be between 8 and 4096"
+    );
+    assert_eq!(
+        err("metrics: { native_histograms: { grpc: { zero_threshold: -1 } } }"),
+        "metrics.native_histograms.grpc.zero_threshold: -1: must be a duration of 0 s up to 1 hour"
+    );
+    assert!(err("metrics: { native_histograms: { rpc: true } }")
+        .starts_with("metrics.native_histograms"),);
+}

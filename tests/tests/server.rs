@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use keychain_metrics::config::MetricsConfig;
 use keychain_metrics::server::{MetricsServer, ServerError};
-use keychain_metrics::{Metrics, Op, Status, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
+use keychain_metrics::{
+    Metrics, Op, Status, OPENMETRICS_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE, TEXT_CONTENT_TYPE,
+};
 
 async fn start(config: MetricsConfig) -> (MetricsServer, Metrics, String) {
     let metrics = Metrics::new();
@@ -82,6 +84,78 @@ async fn openmetrics_when_offered_and_asked() {
         .await
         .unwrap();
     assert_eq!(text.headers()["content-type"], TEXT_CONTENT_TYPE);
+}
+
+/// The `Accept` header Prometheus 2.42 sends with `--enable-feature=native-histograms`.
+const PROMETHEUS_NATIVE_ACCEPT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// Length-delimited families, decoded by the `prometheus` crate's own schema (another
+/// protobuf implementation than the one that wrote them).
+fn decode_delimited(bytes: &[u8]) -> Vec<prometheus::proto::MetricFamily> {
+    let mut input = protobuf::CodedInputStream::from_bytes(bytes);
+    let mut out = Vec::new();
+    while !input.eof().unwrap() {
+        out.push(input.read_message().unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn protobuf_to_prometheus_with_native_histograms() {
+    let (_server, metrics, url) = start(MetricsConfig::default()).await;
+    metrics.record_operation(Op::Sign, "pkcs8", Status::Error, Duration::from_millis(20));
+    for gzip in [false, true] {
+        let mut request = client()
+            .get(&url)
+            .header("accept", PROMETHEUS_NATIVE_ACCEPT);
+        if gzip {
+            request = request.header("accept-encoding", "gzip");
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], PROTOBUF_CONTENT_TYPE);
+        let raw = response.bytes().await.unwrap();
+        let body = if gzip {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&raw[..])
+                .read_to_end(&mut out)
+                .unwrap();
+            out
+        } else {
+            raw.to_vec()
+        };
+        let mut direct = Vec::new();
+        metrics.encode_protobuf(&mut direct);
+        assert_eq!(body, direct);
+        let families = decode_delimited(&body);
+        let ops = families
+            .iter()
+            .find(|f| f.name() == "keychain_operations_total")
+            .unwrap();
+        let values: Vec<(String, f64)> = ops
+            .get_metric()
+            .iter()
+            .map(|m| {
+                let status = m.get_label().iter().find(|l| l.name() == "status").unwrap();
+                (status.value().to_owned(), m.get_counter().value())
+            })
+            .collect();
+        assert_eq!(values, [("success".into(), 1.0), ("error".into(), 1.0)]);
+        let h = families
+            .iter()
+            .find(|f| f.name() == "keychain_operation_duration_seconds")
+            .unwrap()
+            .get_metric()[0]
+            .get_histogram();
+        assert_eq!(h.get_sample_count(), 2);
+        assert!((h.get_sample_sum() - 0.022).abs() < 1e-12);
+        let le_5ms = h
+            .get_bucket()
+            .iter()
+            .find(|b| b.upper_bound() == 0.005)
+            .unwrap();
+        assert_eq!(le_5ms.cumulative_count(), 1);
+    }
 }
 
 #[tokio::test]

@@ -82,7 +82,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         None => std::env::temp_dir().join(format!("keychain-server-{}", std::process::id())),
     };
 
-    let metrics = Metrics::global().clone();
+    // Built from the configuration (native histograms on by default) and installed as
+    // the instance the attribute records into.
+    let metrics = config.metrics.metrics_builder().build()?;
+    Metrics::install_global(metrics.clone())
+        .map_err(|_| "the global metrics instance was in use before start-up")?;
     if !config.metrics.enabled {
         metrics.disable();
     }
