@@ -1,5 +1,5 @@
-//! Rendering the exposition, keychain-metrics beside `prometheus::TextEncoder` on the
-//! same series. Both write into a reused buffer; the `prometheus` side includes
+//! Rendering the exposition, keychain-metrics beside `prometheus::TextEncoder` and
+//! `ProtobufEncoder` on the same series (ours in protobuf with native buckets too). Both write into a reused buffer; the `prometheus` side includes
 //! `gather()`, which its encoder needs.
 //!
 //! `cargo bench -p keychain-metrics-benches --bench encoding`
@@ -31,13 +31,29 @@ fn encode(c: &mut Criterion, name: &str, fill: fn(&Metrics, &PromContract)) {
             black_box(text.len())
         })
     });
-    let encoder = TextEncoder::new();
     let mut bytes = Vec::new();
+    g.bench_function("keychain/protobuf", |b| {
+        b.iter(|| {
+            bytes.clear();
+            ours.encode_protobuf(&mut bytes);
+            black_box(bytes.len())
+        })
+    });
+    let encoder = TextEncoder::new();
     g.bench_function("prometheus/text", |b| {
         b.iter(|| {
             bytes.clear();
             let families = theirs.registry.gather();
             let _ = encoder.encode(&families, &mut bytes);
+            black_box(bytes.len())
+        })
+    });
+    let protobuf = prometheus::ProtobufEncoder::new();
+    g.bench_function("prometheus/protobuf", |b| {
+        b.iter(|| {
+            bytes.clear();
+            let families = theirs.registry.gather();
+            let _ = protobuf.encode(&families, &mut bytes);
             black_box(bytes.len())
         })
     });

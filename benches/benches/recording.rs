@@ -41,6 +41,31 @@ fn record_operation(c: &mut Criterion) {
     g.bench_function("keychain/handle", |b| {
         b.iter(|| handle.record(Status::Success, black_box(D)))
     });
+    // The same without native buckets beside the classic ones: what they cost.
+    let classic = Metrics::builder()
+        .operation_native(None)
+        .build()
+        .expect("valid");
+    let classic = classic.operation(Op::Sign, "pkcs8");
+    g.bench_function("keychain/handle_classic_only", |b| {
+        b.iter(|| classic.record(Status::Success, black_box(D)))
+    });
+    // Durations that move between buckets (100 µs to 200 ms), with and without.
+    let varied: Vec<Duration> = (0..64u64)
+        .map(|i| Duration::from_micros(100 + i * i * i * 3 / 4))
+        .collect();
+    for (name, h) in [
+        ("keychain/handle_varied", &handle),
+        ("keychain/handle_varied_classic_only", &classic),
+    ] {
+        let mut i = 0;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                i = (i + 1) & 63;
+                h.record(Status::Success, black_box(varied[i]))
+            })
+        });
+    }
     // A service's own operation: the same series shape, so the same cost.
     let user = ours.operation("unwrap_key", "pkcs8");
     g.bench_function("keychain/handle_user_op", |b| {

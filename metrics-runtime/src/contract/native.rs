@@ -9,9 +9,10 @@
 //! they fit; it never rises again while the process runs.
 //!
 //! Durations arrive as integer nanoseconds. Since `index(2v) = index(v) + 2^s`, where an
-//! observation falls within its power of two of nanoseconds decides the rest: a table of
-//! the `2^s` boundaries inside one such octave, indexed by the top bits of the value's
-//! floating-point mantissa, finds it with one load and one compare.
+//! observation falls within its power of two of nanoseconds decides the rest: its
+//! leading zeros give the octave, and a table of the `2^s` boundaries inside one octave,
+//! indexed by the top bits after the leading one, finds its bucket with one load and
+//! one compare. No floating point on the recording path.
 
 use std::fmt;
 
@@ -152,7 +153,6 @@ impl fmt::Display for NativeError {
 /// Validated settings with the tables that place a duration in its bucket.
 #[derive(Debug, Clone)]
 pub(crate) struct NativeLayout {
-    schema: i8,
     zero_threshold: f64,
     zero_threshold_ns: u64,
     max_buckets: usize,
@@ -160,17 +160,28 @@ pub(crate) struct NativeLayout {
     fine: u32,
     /// …and the halvings from it to `schema` (`max(-schema, 0)`).
     coarse: u32,
-    /// Mantissa bits of the bucket boundaries within one octave of nanoseconds,
-    /// ascending, then `u64::MAX`.
-    bounds: Box<[u64]>,
-    /// By the top `fine + 1` mantissa bits: how many of `bounds` lie below that cell.
-    below: Box<[u16]>,
-    /// What `octave * 2^fine + within` comes to for one second, which is index 0.
-    origin: i64,
+    /// Where the bucket boundaries fall within one octave of nanoseconds, as 64-bit
+    /// fractions (the bits after a value's leading one), ascending, then `u64::MAX`.
+    /// Sized for the finest schema, so that a masked index needs no bounds check.
+    bounds: Box<[u64; TABLE]>,
+    /// By the top `fine + 1` bits of the fraction: how many of `bounds` lie below.
+    below: Box<[u16; TABLE]>,
+    /// `64 - (fine + 1)`: the shift that leaves those top bits.
+    cell_shift: u32,
+    /// By a value's leading zeros: the index of its octave's first bucket, so that
+    /// one second is index 0.
+    octave_base: [i32; 64],
 }
 
-const MANTISSA_BITS: u32 = 52;
-const MANTISSA: u64 = (1 << MANTISSA_BITS) - 1;
+/// Entries of both tables: `2^(MAX_SCHEMA + 1)`.
+const TABLE: usize = 2 << MAX_SCHEMA;
+
+/// A value's leading zeros and the 64 bits after its leading one (`nanos` > 0).
+#[inline(always)]
+fn normalize(nanos: u64) -> (u32, u64) {
+    let zeros = nanos.leading_zeros();
+    (zeros, (nanos << zeros) << 1)
+}
 
 impl NativeLayout {
     pub(crate) fn new(settings: &NativeHistogram) -> Result<Self, NativeError> {
@@ -193,38 +204,39 @@ impl NativeLayout {
         let per_octave = 1usize << fine;
         // The boundaries 1e9 · 2^(k/2^fine) ns for k in 0..2^fine cover one octave;
         // k = 0 is one second, exact, so powers of two of seconds land on their bound.
-        let mut bounds: Vec<u64> = (0..per_octave)
-            .map(|k| (1e9 * 2f64.powf(k as f64 / per_octave as f64)).to_bits() & MANTISSA)
-            .collect();
-        bounds.sort_unstable();
-        bounds.push(u64::MAX);
-        let cell_bits = MANTISSA_BITS - (fine + 1);
-        let below = (0..2u64 << fine)
-            .map(|cell| {
-                bounds
-                    .iter()
-                    .take_while(|&&b| b < cell << cell_bits)
-                    .count() as u16
-            })
-            .collect();
+        let mut bounds = Box::new([u64::MAX; TABLE]);
+        for (k, b) in bounds.iter_mut().take(per_octave).enumerate() {
+            let boundary = 1e9 * 2f64.powf(k as f64 / per_octave as f64);
+            // The f64's 52 fraction bits, as the top of a 64-bit fraction.
+            *b = (boundary.to_bits() & ((1 << 52) - 1)) << 12;
+        }
+        bounds[..per_octave].sort_unstable();
+        let cell_shift = 64 - (fine + 1);
+        let mut below = Box::new([0u16; TABLE]);
+        for (cell, n) in below.iter_mut().take(2 << fine).enumerate() {
+            let start = (cell as u64) << cell_shift;
+            *n = bounds[..per_octave]
+                .iter()
+                .take_while(|&&b| b < start)
+                .count() as u16;
+        }
         let mut layout = NativeLayout {
-            schema,
             zero_threshold,
             zero_threshold_ns: (zero_threshold * 1e9).floor() as u64,
             max_buckets: max_buckets as usize,
             fine,
             coarse,
-            bounds: bounds.into(),
+            bounds,
             below,
-            origin: 0,
+            cell_shift,
+            octave_base: [0; 64],
         };
-        layout.origin = layout.raw(1_000_000_000);
+        let (zeros, fraction) = normalize(1_000_000_000);
+        let origin = (63 - zeros as i32) * per_octave as i32 + layout.within(fraction) as i32;
+        for (zeros, base) in layout.octave_base.iter_mut().enumerate() {
+            *base = (63 - zeros as i32) * per_octave as i32 - origin;
+        }
         Ok(layout)
-    }
-
-    /// The configured schema.
-    pub(crate) fn schema(&self) -> i8 {
-        self.schema
     }
 
     /// The zero threshold in seconds.
@@ -237,26 +249,44 @@ impl NativeLayout {
         self.max_buckets
     }
 
-    /// Octave and position within it, at the fine schema, before calibration.
+    /// How many of the octave's boundaries lie below `fraction`: one table load finds
+    /// the cell, and a cell holds at most one boundary (they are at least
+    /// `ln 2 / 2^fine` apart; a cell is `1 / 2^(fine + 1)` wide).
     #[inline(always)]
-    fn raw(&self, nanos: u64) -> i64 {
-        let bits = (nanos as f64).to_bits();
-        let octave = (bits >> MANTISSA_BITS) as i64 - 1023;
-        let mantissa = bits & MANTISSA;
-        let below = self.below[(mantissa >> (MANTISSA_BITS - (self.fine + 1))) as usize] as usize;
-        let within = below + usize::from(self.bounds[below] < mantissa);
-        (octave << self.fine) + within as i64
+    fn within(&self, fraction: u64) -> usize {
+        let cell = (fraction >> self.cell_shift) as usize;
+        // `below` is at most 2^fine, where `bounds` holds u64::MAX.
+        let below = usize::from(self.below[cell % TABLE]);
+        below + usize::from(self.bounds[below % TABLE] < fraction)
     }
 
     /// Where `nanos` goes: `None` for the zero bucket, else the bucket index at the
-    /// configured schema.
-    #[inline]
-    pub(crate) fn index(&self, nanos: u64) -> Option<i32> {
+    /// fine schema (`max(schema, 0)`); [`NativeLayout::coarse`] halvings from there give
+    /// the configured schema. Integer operations only: the octave from the leading
+    /// zeros, the place within it from the bits after the leading one.
+    #[inline(always)]
+    pub(crate) fn fine_index(&self, nanos: u64) -> Option<i32> {
         if nanos <= self.zero_threshold_ns {
             return None;
         }
-        // |raw - origin| < 2^(fine + 7): at most 64 octaves of u64 nanoseconds.
-        Some(reduce((self.raw(nanos) - self.origin) as i32, self.coarse))
+        let (zeros, fraction) = normalize(nanos);
+        Some(self.octave_base[zeros as usize % 64] + self.within(fraction) as i32)
+    }
+
+    /// The bucket index at the configured schema (`None`: the zero bucket).
+    #[cfg(test)]
+    pub(crate) fn index(&self, nanos: u64) -> Option<i32> {
+        self.fine_index(nanos).map(|i| reduce(i, self.coarse))
+    }
+
+    /// The schema the tables resolve: the configured one, or 0 for negative schemas.
+    pub(crate) fn fine_schema(&self) -> i32 {
+        self.fine as i32
+    }
+
+    /// Halvings from the fine schema to the configured one.
+    pub(crate) fn coarse(&self) -> u32 {
+        self.coarse
     }
 
     /// The upper bound in seconds of bucket `index` at `schema`.
@@ -270,11 +300,8 @@ impl NativeLayout {
 /// bucket `i` of the coarser schema holds buckets `2i - 1` and `2i` of the finer.
 #[inline(always)]
 pub(crate) fn reduce(index: i32, shift: u32) -> i32 {
-    if shift == 0 {
-        index
-    } else {
-        ((i64::from(index) + (1i64 << shift) - 1) >> shift) as i32
-    }
+    // Branch-free; with `shift` 0 it adds 0 and shifts by 0.
+    ((i64::from(index) + (1i64 << shift) - 1) >> shift) as i32
 }
 
 #[cfg(test)]

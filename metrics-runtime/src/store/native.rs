@@ -13,8 +13,7 @@
 //! they fit. Lines are freed only with the series, so a reader never follows a pointer
 //! to freed memory; a window move only rewrites counts (under the sequence).
 
-use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::contract::native::{reduce, NativeLayout, MIN_SCHEMA};
 
@@ -23,93 +22,117 @@ const PER_CHUNK: usize = 16;
 #[repr(align(128))]
 struct Chunk([AtomicU64; PER_CHUNK]);
 
-/// The native buckets of one stripe.
-pub(crate) struct NativeCells {
-    /// Counts at or below the zero threshold.
-    zero: AtomicU64,
-    /// Halvings of the configured schema applied in this stripe.
-    shift: AtomicU64,
-    /// Index (at this stripe's schema) of the window's first count, as `i64` bits.
-    offset: AtomicU64,
-    /// The window, `max_buckets` counts rounded up to whole chunks; null until used.
-    chunks: Box<[AtomicPtr<Chunk>]>,
+/// Cells of the native part of a stripe whose window spans `span` buckets: the zero
+/// count, the halvings, the window's first index, and one pointer per chunk.
+pub(crate) const fn cells_for(span: usize) -> usize {
+    HEADER + span.div_ceil(PER_CHUNK)
+}
+
+const ZERO: usize = 0;
+const SHIFT: usize = 1;
+const OFFSET: usize = 2;
+const HEADER: usize = 3;
+
+/// The native buckets of one stripe: a run of `cells_for(span)` cells after its
+/// classic cells.
+///
+/// The chunk pointers are kept in `AtomicU64` cells (with exposed provenance) so that
+/// the whole native part lives in the stripe's lines: one allocation per stripe, and no
+/// pointer more on the recording path than the classic cells take.
+pub(crate) struct NativeCells<'a> {
+    header: &'a [AtomicU64; HEADER],
+    chunks: &'a [AtomicU64],
     span: usize,
 }
 
-impl Drop for NativeCells {
-    fn drop(&mut self) {
-        for c in self.chunks.iter_mut() {
-            let p = *c.get_mut();
-            if !p.is_null() {
-                // SAFETY: every non-null pointer came from `Box::into_raw` in `chunk_at`
-                // and is dropped only here, once, with exclusive access.
-                drop(unsafe { Box::from_raw(p) });
-            }
-        }
-    }
-}
-
-impl NativeCells {
-    /// Cells for a window of `span` buckets.
-    pub(crate) fn new(span: usize) -> Self {
+impl<'a> NativeCells<'a> {
+    /// The native part at the start of `run`, which must hold `cells_for(span)` cells
+    /// (the stripe allocated them).
+    #[inline(always)]
+    pub(crate) fn at(run: &'a [AtomicU64], span: usize) -> Self {
+        let (header, chunks) = run
+            .split_first_chunk::<HEADER>()
+            .expect("a stripe holds its native header");
         NativeCells {
-            zero: AtomicU64::new(0),
-            shift: AtomicU64::new(0),
-            offset: AtomicU64::new(0),
-            chunks: (0..span.div_ceil(PER_CHUNK))
-                .map(|_| AtomicPtr::new(ptr::null_mut()))
-                .collect(),
+            header,
+            chunks,
             span,
         }
     }
 
-    /// Adds one observation. Only the stripe's current writer may call this.
     #[inline(always)]
-    pub(crate) fn observe(&self, index: Option<i32>) {
+    fn header(&self, k: usize) -> &'a AtomicU64 {
+        &self.header[k]
+    }
+
+    /// Sets the halvings a new stripe starts with (the layout's, for negative schemas).
+    pub(crate) fn init(&self, shift: u32) {
+        self.header(SHIFT)
+            .store(u64::from(shift), Ordering::Relaxed);
+    }
+
+    /// The chunk of window position `rel`, if allocated.
+    #[inline(always)]
+    fn chunk(&self, rel: usize, order: Ordering) -> Option<&'a Chunk> {
+        let addr = self.chunks[rel / PER_CHUNK].load(order);
+        // SAFETY: a non-zero address came from `Box::into_raw` in `chunk_at` (its
+        // provenance exposed there) and stays allocated until `free`, which takes the
+        // stripe by `&mut`, so no reference to it outlives the chunk.
+        (addr != 0).then(|| unsafe { &*std::ptr::with_exposed_provenance::<Chunk>(addr as usize) })
+    }
+
+    /// Adds one observation at `index` of the layout's fine schema (`None`: the zero
+    /// bucket) if its chunk exists; returns whether it did, else the caller calls
+    /// [`NativeCells::observe_cold`]. Only the stripe's current writer may call this.
+    #[inline(always)]
+    pub(crate) fn try_observe(&self, index: Option<i32>) -> bool {
         let Some(index) = index else {
-            bump(&self.zero, 1);
-            return;
+            bump(self.header(ZERO), 1);
+            return true;
         };
-        let shift = self.shift.load(Ordering::Relaxed) as u32;
+        let shift = self.header(SHIFT).load(Ordering::Relaxed) as u32;
         let at = i64::from(reduce(index, shift));
-        let rel = at.wrapping_sub(self.offset.load(Ordering::Relaxed) as i64) as u64;
+        let rel = at.wrapping_sub(self.header(OFFSET).load(Ordering::Relaxed) as i64) as u64;
         if rel < self.span as u64 {
-            let chunk = self.chunks[rel as usize / PER_CHUNK].load(Ordering::Relaxed);
-            if !chunk.is_null() {
-                // SAFETY: a non-null chunk stays allocated until `self` is dropped.
-                bump(unsafe { &(*chunk).0[rel as usize % PER_CHUNK] }, 1);
-                return;
+            if let Some(chunk) = self.chunk(rel as usize, Ordering::Relaxed) {
+                bump(&chunk.0[rel as usize % PER_CHUNK], 1);
+                return true;
             }
         }
-        self.observe_cold(index);
+        false
+    }
+
+    /// Adds one observation; see [`NativeCells::try_observe`].
+    #[cfg(test)]
+    fn observe(&self, index: Option<i32>) {
+        if !self.try_observe(index) {
+            self.observe_cold(index.unwrap_or(0));
+        }
     }
 
     /// The chunk holding window position `rel`, allocated if needed.
-    fn chunk_at(&self, rel: usize) -> &Chunk {
-        let slot = &self.chunks[rel / PER_CHUNK];
-        let mut p = slot.load(Ordering::Relaxed);
-        if p.is_null() {
-            p = Box::into_raw(Box::new(Chunk(std::array::from_fn(|_| AtomicU64::new(0)))));
-            // Release: a reader that sees the pointer sees the zeroed counts.
-            slot.store(p, Ordering::Release);
+    fn chunk_at(&self, rel: usize) -> &'a Chunk {
+        if let Some(chunk) = self.chunk(rel, Ordering::Relaxed) {
+            return chunk;
         }
-        // SAFETY: non-null, and allocated until `self` is dropped.
+        let p = Box::into_raw(Box::new(Chunk(std::array::from_fn(|_| AtomicU64::new(0)))));
+        // Release: a reader that sees the address sees the zeroed counts.
+        self.chunks[rel / PER_CHUNK].store(p.expose_provenance() as u64, Ordering::Release);
+        // SAFETY: just allocated; freed only by `free`.
         unsafe { &*p }
     }
 
-    /// A first observation in a chunk, or one outside the window.
-    #[cold]
-    #[inline(never)]
-    fn observe_cold(&self, index: i32) {
-        let shift = self.shift.load(Ordering::Relaxed) as u32;
-        let offset = self.offset.load(Ordering::Relaxed) as i64;
+    /// A first observation in a chunk, or one outside the window (not the zero bucket).
+    pub(crate) fn observe_cold(&self, index: i32) {
+        let shift = self.header(SHIFT).load(Ordering::Relaxed) as u32;
+        let offset = self.header(OFFSET).load(Ordering::Relaxed) as i64;
         let mut used = Vec::new();
         self.for_each_count(offset, |i, n| used.push((i, n)));
         let at = i64::from(reduce(index, shift));
         let offset = if used.is_empty() {
             // First observation: centre the window on it.
             let offset = at - (self.span / 2) as i64;
-            self.offset.store(offset as u64, Ordering::Relaxed);
+            self.header(OFFSET).store(offset as u64, Ordering::Relaxed);
             offset
         } else {
             offset
@@ -124,36 +147,31 @@ impl NativeCells {
         // Rewrite the counts into a window centred on the buckets in use.
         let (lo, hi) = (used[0].0, used[used.len() - 1].0);
         let offset = lo - ((self.span as i64 - (hi - lo + 1)) / 2);
-        for c in self.chunks.iter() {
-            let p = c.load(Ordering::Relaxed);
-            if !p.is_null() {
-                // SAFETY: allocated until `self` is dropped.
-                for n in unsafe { &(*p).0 } {
-                    n.store(0, Ordering::Relaxed);
-                }
+        for rel in (0..self.span).step_by(PER_CHUNK) {
+            for n in self.chunk(rel, Ordering::Relaxed).iter().flat_map(|c| &c.0) {
+                n.store(0, Ordering::Relaxed);
             }
         }
         for (i, n) in used {
             let rel = (i - offset) as usize;
             self.chunk_at(rel).0[rel % PER_CHUNK].store(n, Ordering::Relaxed);
         }
-        self.shift.store(u64::from(shift), Ordering::Relaxed);
-        self.offset.store(offset as u64, Ordering::Relaxed);
+        self.header(SHIFT)
+            .store(u64::from(shift), Ordering::Relaxed);
+        self.header(OFFSET).store(offset as u64, Ordering::Relaxed);
     }
 
     /// Calls `f(index, count)` for every non-zero count, ascending, with the window at
     /// `offset`.
     fn for_each_count(&self, offset: i64, mut f: impl FnMut(i64, u64)) {
-        for (c, slot) in self.chunks.iter().enumerate() {
-            let p = slot.load(Ordering::Acquire);
-            if p.is_null() {
+        for start in (0..self.span).step_by(PER_CHUNK) {
+            let Some(chunk) = self.chunk(start, Ordering::Acquire) else {
                 continue;
-            }
-            // SAFETY: allocated until `self` is dropped.
-            for (k, n) in unsafe { &(*p).0 }.iter().enumerate() {
+            };
+            for (k, n) in chunk.0.iter().enumerate() {
                 let n = n.load(Ordering::Relaxed);
                 if n > 0 {
-                    f(offset + (c * PER_CHUNK + k) as i64, n);
+                    f(offset + (start + k) as i64, n);
                 }
             }
         }
@@ -162,11 +180,28 @@ impl NativeCells {
     /// Reads this stripe into `out`.
     fn read(&self, out: &mut StripeRead) {
         out.counts.clear();
-        out.zero = self.zero.load(Ordering::Relaxed);
-        out.shift = self.shift.load(Ordering::Relaxed) as u32;
-        let offset = self.offset.load(Ordering::Relaxed) as i64;
+        out.zero = self.header(ZERO).load(Ordering::Relaxed);
+        out.shift = self.header(SHIFT).load(Ordering::Relaxed) as u32;
+        let offset = self.header(OFFSET).load(Ordering::Relaxed) as i64;
         let counts = &mut out.counts;
         self.for_each_count(offset, |i, n| counts.push((i, n)));
+    }
+
+    /// Frees the chunks. The caller owns the stripe exclusively (it is being dropped).
+    pub(crate) fn free(&mut self) {
+        for start in (0..self.span).step_by(PER_CHUNK) {
+            let cell = &self.chunks[start / PER_CHUNK];
+            let addr = cell.swap(0, Ordering::Relaxed);
+            if addr != 0 {
+                // SAFETY: from `Box::into_raw` in `chunk_at`, freed once (the address is
+                // cleared), and no reader is left: the stripe is being dropped.
+                drop(unsafe {
+                    Box::from_raw(std::ptr::with_exposed_provenance_mut::<Chunk>(
+                        addr as usize,
+                    ))
+                });
+            }
+        }
     }
 }
 
@@ -239,7 +274,7 @@ impl NativeSnapshot {
     }
 
     /// Reads one stripe's buckets, to be committed or read again.
-    pub(crate) fn stage(&mut self, cells: &NativeCells) {
+    pub(crate) fn stage(&mut self, cells: &NativeCells<'_>) {
         cells.read(&mut self.staged);
     }
 
@@ -265,7 +300,7 @@ impl NativeSnapshot {
         let shift = coarsest + fit(&mut counts, layout.max_buckets());
         // At schema -4 all of u64 nanoseconds spans 5 buckets, below the least maximum
         // of 8: no histogram is ever halved past Prometheus' lowest schema.
-        let schema = i32::from(layout.schema()) - shift as i32;
+        let schema = layout.fine_schema() - shift as i32;
         debug_assert!(schema >= i32::from(MIN_SCHEMA));
         self.schema = schema as i8;
         self.zero_threshold = layout.zero_threshold();
@@ -290,10 +325,49 @@ mod tests {
         NativeLayout::new(&NativeHistogram::default().schema(schema).max_buckets(max)).unwrap()
     }
 
-    fn snapshot(layout: &NativeLayout, cells: &[&NativeCells]) -> NativeSnapshot {
+    /// The cells of one stripe's native part, and the layout it records by.
+    struct Stripe {
+        mem: Box<[AtomicU64]>,
+        layout: NativeLayout,
+    }
+
+    impl Stripe {
+        fn new(layout: &NativeLayout) -> Self {
+            let span = layout.max_buckets();
+            let mem: Box<[AtomicU64]> = (0..cells_for(span)).map(|_| AtomicU64::new(0)).collect();
+            NativeCells::at(&mem, span).init(layout.coarse());
+            Stripe {
+                mem,
+                layout: layout.clone(),
+            }
+        }
+
+        fn cells(&self) -> NativeCells<'_> {
+            NativeCells::at(&self.mem, self.layout.max_buckets())
+        }
+
+        fn observe(&self, nanos: u64) {
+            self.cells().observe(self.layout.fine_index(nanos));
+        }
+
+        fn chunks(&self) -> usize {
+            self.mem[HEADER..]
+                .iter()
+                .filter(|a| a.load(Ordering::Relaxed) != 0)
+                .count()
+        }
+    }
+
+    impl Drop for Stripe {
+        fn drop(&mut self) {
+            NativeCells::at(&self.mem, self.layout.max_buckets()).free();
+        }
+    }
+
+    fn snapshot(layout: &NativeLayout, stripes: &[&Stripe]) -> NativeSnapshot {
         let mut out = NativeSnapshot::default();
-        for c in cells {
-            out.stage(c);
+        for s in stripes {
+            out.stage(&s.cells());
             out.commit();
         }
         out.finish(layout);
@@ -303,93 +377,101 @@ mod tests {
     #[test]
     fn observations_land_in_their_buckets() {
         let l = layout(3, 160);
-        let cells = NativeCells::new(l.max_buckets());
+        let s = Stripe::new(&l);
         for nanos in [0, 1_000_000_000, 1_000_000_000, 1_500_000_000, 3_000_000] {
-            cells.observe(l.index(nanos));
+            s.observe(nanos);
         }
-        let s = snapshot(&l, &[&cells]);
-        assert_eq!(s.schema, 3);
-        assert_eq!(s.zero_count, 1);
-        assert_eq!(s.buckets, vec![(-67, 1), (0, 2), (5, 1)]);
-        assert_eq!(s.count(), 5);
+        let snap = snapshot(&l, &[&s]);
+        assert_eq!(snap.schema, 3);
+        assert_eq!(snap.zero_count, 1);
+        assert_eq!(snap.buckets, vec![(-67, 1), (0, 2), (5, 1)]);
+        assert_eq!(snap.count(), 5);
+    }
+
+    #[test]
+    fn negative_schemas_start_halved() {
+        // Schema -2: 3 ms is ceil(log2(0.003) / 4) = -2; 1.5 s is 1.
+        let l = layout(-2, 16);
+        let s = Stripe::new(&l);
+        s.observe(3_000_000);
+        s.observe(1_500_000_000);
+        let snap = snapshot(&l, &[&s]);
+        assert_eq!((snap.schema, snap.buckets), (-2, vec![(-2, 1), (1, 1)]));
     }
 
     #[test]
     fn lines_are_allocated_as_used() {
         let l = layout(3, 160);
-        let cells = NativeCells::new(l.max_buckets());
-        let used = |c: &NativeCells| {
-            c.chunks
-                .iter()
-                .filter(|p| !p.load(Ordering::Relaxed).is_null())
-                .count()
-        };
-        assert_eq!(used(&cells), 0);
+        let s = Stripe::new(&l);
+        assert_eq!(s.chunks(), 0);
         // 1 ms to 1.9 ms: eight buckets at schema 3, in one or two lines.
         for us in (1000..1900).step_by(50) {
-            cells.observe(l.index(us * 1000));
+            s.observe(us * 1000);
         }
-        assert!(used(&cells) <= 2, "{}", used(&cells));
+        assert!(s.chunks() <= 2, "{}", s.chunks());
         // Over twenty powers of two the window fills: at most ten lines.
         for octave in 0..20 {
-            cells.observe(l.index(1000 << octave));
+            s.observe(1000 << octave);
         }
-        assert!(used(&cells) <= 10);
+        assert!(s.chunks() <= 10);
+        assert_eq!(snapshot(&l, &[&s]).count(), 38);
     }
 
     #[test]
     fn too_wide_a_spread_halves_the_resolution() {
         // 16 buckets of schema 3 are two powers of two; 1 ms and 1 s are ten apart.
         let l = layout(3, 16);
-        let cells = NativeCells::new(l.max_buckets());
-        cells.observe(l.index(1_000_000));
-        cells.observe(l.index(1_000_000_000));
-        let s = snapshot(&l, &[&cells]);
-        // Schema 3 → 0 spans -9..=0 (10 buckets); 1 → 18 > 16, so three halvings.
-        assert_eq!(s.schema, 0);
-        assert_eq!(s.buckets, vec![(-9, 1), (0, 1)]);
+        let s = Stripe::new(&l);
+        s.observe(1_000_000);
+        s.observe(1_000_000_000);
+        let snap = snapshot(&l, &[&s]);
+        // Schema 0 spans -9..=0 (10 buckets); schema 1 would span 20 > 16.
+        assert_eq!(snap.schema, 0);
+        assert_eq!(snap.buckets, vec![(-9, 1), (0, 1)]);
         // Later observations keep the lower schema.
-        cells.observe(l.index(1_500_000_000));
-        let s = snapshot(&l, &[&cells]);
-        assert_eq!((s.schema, s.buckets), (0, vec![(-9, 1), (0, 1), (1, 1)]));
+        s.observe(1_500_000_000);
+        let snap = snapshot(&l, &[&s]);
+        assert_eq!(
+            (snap.schema, snap.buckets),
+            (0, vec![(-9, 1), (0, 1), (1, 1)])
+        );
     }
 
     #[test]
     fn the_window_moves_when_the_buckets_fit() {
         let l = layout(3, 16);
-        let cells = NativeCells::new(l.max_buckets());
-        cells.observe(l.index(1_000_000));
-        // Eight powers of two higher, alone: the window moves; the old bucket stays.
+        let s = Stripe::new(&l);
+        s.observe(1_000_000);
+        // A power of two higher is eight buckets up, past the centred window's end.
         for _ in 0..3 {
-            cells.observe(l.index(1_000_000 << 1));
+            s.observe(2_000_000 + 1);
         }
-        let s = snapshot(&l, &[&cells]);
-        assert_eq!(s.schema, 3);
-        assert_eq!(s.count(), 4);
-        assert_eq!(s.buckets.len(), 2);
+        let snap = snapshot(&l, &[&s]);
+        assert_eq!(snap.schema, 3);
+        assert_eq!(snap.buckets, vec![(-79, 1), (-71, 3)]);
     }
 
     #[test]
     fn stripes_at_different_schemas_sum_at_the_coarsest() {
         let l = layout(3, 16);
-        let (a, b) = (NativeCells::new(16), NativeCells::new(16));
-        a.observe(l.index(1_000_000));
-        a.observe(l.index(1_000_000_000)); // a drops to schema 0
-        b.observe(l.index(1_000_000_000));
-        b.observe(l.index(1_100_000_000)); // b stays at 3: buckets 0 and 2
-        let s = snapshot(&l, &[&a, &b]);
-        assert_eq!(s.schema, 0);
-        assert_eq!(s.buckets, vec![(-9, 1), (0, 2), (1, 1)]);
+        let (a, b) = (Stripe::new(&l), Stripe::new(&l));
+        a.observe(1_000_000);
+        a.observe(1_000_000_000); // a drops to schema 0
+        b.observe(1_000_000_000);
+        b.observe(1_100_000_000); // b stays at 3: buckets 0 and 2
+        let snap = snapshot(&l, &[&a, &b]);
+        assert_eq!(snap.schema, 0);
+        assert_eq!(snap.buckets, vec![(-9, 1), (0, 2), (1, 1)]);
     }
 
     #[test]
     fn extremes_stay_within_the_lowest_schema() {
         let l = layout(-4, 8);
-        let cells = NativeCells::new(l.max_buckets());
-        cells.observe(l.index(1));
-        cells.observe(l.index(u64::MAX));
-        let s = snapshot(&l, &[&cells]);
-        assert_eq!(s.schema, -4);
-        assert_eq!(s.count(), 2);
+        let s = Stripe::new(&l);
+        s.observe(1);
+        s.observe(u64::MAX);
+        let snap = snapshot(&l, &[&s]);
+        assert_eq!(snap.schema, -4);
+        assert_eq!(snap.count(), 2);
     }
 }

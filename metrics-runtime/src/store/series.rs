@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::contract::buckets::Buckets;
 use crate::contract::labels::Status;
-use crate::store::stripe::StripedCells;
+use crate::store::stripe::{StripeWriter, StripedCells};
 
 /// A series' own label values (not the constant labels), as admitted.
 pub(crate) type Values = Box<[Box<str>]>;
@@ -79,17 +79,23 @@ impl TimedSeries {
     pub(crate) fn record(&self, buckets: &Buckets, status: Option<Status>, nanos: u64) {
         let bucket = self.statuses + buckets.index(nanos);
         let sum = self.statuses + buckets.len();
-        let native = buckets.native().map(|n| n.index(nanos));
-        self.cells.write(|w| {
+        let classic = |w: &StripeWriter<'_>| {
             if let Some(status) = status {
                 w.add(status.index(), 1);
             }
             w.add(bucket, 1);
             w.add(sum, nanos);
-            if let Some(index) = native {
-                w.native(index);
+        };
+        match buckets.native() {
+            Some(layout) => {
+                let index = layout.fine_index(nanos);
+                self.cells.write(|w| {
+                    classic(w);
+                    w.native(index);
+                });
             }
-        });
+            None => self.cells.write(classic),
+        }
     }
 }
 

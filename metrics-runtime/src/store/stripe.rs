@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 use crate::contract::buckets::MAX_BUCKETS;
 use crate::contract::native::NativeLayout;
 use crate::store::lease;
-use crate::store::native::{NativeCells, NativeSnapshot};
+use crate::store::native::{self, NativeCells, NativeSnapshot};
 
 /// Most cells a series may have: an operation's 3 status counts, [`MAX_BUCKETS`]
 /// buckets, `+Inf` and the sum. Bounds the stack buffer a scrape reads into.
@@ -35,21 +35,37 @@ const PER_LINE: usize = 16;
 #[repr(align(128))]
 struct Line([AtomicU64; PER_LINE]);
 
+const _: () = assert!(std::mem::size_of::<Line>() == PER_LINE * 8);
+
 impl Line {
     fn new() -> Self {
         Line(std::array::from_fn(|_| AtomicU64::new(0)))
     }
 }
 
-/// One copy of a series' cells, preceded by its sequence number, and of its native
-/// buckets, which the same sequence covers.
+/// One copy of a series' cells, preceded by its sequence number and followed by its
+/// native part (see [`crate::store::native`]), which the same sequence covers.
 struct Stripe {
     lines: Box<[Line]>,
-    native: Option<NativeCells>,
+}
+
+/// Where the native part of a series' stripes is: after its `len` classic cells.
+#[derive(Clone, Copy)]
+struct Native {
+    len: usize,
+    span: usize,
+}
+
+impl Native {
+    #[inline(always)]
+    fn of(self, stripe: &Stripe) -> NativeCells<'_> {
+        // After the sequence and the classic cells.
+        NativeCells::at(&stripe.flat()[1 + self.len..], self.span)
+    }
 }
 
 /// Write access to one stripe, handed to the closure of [`StripedCells::write`].
-pub(crate) struct StripeWriter<'a>(&'a Stripe);
+pub(crate) struct StripeWriter<'a>(&'a Stripe, Option<Native>);
 
 impl StripeWriter<'_> {
     /// Adds `n` (wrapping) to cell `i`. The writer is exclusive, so load and store suffice.
@@ -65,24 +81,51 @@ impl StripeWriter<'_> {
     /// Counts one observation in the native bucket `index` (`None`: the zero bucket).
     #[inline(always)]
     pub(crate) fn native(&self, index: Option<i32>) {
-        if let Some(native) = &self.0.native {
-            native.observe(index);
+        if let Some(native) = self.1 {
+            if !native.of(self.0).try_observe(index) {
+                observe_cold(self.0, native, index.unwrap_or_default());
+            }
         }
     }
 }
 
+/// Out of line, taking what it needs in registers, so the recording path stays short.
+#[cold]
+#[inline(never)]
+fn observe_cold(stripe: &Stripe, native: Native, index: i32) {
+    native.of(stripe).observe_cold(index);
+}
+
 impl Stripe {
-    fn new(cells: usize, native: Option<usize>) -> Self {
-        let lines = (cells + 1).div_ceil(PER_LINE);
-        Stripe {
+    fn new(cells: usize, native: Option<(Native, u32)>) -> Self {
+        let extra = native.map_or(0, |(n, _)| native::cells_for(n.span));
+        let lines = (1 + cells + extra).div_ceil(PER_LINE);
+        let stripe = Stripe {
             lines: (0..lines).map(|_| Line::new()).collect(),
-            native: native.map(NativeCells::new),
+        };
+        if let Some((n, coarse)) = native {
+            n.of(&stripe).init(coarse);
         }
+        stripe
     }
 
     #[inline(always)]
     fn seq(&self) -> &AtomicU64 {
         &self.lines[0].0[0]
+    }
+
+    /// Every cell, the sequence first, as one slice.
+    #[inline(always)]
+    fn flat(&self) -> &[AtomicU64] {
+        // SAFETY: `Line` is `repr(align(128))` around `[AtomicU64; 16]`: 128 bytes with
+        // no padding, so `lines` is `PER_LINE * len` contiguous, initialised cells,
+        // borrowed for as long as `self`.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.lines.as_ptr().cast::<AtomicU64>(),
+                self.lines.len() * PER_LINE,
+            )
+        }
     }
 
     #[inline(always)]
@@ -91,22 +134,22 @@ impl Stripe {
         &self.lines[slot / PER_LINE].0[slot % PER_LINE]
     }
 
-    /// Writes as the stripe's sole owner (the lease holder).
+    /// Opens a write as the stripe's sole owner (the lease holder); returns the even
+    /// sequence to pass to [`Stripe::end`].
     #[inline(always)]
-    fn write_owned(&self, f: impl FnOnce(&StripeWriter<'_>)) {
+    fn begin_owned(&self) -> u64 {
         let seq = self.seq();
         let s = seq.load(Ordering::Relaxed);
         seq.store(s.wrapping_add(1), Ordering::Relaxed);
         // Orders the odd sequence before the cell stores (pairs with the reader's
         // acquire fence): a reader that sees any new cell value re-reads a changed sequence.
         fence(Ordering::Release);
-        f(&StripeWriter(self));
-        seq.store(s.wrapping_add(2), Ordering::Release);
+        s
     }
 
-    /// Writes as one of possibly many writers: the odd sequence doubles as a lock.
+    /// Opens a write as one of possibly many writers: the odd sequence doubles as a lock.
     #[inline]
-    fn write_shared(&self, f: impl FnOnce(&StripeWriter<'_>)) {
+    fn begin_shared(&self) -> u64 {
         let seq = self.seq();
         let mut spins = 0u32;
         let s = loop {
@@ -121,13 +164,18 @@ impl Stripe {
             backoff(&mut spins);
         };
         fence(Ordering::Release);
-        f(&StripeWriter(self));
-        seq.store(s.wrapping_add(2), Ordering::Release);
+        s
+    }
+
+    /// Closes a write opened at even sequence `s`: publishes the cells.
+    #[inline(always)]
+    fn end(&self, s: u64) {
+        self.seq().store(s.wrapping_add(2), Ordering::Release);
     }
 
     /// Adds a consistent snapshot of this stripe's cells into `out` (wrapping), and of
     /// its native buckets into `native`.
-    fn read_into(&self, out: &mut [u64], mut native: Option<&mut NativeSnapshot>) {
+    fn read_into(&self, out: &mut [u64], mut native: Option<(Native, &mut NativeSnapshot)>) {
         let mut tmp = [0u64; MAX_CELLS];
         let tmp = &mut tmp[..out.len()];
         let seq = self.seq();
@@ -138,8 +186,8 @@ impl Stripe {
                 for (i, t) in tmp.iter_mut().enumerate() {
                     *t = self.cell(i).load(Ordering::Relaxed);
                 }
-                if let (Some(snapshot), Some(cells)) = (native.as_deref_mut(), &self.native) {
-                    snapshot.stage(cells);
+                if let Some((n, snapshot)) = native.as_mut() {
+                    snapshot.stage(&n.of(self));
                 }
                 fence(Ordering::Acquire);
                 if seq.load(Ordering::Relaxed) == before {
@@ -151,7 +199,7 @@ impl Stripe {
         for (o, t) in out.iter_mut().zip(tmp.iter()) {
             *o = o.wrapping_add(*t);
         }
-        if let Some(snapshot) = native {
+        if let Some((_, snapshot)) = native {
             snapshot.commit();
         }
     }
@@ -171,8 +219,9 @@ fn backoff(spins: &mut u32) {
 /// The cells of one series, striped per leased thread.
 pub(crate) struct StripedCells {
     len: usize,
-    /// The native window of each stripe, if the series keeps native buckets.
-    native: Option<usize>,
+    /// Where each stripe keeps its native part, if the series has one, and the
+    /// halvings a new stripe starts with.
+    native: Option<(Native, u32)>,
     owned: Box<[OnceLock<Stripe>]>,
     shared: Stripe,
 }
@@ -187,7 +236,10 @@ impl StripedCells {
     /// A series of `len` cells and, with `native`, native buckets of that layout.
     pub(crate) fn with_native(len: usize, native: Option<&NativeLayout>) -> Self {
         assert!(len <= MAX_CELLS, "series of {len} cells exceeds MAX_CELLS");
-        let native = native.map(NativeLayout::max_buckets);
+        let native = native.map(|l| {
+            let span = l.max_buckets();
+            (Native { len, span }, l.coarse())
+        });
         StripedCells {
             len,
             native,
@@ -209,12 +261,16 @@ impl StripedCells {
     /// Applies one recording. `f` must only call [`StripeWriter::add`] and must not panic.
     #[inline]
     pub(crate) fn write(&self, f: impl FnOnce(&StripeWriter<'_>)) {
-        match lease::current().and_then(|i| self.owned.get(i)) {
-            Some(slot) => slot
-                .get_or_init(|| Stripe::new(self.len, self.native))
-                .write_owned(f),
-            None => self.shared.write_shared(f),
-        }
+        // One call of `f` for both kinds of stripe, so that it is inlined.
+        let (stripe, s) = match lease::current().and_then(|i| self.owned.get(i)) {
+            Some(slot) => {
+                let stripe = slot.get_or_init(|| Stripe::new(self.len, self.native));
+                (stripe, stripe.begin_owned())
+            }
+            None => (&self.shared, self.shared.begin_shared()),
+        };
+        f(&StripeWriter(stripe, self.native.map(|n| n.0)));
+        stripe.end(s);
     }
 
     /// Adds `n` to the only cell of a one-cell series (counters, in-flight gauges). One
@@ -223,8 +279,12 @@ impl StripedCells {
     pub(crate) fn add_single(&self, n: u64) {
         debug_assert_eq!(self.len, 1);
         match lease::current().and_then(|i| self.owned.get(i)) {
-            Some(slot) => StripeWriter(slot.get_or_init(|| Stripe::new(1, None))).add(0, n),
-            None => self.shared.write_shared(|w| w.add(0, n)),
+            Some(slot) => StripeWriter(slot.get_or_init(|| Stripe::new(1, None)), None).add(0, n),
+            None => {
+                let s = self.shared.begin_shared();
+                StripeWriter(&self.shared, None).add(0, n);
+                self.shared.end(s);
+            }
         }
     }
 
@@ -244,28 +304,38 @@ impl StripedCells {
     ) {
         let out = &mut out[..self.len];
         out.fill(0);
-        let (layout, mut native) = match native.filter(|_| self.native.is_some()) {
-            Some((layout, snapshot)) => {
-                snapshot.clear();
-                (Some(layout), Some(snapshot))
+        let Some(((layout, snapshot), (at, _))) = native.zip(self.native) else {
+            self.shared.read_into(out, None);
+            for stripe in self.owned.iter().filter_map(OnceLock::get) {
+                stripe.read_into(out, None);
             }
-            None => (None, None),
+            return;
         };
-        self.shared.read_into(out, native.as_deref_mut());
+        snapshot.clear();
+        self.shared.read_into(out, Some((at, &mut *snapshot)));
         for stripe in self.owned.iter().filter_map(OnceLock::get) {
-            stripe.read_into(out, native.as_deref_mut());
+            stripe.read_into(out, Some((at, &mut *snapshot)));
         }
-        if let (Some(layout), Some(snapshot)) = (layout, native) {
-            snapshot.finish(layout);
-        }
+        snapshot.finish(layout);
     }
 
-    /// Bytes this series currently occupies on the heap.
+    /// Bytes this series currently occupies on the heap (without native chunks).
     #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
         let stripe = std::mem::size_of::<Line>() * self.shared.lines.len();
         let allocated = self.owned.iter().filter(|s| s.get().is_some()).count();
         std::mem::size_of_val(&*self.owned) + stripe * (1 + allocated)
+    }
+}
+
+impl Drop for StripedCells {
+    fn drop(&mut self) {
+        if let Some((at, _)) = self.native {
+            at.of(&self.shared).free();
+            for stripe in self.owned.iter().filter_map(OnceLock::get) {
+                at.of(stripe).free();
+            }
+        }
     }
 }
 
