@@ -7,12 +7,16 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use keychain_metrics::{Format, Metrics};
+use keychain_metrics::{Format, Metrics, NativeHistogram};
 use keychain_metrics_benches::{fill_contract, fill_errors, PromContract};
 use prometheus::{Encoder, TextEncoder};
 
 fn encode(c: &mut Criterion, name: &str, fill: fn(&Metrics, &PromContract)) {
-    let ours = Metrics::new();
+    // Native histograms on, so that the protobuf scrape carries them.
+    let ours = Metrics::builder()
+        .operation_native(Some(NativeHistogram::default()))
+        .build()
+        .expect("valid");
     let theirs = PromContract::new().expect("valid metrics");
     fill(&ours, &theirs);
     let mut g = c.benchmark_group(name);

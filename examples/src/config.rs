@@ -11,6 +11,7 @@ metrics:
   enabled: true
   port: 9090
   path: /metrics
+  native_histograms: true
 rest:
   address: 127.0.0.1:8080
 grpc:

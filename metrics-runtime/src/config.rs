@@ -10,14 +10,15 @@
 //!   bearer_token: s3cret       # optional; scrapers then send `Authorization: Bearer s3cret`
 //!   collector_interval: 30s    # default 30s; a number is seconds; also ms, m, h
 //!   openmetrics: false         # default false; see below
-//!   native_histograms:         # default: all three on, with NativeHistogram's defaults
+//!   native_histograms:         # default: none (classic buckets only)
 //!     operation: { schema: 3, zero_threshold: 0, max_buckets: 160 }
 //!     http: { bucket_factor: 1.1 }   # instead of schema: the coarsest schema this fine
-//!     grpc: false              # classic buckets only
+//!     grpc: true               # NativeHistogram's defaults
 //! ```
 //!
-//! `native_histograms: false` turns all three off; `true`, or a family left out, keeps
-//! the defaults. Native buckets reach only scrapers that ask for the protobuf format
+//! `native_histograms: true` turns all three on with the defaults, `false` (or leaving
+//! it out) none; in the per-family form, a family left out has none. Native buckets
+//! reach only scrapers that ask for the protobuf format
 //! (Prometheus with `--enable-feature=native-histograms`); apply them with
 //! [`MetricsConfig::metrics_builder`].
 //!
@@ -67,7 +68,7 @@ pub struct MetricsConfig {
 }
 
 /// The native histogram of each duration family; `None` keeps classic buckets only.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct NativeHistograms {
     /// `*_operation_duration_seconds`.
     pub operation: Option<NativeHistogram>,
@@ -77,9 +78,9 @@ pub struct NativeHistograms {
     pub grpc: Option<NativeHistogram>,
 }
 
-impl Default for NativeHistograms {
-    /// All three on, with [`NativeHistogram::default`].
-    fn default() -> Self {
+impl NativeHistograms {
+    /// All three families with [`NativeHistogram::default`].
+    pub fn all() -> Self {
         let on = Some(NativeHistogram::default());
         NativeHistograms {
             operation: on,
@@ -253,8 +254,8 @@ macro_rules! native_fields {
 
 fn native(raw: Option<RawNative>, f: NativeFields) -> Result<Option<NativeHistogram>, ConfigError> {
     let s = match raw {
-        None | Some(RawNative::On(true)) => return Ok(Some(NativeHistogram::default())),
-        Some(RawNative::On(false)) => return Ok(None),
+        Some(RawNative::On(true)) => return Ok(Some(NativeHistogram::default())),
+        None | Some(RawNative::On(false)) => return Ok(None),
         Some(RawNative::Settings(s)) => s,
     };
     let mut n = NativeHistogram::default();
@@ -368,12 +369,8 @@ impl MetricsConfig {
             },
             openmetrics: raw.openmetrics.unwrap_or(defaults.openmetrics),
             native_histograms: match raw.native_histograms {
-                None | Some(RawNatives::All(true)) => NativeHistograms::default(),
-                Some(RawNatives::All(false)) => NativeHistograms {
-                    operation: None,
-                    http: None,
-                    grpc: None,
-                },
+                Some(RawNatives::All(true)) => NativeHistograms::all(),
+                None | Some(RawNatives::All(false)) => NativeHistograms::default(),
                 Some(RawNatives::Each(each)) => NativeHistograms {
                     operation: native(each.operation, native_fields!("operation"))?,
                     http: native(each.http, native_fields!("http"))?,
@@ -465,7 +462,7 @@ impl MetricsConfig {
     /// ```
     /// use keychain_metrics::config::MetricsConfig;
     ///
-    /// let config = MetricsConfig::from_yaml("metrics: { native_histograms: { grpc: false } }")?;
+    /// let config = MetricsConfig::from_yaml("metrics: { native_histograms: { grpc: true } }")?;
     /// let metrics = config.metrics_builder().namespace("vault").build()?;
     /// # let _ = metrics;
     /// # Ok::<(), Box<dyn std::error::Error>>(())

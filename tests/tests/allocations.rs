@@ -51,7 +51,10 @@ fn the_counter_counts() {
 
 #[test]
 fn handle_record_allocates_nothing() {
-    let m = Metrics::new();
+    let m = Metrics::builder()
+        .operation_native(Some(keychain_metrics::NativeHistogram::default()))
+        .build()
+        .unwrap();
     let h = m.operation(Op::Sign, "pkcs8");
     let record_all = || {
         for i in 0..10_000u64 {
@@ -65,7 +68,7 @@ fn handle_record_allocates_nothing() {
     assert!(allocations(record_all) > 0);
     // …after which the same durations allocate nothing.
     assert_eq!(allocations(record_all), 0);
-    let classic_only = Metrics::builder().operation_native(None).build().unwrap();
+    let classic_only = Metrics::new();
     let h = classic_only.operation(Op::Sign, "pkcs8");
     h.record(Status::Success, Duration::from_millis(1)); // leases a stripe
     let n = allocations(|| {
@@ -190,9 +193,10 @@ mod layers {
 
     #[test]
     fn the_http_layer_allocates_nothing_per_request() {
-        // Without native buckets, whose lines are allocated as durations (here: the
-        // machine's noise) first reach them; `handle_record_allocates_nothing` bounds those.
-        let metrics = Metrics::builder().http_native(None).build().unwrap();
+        // Without native buckets (the default), whose lines are allocated as durations
+        // (here: the machine's noise) first reach them; `handle_record_allocates_nothing`
+        // covers those.
+        let metrics = Metrics::new();
         let mut bare = tower::service_fn(ok);
         let mut layered = HttpMetricsLayer::new(metrics.clone()).layer(tower::service_fn(ok));
         per_request(&mut layered, 1); // resolves the series

@@ -236,12 +236,18 @@ fn native_histograms_per_family() {
     );
     assert_eq!(n.http, Some(NativeHistogram::default().schema(3)));
     assert_eq!(n.grpc, None);
-    // Left out: the defaults; `false`: none at all.
+    // A family left out has none; `true` is the defaults, for one family or all.
     let d = MetricsConfig::from_yaml("metrics: { native_histograms: { grpc: true } }").unwrap();
     assert_eq!(
-        d.native_histograms.operation,
-        Some(NativeHistogram::default())
+        (d.native_histograms.operation, d.native_histograms.grpc),
+        (None, Some(NativeHistogram::default()))
     );
+    let all = MetricsConfig::from_yaml("metrics: { native_histograms: true }").unwrap();
+    assert_eq!(
+        all.native_histograms,
+        keychain_metrics::config::NativeHistograms::all()
+    );
+    assert_eq!(MetricsConfig::default().native_histograms.http, None);
     let off = MetricsConfig::from_yaml("metrics: { native_histograms: false }").unwrap();
     assert_eq!(
         (

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use keychain_metrics::config::MetricsConfig;
+use keychain_metrics::config::{MetricsConfig, NativeHistograms};
 use keychain_metrics::server::MetricsServer;
 use keychain_metrics::{Op, Status};
 
@@ -54,6 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let config = MetricsConfig {
         port: args.port,
+        native_histograms: NativeHistograms::all(),
         ..MetricsConfig::default()
     };
     let metrics = config.metrics_builder().build()?;

@@ -44,9 +44,9 @@ impl Default for MetricsBuilder {
             operation_buckets: OPERATION_BUCKETS.to_vec(),
             http_buckets: DEFAULT_BUCKETS.to_vec(),
             grpc_buckets: DEFAULT_BUCKETS.to_vec(),
-            operation_native: Some(NativeHistogram::default()),
-            http_native: Some(NativeHistogram::default()),
-            grpc_native: Some(NativeHistogram::default()),
+            operation_native: None,
+            http_native: None,
+            grpc_native: None,
             const_labels: Vec::new(),
             max_label_values: DEFAULT_MAX_LABEL_VALUES,
         }
@@ -209,10 +209,12 @@ impl MetricsBuilder {
         self
     }
 
-    /// Sets the native histogram kept beside the classic buckets of
-    /// `*_operation_duration_seconds` (default [`NativeHistogram::default`]); `None`
-    /// keeps classic buckets only. Native buckets are served only to scrapers that ask
-    /// for the protobuf format; text and OpenMetrics output are unchanged.
+    /// Keeps a native histogram beside the classic buckets of
+    /// `*_operation_duration_seconds` (default `None`: classic buckets only; try
+    /// `Some(NativeHistogram::default())`). Native buckets are served only to scrapers
+    /// that ask for the protobuf format; text and OpenMetrics output are unchanged. They
+    /// cost about 2.5 ns per recording on top of the classic buckets' 5 ns (see the
+    /// README), which is why they are opt-in, as in client_golang.
     pub fn operation_native(mut self, native: Option<NativeHistogram>) -> Self {
         self.operation_native = native;
         self

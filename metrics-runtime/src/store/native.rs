@@ -23,15 +23,23 @@ const PER_CHUNK: usize = 16;
 struct Chunk([AtomicU64; PER_CHUNK]);
 
 /// Cells of the native part of a stripe whose window spans `span` buckets: the zero
-/// count, the halvings, the window's first index, and one pointer per chunk.
+/// count, the window's first index twice (see [`FAST_OFFSET`]), the halvings, and one
+/// pointer per chunk.
 pub(crate) const fn cells_for(span: usize) -> usize {
     HEADER + span.div_ceil(PER_CHUNK)
 }
 
 const ZERO: usize = 0;
-const SHIFT: usize = 1;
-const OFFSET: usize = 2;
-const HEADER: usize = 3;
+/// The window's first index while the stripe is at the fine schema; once it has halved,
+/// [`UNREACHABLE`], so that the recording path needs neither the halvings nor a reduction
+/// to know it must take the slower one.
+const FAST_OFFSET: usize = 1;
+const SHIFT: usize = 2;
+const OFFSET: usize = 3;
+const HEADER: usize = 4;
+
+/// A window offset no index reaches (indexes are within ±2^20).
+const UNREACHABLE: i64 = i64::MIN / 2;
 
 /// The native buckets of one stripe: a run of `cells_for(span)` cells after its
 /// classic cells.
@@ -67,14 +75,26 @@ impl<'a> NativeCells<'a> {
 
     /// Sets the halvings a new stripe starts with (the layout's, for negative schemas).
     pub(crate) fn init(&self, shift: u32) {
-        self.header(SHIFT)
-            .store(u64::from(shift), Ordering::Relaxed);
+        self.set_window(shift, 0);
     }
 
-    /// The chunk of window position `rel`, if allocated.
+    /// Records the window's schema and first index.
+    fn set_window(&self, shift: u32, offset: i64) {
+        self.header(SHIFT)
+            .store(u64::from(shift), Ordering::Relaxed);
+        self.header(OFFSET).store(offset as u64, Ordering::Relaxed);
+        let fast = if shift == 0 { offset } else { UNREACHABLE };
+        self.header(FAST_OFFSET)
+            .store(fast as u64, Ordering::Relaxed);
+    }
+
+    /// The chunk of window position `rel` (below `span`), if allocated.
     #[inline(always)]
     fn chunk(&self, rel: usize, order: Ordering) -> Option<&'a Chunk> {
-        let addr = self.chunks[rel / PER_CHUNK].load(order);
+        debug_assert!(rel < self.span);
+        // SAFETY: `rel < span`, and `at` took `chunks` from a run of `cells_for(span)`
+        // cells or more, so `rel / PER_CHUNK < span.div_ceil(PER_CHUNK) <= chunks.len()`.
+        let addr = unsafe { self.chunks.get_unchecked(rel / PER_CHUNK) }.load(order);
         // SAFETY: a non-zero address came from `Box::into_raw` in `chunk_at` (its
         // provenance exposed there) and stays allocated until `free`, which takes the
         // stripe by `&mut`, so no reference to it outlives the chunk.
@@ -90,9 +110,8 @@ impl<'a> NativeCells<'a> {
             bump(self.header(ZERO), 1);
             return true;
         };
-        let shift = self.header(SHIFT).load(Ordering::Relaxed) as u32;
-        let at = i64::from(reduce(index, shift));
-        let rel = at.wrapping_sub(self.header(OFFSET).load(Ordering::Relaxed) as i64) as u64;
+        let offset = self.header(FAST_OFFSET).load(Ordering::Relaxed) as i64;
+        let rel = i64::from(index).wrapping_sub(offset) as u64;
         if rel < self.span as u64 {
             if let Some(chunk) = self.chunk(rel as usize, Ordering::Relaxed) {
                 bump(&chunk.0[rel as usize % PER_CHUNK], 1);
@@ -122,17 +141,33 @@ impl<'a> NativeCells<'a> {
         unsafe { &*p }
     }
 
-    /// A first observation in a chunk, or one outside the window (not the zero bucket).
+    /// What [`NativeCells::try_observe`] left: a stripe at a lower schema, a first
+    /// observation in a chunk, or one outside the window (never the zero bucket).
     pub(crate) fn observe_cold(&self, index: i32) {
         let shift = self.header(SHIFT).load(Ordering::Relaxed) as u32;
         let offset = self.header(OFFSET).load(Ordering::Relaxed) as i64;
+        let at = i64::from(reduce(index, shift));
+        let rel = at.wrapping_sub(offset) as u64;
+        if shift > 0 && rel < self.span as u64 {
+            if let Some(chunk) = self.chunk(rel as usize, Ordering::Relaxed) {
+                bump(&chunk.0[rel as usize % PER_CHUNK], 1);
+                return;
+            }
+        }
+        self.observe_new(index, shift, offset);
+    }
+
+    /// A first observation in a chunk, or one outside the window.
+    #[cold]
+    #[inline(never)]
+    fn observe_new(&self, index: i32, shift: u32, offset: i64) {
         let mut used = Vec::new();
         self.for_each_count(offset, |i, n| used.push((i, n)));
         let at = i64::from(reduce(index, shift));
         let offset = if used.is_empty() {
             // First observation: centre the window on it.
             let offset = at - (self.span / 2) as i64;
-            self.header(OFFSET).store(offset as u64, Ordering::Relaxed);
+            self.set_window(shift, offset);
             offset
         } else {
             offset
@@ -156,9 +191,7 @@ impl<'a> NativeCells<'a> {
             let rel = (i - offset) as usize;
             self.chunk_at(rel).0[rel % PER_CHUNK].store(n, Ordering::Relaxed);
         }
-        self.header(SHIFT)
-            .store(u64::from(shift), Ordering::Relaxed);
-        self.header(OFFSET).store(offset as u64, Ordering::Relaxed);
+        self.set_window(shift, offset);
     }
 
     /// Calls `f(index, count)` for every non-zero count, ascending, with the window at

@@ -365,6 +365,54 @@ mod tests {
     }
 
     #[test]
+    fn native_buckets_are_read_with_the_cells_they_go_with() {
+        use crate::contract::native::NativeHistogram;
+        // Sixteen buckets, so that spreading durations move and halve the windows
+        // while the reader reads.
+        let layout = NativeLayout::new(&NativeHistogram::default().max_buckets(16)).unwrap();
+        let cells = StripedCells::with_native(1, Some(&layout));
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let writers: Vec<_> = (0..3u64)
+                .map(|t| {
+                    let (cells, layout) = (&cells, &layout);
+                    s.spawn(move || {
+                        for i in 0..20_000u64 {
+                            let nanos = (i * 7919 + t) % 5_000_000_000;
+                            let index = layout.fine_index(nanos);
+                            cells.write(|w| {
+                                w.add(0, 1);
+                                w.native(index);
+                            });
+                        }
+                    })
+                })
+                .collect();
+            let (cells, layout, done) = (&cells, &layout, &done);
+            let reader = s.spawn(move || {
+                let (mut out, mut snapshot) = ([0u64; 1], NativeSnapshot::default());
+                let mut reads = 0;
+                while !done.load(Ordering::Relaxed) || reads == 0 {
+                    cells.read_with(&mut out, Some((layout, &mut snapshot)));
+                    assert_eq!(snapshot.count(), out[0], "native and classic counts agree");
+                    reads += 1;
+                }
+                reads
+            });
+            for w in writers {
+                w.join().unwrap();
+            }
+            done.store(true, Ordering::Relaxed);
+            assert!(reader.join().unwrap() > 0);
+        });
+        let (mut out, mut snapshot) = ([0u64; 1], NativeSnapshot::default());
+        cells.read_with(&mut out, Some((&layout, &mut snapshot)));
+        assert_eq!((out[0], snapshot.count()), (60_000, 60_000));
+        let span = snapshot.buckets.last().unwrap().0 - snapshot.buckets[0].0;
+        assert!(span < 16, "{snapshot:?}");
+    }
+
+    #[test]
     fn wrapping_deltas_read_as_signed_sums() {
         let cells = StripedCells::new(1);
         cells.write(|w| w.add(0, 1u64.wrapping_neg()));

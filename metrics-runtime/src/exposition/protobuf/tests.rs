@@ -42,6 +42,7 @@ fn spans_and_deltas_of_sparse_buckets() {
 fn an_operation_as_classic_and_native_histogram() {
     let m = Metrics::builder()
         .operation_buckets([0.5, 1.0])
+        .operation_native(Some(NativeHistogram::default()))
         .build()
         .unwrap();
     for ms in [750, 1000, 1000, 1500] {
@@ -99,7 +100,10 @@ fn an_operation_as_classic_and_native_histogram() {
 
 #[test]
 fn a_histogram_without_observations_still_reads_as_native() {
-    let m = Metrics::new();
+    let m = Metrics::builder()
+        .operation_native(Some(NativeHistogram::default()))
+        .build()
+        .unwrap();
     let _handle = m.operation(Op::Verify, "tpm2");
     let mut bytes = Vec::new();
     m.encode_protobuf(&mut bytes);
@@ -114,9 +118,8 @@ fn a_histogram_without_observations_still_reads_as_native() {
 }
 
 #[test]
-fn native_buckets_can_be_turned_off_per_family() {
+fn native_buckets_are_set_per_family_and_off_by_default() {
     let m = Metrics::builder()
-        .operation_native(None)
         .http_native(Some(
             NativeHistogram::default().schema(0).zero_threshold(0.001),
         ))
@@ -180,4 +183,83 @@ fn every_family_and_the_users_own_are_encoded() {
         2.0
     );
     assert_eq!(family(&all, "keychain_active_connections").metric.len(), 4);
+}
+
+/// Decodes spans and deltas back into `(index, count)` pairs.
+fn buckets_of(spans: &[BucketSpan], deltas: &[i64]) -> Vec<(i32, u64)> {
+    let mut out = Vec::new();
+    let (mut index, mut count, mut d) = (0i32, 0i64, deltas.iter());
+    for (k, span) in spans.iter().enumerate() {
+        index = if k == 0 {
+            span.offset()
+        } else {
+            index + 1 + span.offset()
+        };
+        for j in 0..span.length() {
+            count += d.next().expect("a delta per bucket");
+            out.push((index + j as i32, count as u64));
+        }
+        index += span.length() as i32 - 1;
+    }
+    assert!(d.next().is_none(), "no delta left over");
+    out
+}
+
+#[test]
+fn native_buckets_equal_a_count_by_definition() {
+    use crate::contract::native::{reduce, NativeLayout};
+    use std::collections::BTreeMap;
+    // A small generator (xorshift), so that every run checks the same cases.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for case in 0..40 {
+        let schema = (next() % 13) as i8 - 4;
+        let max_buckets = 8 + (next() % 200) as u32;
+        let native = NativeHistogram::default()
+            .schema(schema)
+            .max_buckets(max_buckets)
+            .zero_threshold(if case % 4 == 0 { 1e-6 } else { 0.0 });
+        let m = Metrics::builder()
+            .operation_native(Some(native))
+            .build()
+            .unwrap();
+        // Log-uniform durations over a range that grows with the case: 1 ns to 100 s.
+        let octaves = 1 + case % 37;
+        let low = next() % 20;
+        let durations: Vec<u64> = (0..2000)
+            .map(|_| (1u64 << (low + next() % octaves)) + next() % 1000)
+            .collect();
+        for &n in &durations {
+            m.record_operation(Op::Sign, "pkcs8", Status::Success, Duration::from_nanos(n));
+        }
+        let mut bytes = Vec::new();
+        m.encode_protobuf(&mut bytes);
+        let h = family(&decode(&bytes), "keychain_operation_duration_seconds").metric[0]
+            .histogram
+            .clone()
+            .unwrap();
+        let layout = NativeLayout::new(&native).unwrap();
+        let shift = (i32::from(schema) - h.schema()) as u32;
+        let mut want = BTreeMap::new();
+        let mut zero = 0;
+        for &n in &durations {
+            match layout.index(n) {
+                Some(i) => *want.entry(reduce(i, shift)).or_insert(0u64) += 1,
+                None => zero += 1,
+            }
+        }
+        let got = buckets_of(&h.positive_span, &h.positive_delta);
+        let want: Vec<(i32, u64)> = want.into_iter().collect();
+        assert_eq!(got, want, "case {case}: schema {schema}, max {max_buckets}");
+        assert_eq!(h.zero_count(), zero);
+        assert_eq!(h.sample_count(), 2000);
+        let spread = got.last().map_or(0, |b| b.0 - got[0].0 + 1);
+        assert!(spread <= max_buckets as i32, "case {case}: spans {spread}");
+        assert!(h.schema() >= -4 && h.schema() <= i32::from(schema));
+    }
 }
