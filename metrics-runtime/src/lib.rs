@@ -175,7 +175,6 @@ pub use contract::labels::{
 };
 pub use contract::native::{NativeHistogram, MAX_NATIVE_BUCKETS, MAX_SCHEMA, MIN_SCHEMA};
 pub use contract::operation::{Operation, MAX_OPERATION_LEN};
-#[cfg(feature = "protobuf")]
 pub use exposition::protobuf::PROTOBUF_CONTENT_TYPE;
 pub use exposition::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 pub use facade::builder::{BuildError, MetricsBuilder};

@@ -1,6 +1,6 @@
 //! How it is written: the text format 0.0.4 ([`text`]) and OpenMetrics 1.0
 //! ([`openmetrics`]), which differ only in the spellings a [`Syntax`] gives; the
-//! protobuf format with native histograms (`protobuf`, behind its feature); the user's
+//! protobuf format with native histograms ([`protobuf`]); the user's
 //! own `prometheus` metrics ([`user`]); and the contract as a `prometheus` collector
 //! ([`registry`]).
 //!
@@ -9,7 +9,6 @@
 //! formats integers. The user's metrics follow, from their protobufs.
 
 pub(crate) mod openmetrics;
-#[cfg(feature = "protobuf")]
 pub(crate) mod protobuf;
 pub(crate) mod registry;
 mod syntax;

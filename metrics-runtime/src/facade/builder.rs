@@ -153,8 +153,6 @@ fn layout(
             })
         })
         .transpose()?;
-    // Without the protobuf exposition nothing could read native buckets: keep none.
-    let native = native.filter(|_| cfg!(feature = "protobuf"));
     Ok(buckets(field, bounds)?.with_native(native))
 }
 

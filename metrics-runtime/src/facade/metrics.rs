@@ -161,7 +161,6 @@ impl Metrics {
     /// `io.prometheus.client.MetricFamily` messages
     /// ([`PROTOBUF_CONTENT_TYPE`](crate::PROTOBUF_CONTENT_TYPE)), the duration
     /// histograms with their native buckets beside the classic ones.
-    #[cfg(feature = "protobuf")]
     pub fn encode_protobuf(&self, out: &mut Vec<u8>) {
         exposition::protobuf::encode(&self.store, out);
     }

@@ -17,10 +17,7 @@ pub(crate) enum Value<'a> {
     Gauge(i64),
     /// Bucket counts (not cumulative, `+Inf` last), then the sum in nanoseconds; and the
     /// native buckets of the same observations, when asked for and kept.
-    Histogram(
-        &'a [u64],
-        #[cfg_attr(not(feature = "protobuf"), allow(dead_code))] Option<&'a NativeSnapshot>,
-    ),
+    Histogram(&'a [u64], Option<&'a NativeSnapshot>),
 }
 
 /// Running totals of non-cumulative bucket counts: what `_bucket` samples show; the
