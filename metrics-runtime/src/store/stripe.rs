@@ -134,22 +134,22 @@ impl Stripe {
         &self.lines[slot / PER_LINE].0[slot % PER_LINE]
     }
 
-    /// Opens a write as the stripe's sole owner (the lease holder); returns the even
-    /// sequence to pass to [`Stripe::end`].
+    /// Opens a write as the stripe's sole owner (the lease holder); returns what to
+    /// pass to [`end`].
     #[inline(always)]
-    fn begin_owned(&self) -> u64 {
+    fn begin_owned(&self) -> (&AtomicU64, u64) {
         let seq = self.seq();
         let s = seq.load(Ordering::Relaxed);
         seq.store(s.wrapping_add(1), Ordering::Relaxed);
         // Orders the odd sequence before the cell stores (pairs with the reader's
         // acquire fence): a reader that sees any new cell value re-reads a changed sequence.
         fence(Ordering::Release);
-        s
+        (seq, s)
     }
 
     /// Opens a write as one of possibly many writers: the odd sequence doubles as a lock.
     #[inline]
-    fn begin_shared(&self) -> u64 {
+    fn begin_shared(&self) -> (&AtomicU64, u64) {
         let seq = self.seq();
         let mut spins = 0u32;
         let s = loop {
@@ -164,13 +164,7 @@ impl Stripe {
             backoff(&mut spins);
         };
         fence(Ordering::Release);
-        s
-    }
-
-    /// Closes a write opened at even sequence `s`: publishes the cells.
-    #[inline(always)]
-    fn end(&self, s: u64) {
-        self.seq().store(s.wrapping_add(2), Ordering::Release);
+        (seq, s)
     }
 
     /// Adds a consistent snapshot of this stripe's cells into `out` (wrapping), and of
@@ -203,6 +197,12 @@ impl Stripe {
             snapshot.commit();
         }
     }
+}
+
+/// Closes a write opened at even sequence `s` of `seq`: publishes the cells.
+#[inline(always)]
+fn end((seq, s): (&AtomicU64, u64)) {
+    seq.store(s.wrapping_add(2), Ordering::Release);
 }
 
 /// Spins briefly, then yields: a writer holds a stripe for nanoseconds unless it was
@@ -262,7 +262,7 @@ impl StripedCells {
     #[inline]
     pub(crate) fn write(&self, f: impl FnOnce(&StripeWriter<'_>)) {
         // One call of `f` for both kinds of stripe, so that it is inlined.
-        let (stripe, s) = match lease::current().and_then(|i| self.owned.get(i)) {
+        let (stripe, open) = match lease::current().and_then(|i| self.owned.get(i)) {
             Some(slot) => {
                 let stripe = slot.get_or_init(|| Stripe::new(self.len, self.native));
                 (stripe, stripe.begin_owned())
@@ -270,7 +270,7 @@ impl StripedCells {
             None => (&self.shared, self.shared.begin_shared()),
         };
         f(&StripeWriter(stripe, self.native.map(|n| n.0)));
-        stripe.end(s);
+        end(open);
     }
 
     /// Adds `n` to the only cell of a one-cell series (counters, in-flight gauges). One
@@ -281,9 +281,9 @@ impl StripedCells {
         match lease::current().and_then(|i| self.owned.get(i)) {
             Some(slot) => StripeWriter(slot.get_or_init(|| Stripe::new(1, None)), None).add(0, n),
             None => {
-                let s = self.shared.begin_shared();
+                let open = self.shared.begin_shared();
                 StripeWriter(&self.shared, None).add(0, n);
-                self.shared.end(s);
+                end(open);
             }
         }
     }
