@@ -1,7 +1,8 @@
 //! Striped cells: the storage under every counter, gauge delta and histogram.
 //!
 //! A series is a fixed number of `u64` cells (for an operation: three status counts,
-//! the histogram buckets and the duration sum in nanoseconds). The cells are kept once
+//! the histogram buckets and the duration sum in nanoseconds), followed, for a histogram
+//! with native buckets, by their part (see [`crate::store::native`]). The cells are kept once
 //! per leased thread (see [`crate::store::lease`]) plus once in a shared stripe for threads
 //! without a lease; a scrape adds the stripes up.
 //!
@@ -258,7 +259,8 @@ impl StripedCells {
         self.native.is_some()
     }
 
-    /// Applies one recording. `f` must only call [`StripeWriter::add`] and must not panic.
+    /// Applies one recording. `f` must only call [`StripeWriter::add`] and
+    /// [`StripeWriter::native`], and must not panic.
     #[inline]
     pub(crate) fn write(&self, f: impl FnOnce(&StripeWriter<'_>)) {
         // One call of `f` for both kinds of stripe, so that it is inlined.

@@ -59,7 +59,7 @@ pub(crate) fn encode(store: &Store, out: &mut Vec<u8>) {
     }
 }
 
-/// Where a label's value comes from, in the sorted order of a family's labels.
+/// Where a label comes from, in the sorted order of a family's labels.
 #[derive(Clone, Copy)]
 enum Source {
     /// The series' own value at this position (the last may be the sample's `last`).
@@ -75,7 +75,7 @@ struct Writer {
     bodies: [Vec<u8>; 2],
     metric: Vec<u8>,
     histogram: Vec<u8>,
-    plans: [Vec<(&'static str, Source)>; 2],
+    plans: [Vec<Source>; 2],
 }
 
 impl Writer {
@@ -86,19 +86,9 @@ impl Writer {
             self.bodies[part].clear();
             let plan = &mut self.plans[part];
             plan.clear();
-            plan.extend(
-                spec.labels
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &n)| (n, Source::Own(i))),
-            );
-            // Constant label names are the user's, not 'static: looked up by position.
-            plan.extend((0..store.const_labels.len()).map(|j| ("", Source::Const(j))));
-            let name = |&(n, s): &(&'static str, Source)| match s {
-                Source::Own(_) => n,
-                Source::Const(j) => store.const_labels[j].0.as_str(),
-            };
-            plan.sort_by(|a, b| name(a).cmp(name(b)));
+            plan.extend((0..spec.labels.len()).map(Source::Own));
+            plan.extend((0..store.const_labels.len()).map(Source::Const));
+            plan.sort_by(|a, b| label_name(store, spec, *a).cmp(label_name(store, spec, *b)));
         }
         let native = listed.buckets.and_then(Buckets::native);
         let Writer {
@@ -143,29 +133,26 @@ impl Writer {
     }
 }
 
-/// The `LabelPair`s of a sample (field 1 of `Metric`), sorted by name.
-fn labels(
-    out: &mut Vec<u8>,
-    store: &Store,
-    spec: &Spec,
-    plan: &[(&'static str, Source)],
-    sample: &Sample<'_>,
-) {
-    for &(_, source) in plan {
-        let (name, value) = match source {
-            Source::Own(i) => (
-                spec.labels[i],
-                sample
-                    .values
-                    .get(i)
-                    .map(|v| &**v)
-                    .or(sample.last)
-                    .unwrap_or(""),
-            ),
-            Source::Const(j) => {
-                let (n, v) = &store.const_labels[j];
-                (n.as_str(), v.as_str())
-            }
+fn label_name<'a>(store: &'a Store, spec: &Spec, source: Source) -> &'a str {
+    match source {
+        Source::Own(i) => spec.labels[i],
+        Source::Const(j) => &store.const_labels[j].0,
+    }
+}
+
+/// The `LabelPair`s of a sample (field 1 of `Metric`), in `plan`'s order.
+fn labels(out: &mut Vec<u8>, store: &Store, spec: &Spec, plan: &[Source], sample: &Sample<'_>) {
+    for &source in plan {
+        let name = label_name(store, spec, source);
+        let value = match source {
+            // The last label may be one the series does not keep (`status`).
+            Source::Own(i) => sample
+                .values
+                .get(i)
+                .map(|v| &**v)
+                .or(sample.last)
+                .unwrap_or(""),
+            Source::Const(j) => &store.const_labels[j].1,
         };
         len_prefix(
             out,
