@@ -24,14 +24,33 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
     free: Vec::new(),
 });
 
-/// Number of leases: four per core, at least 8 and at most 256. Stripes are allocated
-/// lazily, so unused leases cost a pointer-sized slot per series, not a stripe.
+/// Number of leases: four per core, at least 8 and at most 256, unless
+/// [`STRIPES_VARIABLE`] says otherwise. Stripes are allocated lazily, so unused leases
+/// cost a pointer-sized slot per series, not a stripe.
 pub(crate) fn capacity() -> usize {
     static CAPACITY: OnceLock<usize> = OnceLock::new();
     *CAPACITY.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        (cores * 4).clamp(8, 256)
+        let setting = std::env::var(STRIPES_VARIABLE).ok();
+        capacity_from(cores, setting.as_deref())
     })
+}
+
+/// The environment variable that sets the number of leases, read once, before the first
+/// series is created: for benchmarks and tests that emulate a many-core host's stripes
+/// on a small machine (`KEYCHAIN_METRICS_STRIPES=256`).
+pub(crate) const STRIPES_VARIABLE: &str = "KEYCHAIN_METRICS_STRIPES";
+
+/// Most leases the setting may ask for.
+const MAX_STRIPES: usize = 4096;
+
+/// The lease count for `cores` and the variable's value: a number from 1 to 4096, or
+/// else (absent, not a number, out of range) the default.
+fn capacity_from(cores: usize, setting: Option<&str>) -> usize {
+    setting
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| (1..=MAX_STRIPES).contains(n))
+        .unwrap_or_else(|| (cores * 4).clamp(8, 256))
 }
 
 fn acquire() -> Option<usize> {
@@ -99,4 +118,22 @@ fn first_lease() -> Option<usize> {
         .flatten();
     INDEX.set(leased.map_or(NONE, |i| i + 1));
     leased
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stripes_variable_sets_the_lease_count() {
+        assert_eq!(capacity_from(2, None), 8);
+        assert_eq!(capacity_from(16, None), 64);
+        assert_eq!(capacity_from(128, None), 256);
+        assert_eq!(capacity_from(2, Some("256")), 256);
+        assert_eq!(capacity_from(2, Some(" 1 ")), 1);
+        // Nonsense falls back to the default rather than failing a service's start.
+        for bad in ["0", "4097", "-3", "many", ""] {
+            assert_eq!(capacity_from(2, Some(bad)), 8, "{bad:?}");
+        }
+    }
 }
