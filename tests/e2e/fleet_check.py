@@ -141,9 +141,14 @@ def main():
           counts and all(c == backends for c in counts.values())
           and not query(a.vm, 'count(keychain_operations_total{replica!=""})'), f"{counts}, {backends} backends")
 
-    # Every dashboard query, recorded aggregates included, returns data from both.
+    # Every dashboard query, recorded aggregates included, returns data from both. The
+    # native-histogram panels are left out: the replicas scrape classic histograms
+    # (no native-histograms flag) and VictoriaMetrics 1.79 stores no native histograms;
+    # tests/e2e/run.sh checks those panels on a Prometheus that does.
     dashboard = json.load(open(a.dashboard))
     for panel in dashboard["panels"]:
+        if "(native)" in panel["title"]:
+            continue
         for target in panel.get("targets", []):
             for base, what in ((a.vm, "VictoriaMetrics"), (replica_a, "replica")):
                 try:
