@@ -96,8 +96,8 @@ impl<'a> NativeCells<'a> {
         // cells or more, so `rel / PER_CHUNK < span.div_ceil(PER_CHUNK) <= chunks.len()`.
         let addr = unsafe { self.chunks.get_unchecked(rel / PER_CHUNK) }.load(order);
         // SAFETY: a non-zero address came from `Box::into_raw` in `chunk_at` (its
-        // provenance exposed there) and stays allocated until `free`, which takes the
-        // stripe by `&mut`, so no reference to it outlives the chunk.
+        // provenance exposed there) and stays allocated until `free`, whose caller
+        // promises that no view of these cells is used afterwards.
         (addr != 0).then(|| unsafe { &*std::ptr::with_exposed_provenance::<Chunk>(addr as usize) })
     }
 
@@ -111,7 +111,13 @@ impl<'a> NativeCells<'a> {
             return true;
         };
         let offset = self.header(FAST_OFFSET).load(Ordering::Relaxed) as i64;
-        let rel = i64::from(index).wrapping_sub(offset) as u64;
+        self.count_at(i64::from(index).wrapping_sub(offset) as u64)
+    }
+
+    /// Counts one observation at window position `rel` if it is inside the window and
+    /// its chunk exists; returns whether it did.
+    #[inline(always)]
+    fn count_at(&self, rel: u64) -> bool {
         if rel < self.span as u64 {
             if let Some(chunk) = self.chunk(rel as usize, Ordering::Relaxed) {
                 bump(&chunk.0[rel as usize % PER_CHUNK], 1);
@@ -147,12 +153,8 @@ impl<'a> NativeCells<'a> {
         let shift = self.header(SHIFT).load(Ordering::Relaxed) as u32;
         let offset = self.header(OFFSET).load(Ordering::Relaxed) as i64;
         let at = i64::from(reduce(index, shift));
-        let rel = at.wrapping_sub(offset) as u64;
-        if shift > 0 && rel < self.span as u64 {
-            if let Some(chunk) = self.chunk(rel as usize, Ordering::Relaxed) {
-                bump(&chunk.0[rel as usize % PER_CHUNK], 1);
-                return;
-            }
+        if shift > 0 && self.count_at(at.wrapping_sub(offset) as u64) {
+            return;
         }
         self.observe_new(index, shift, offset);
     }
@@ -220,14 +222,19 @@ impl<'a> NativeCells<'a> {
         self.for_each_count(offset, |i, n| counts.push((i, n)));
     }
 
-    /// Frees the chunks. The caller owns the stripe exclusively (it is being dropped).
-    pub(crate) fn free(&mut self) {
+    /// Frees the chunks.
+    ///
+    /// # Safety
+    ///
+    /// No view of these cells (this one or another `NativeCells` over the same run) may
+    /// be used afterwards: the caller drops the stripe they live in.
+    pub(crate) unsafe fn free(&self) {
         for start in (0..self.span).step_by(PER_CHUNK) {
             let cell = &self.chunks[start / PER_CHUNK];
             let addr = cell.swap(0, Ordering::Relaxed);
             if addr != 0 {
                 // SAFETY: from `Box::into_raw` in `chunk_at`, freed once (the address is
-                // cleared), and no reader is left: the stripe is being dropped.
+                // cleared), and by the caller's promise nothing reads it afterwards.
                 drop(unsafe {
                     Box::from_raw(std::ptr::with_exposed_provenance_mut::<Chunk>(
                         addr as usize,
@@ -393,7 +400,8 @@ mod tests {
 
     impl Drop for Stripe {
         fn drop(&mut self) {
-            NativeCells::at(&self.mem, self.layout.max_buckets()).free();
+            // SAFETY: the cells are being dropped with `self`.
+            unsafe { NativeCells::at(&self.mem, self.layout.max_buckets()).free() };
         }
     }
 

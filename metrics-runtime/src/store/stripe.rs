@@ -333,9 +333,12 @@ impl StripedCells {
 impl Drop for StripedCells {
     fn drop(&mut self) {
         if let Some((at, _)) = self.native {
-            at.of(&self.shared).free();
-            for stripe in self.owned.iter().filter_map(OnceLock::get) {
-                at.of(stripe).free();
+            for stripe in
+                std::iter::once(&self.shared).chain(self.owned.iter().filter_map(OnceLock::get))
+            {
+                // SAFETY: `&mut self`: no recording or scrape holds a view of these
+                // stripes, and they are dropped right after.
+                unsafe { at.of(stripe).free() };
             }
         }
     }

@@ -1,11 +1,12 @@
 //! The protobuf exposition: length-delimited `io.prometheus.client.MetricFamily`
 //! messages, which Prometheus asks for when its native histograms are enabled. It is
-//! the only format that carries native histograms; each duration histogram holds its
-//! classic buckets and its native ones, read from one snapshot.
+//! the only format that carries native histograms; a duration histogram that keeps them
+//! holds its classic buckets and its native ones, read from one snapshot.
 //!
-//! The messages ([`messages`]) are generated from `proto/metrics.proto` and committed;
-//! the user's own `prometheus` metrics follow in that crate's encoding of the same
-//! schema.
+//! The wire format is written by hand ([`wire`]) against `proto/metrics.proto`; the
+//! messages prost generates from that file (`messages`, committed, tests only) decode
+//! it in the tests. The user's own `prometheus` metrics follow in that crate's encoding
+//! of the same schema.
 
 #[cfg(test)]
 #[rustfmt::skip]
