@@ -44,6 +44,8 @@ pub(crate) struct Store {
     pub(crate) created: Instant,
     /// Full names, indexed by [`Spec::id`].
     names: Box<[String]>,
+    /// Each family's label order, indexed by [`Spec::id`]: see [`Store::label_order`].
+    label_orders: Box<[Box<[LabelSource]>]>,
     pub(crate) const_labels: Vec<(String, String)>,
     pub(crate) buckets: BucketSets,
     pub(crate) families: Families,
@@ -60,6 +62,15 @@ pub(crate) struct Parts {
     pub(crate) max_label_values: usize,
 }
 
+/// Where a label of a series comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LabelSource {
+    /// The series' value under the spec's label at this position.
+    Own(usize),
+    /// The constant label at this position.
+    Const(usize),
+}
+
 impl Store {
     pub(crate) fn new(parts: Parts) -> Self {
         let mut store = Store {
@@ -67,6 +78,10 @@ impl Store {
             names: contract::ALL
                 .iter()
                 .map(|spec| spec.name(&parts.namespace))
+                .collect(),
+            label_orders: contract::ALL
+                .iter()
+                .map(|spec| label_order(spec, &parts.const_labels))
                 .collect(),
             namespace: parts.namespace,
             created: Instant::now(),
@@ -98,22 +113,40 @@ impl Store {
         self.enabled.store(on, Ordering::Relaxed);
     }
 
-    /// The labels of a series of `spec`: `values` under the spec's label names, then the
-    /// constant labels, sorted by name. The exposition renders them once per series; the
+    /// The order in which every series of `spec` lists its labels: its own and the
+    /// constant ones, sorted by name. Decided once per instance; the text formats render
+    /// it into each series' label list, the protobuf writer and the bridge follow it.
+    pub(crate) fn label_order(&self, spec: &Spec) -> &[LabelSource] {
+        &self.label_orders[spec.id]
+    }
+
+    /// The name of the label `source` of a series of `spec`.
+    pub(crate) fn label_name<'a>(&'a self, spec: &Spec, source: LabelSource) -> &'a str {
+        match source {
+            LabelSource::Own(i) => spec.labels[i],
+            LabelSource::Const(j) => &self.const_labels[j].0,
+        }
+    }
+
+    /// The labels of a series of `spec` with `values` under the spec's label names, in
+    /// [`Store::label_order`]. The exposition renders them once per series; the
     /// `prometheus` bridge turns them into label pairs.
     pub(crate) fn label_pairs<'a>(
         &'a self,
         spec: &Spec,
         values: impl IntoIterator<Item = &'a str>,
     ) -> Vec<(&'a str, &'a str)> {
-        let mut pairs: Vec<(&str, &str)> = spec.labels.iter().copied().zip(values).collect();
-        pairs.extend(
-            self.const_labels
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str())),
-        );
-        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        pairs
+        let values: Vec<&str> = values.into_iter().collect();
+        self.label_order(spec)
+            .iter()
+            .filter_map(|&source| {
+                let value = match source {
+                    LabelSource::Own(i) => *values.get(i)?,
+                    LabelSource::Const(j) => &self.const_labels[j].1,
+                };
+                Some((self.label_name(spec, source), value))
+            })
+            .collect()
     }
 
     /// The rendered label list of a series of `spec`.
@@ -287,4 +320,19 @@ impl Store {
             );
         }
     }
+}
+
+/// The labels of `spec`'s series and the constant labels, sorted by name (the builder
+/// keeps constant label names apart from the contract's).
+fn label_order(spec: &Spec, const_labels: &[(String, String)]) -> Box<[LabelSource]> {
+    let name = |source: &LabelSource| match *source {
+        LabelSource::Own(i) => spec.labels[i],
+        LabelSource::Const(j) => const_labels[j].0.as_str(),
+    };
+    let mut order: Vec<LabelSource> = (0..spec.labels.len())
+        .map(LabelSource::Own)
+        .chain((0..const_labels.len()).map(LabelSource::Const))
+        .collect();
+    order.sort_by(|a, b| name(a).cmp(name(b)));
+    order.into()
 }

@@ -22,7 +22,7 @@ use crate::exposition::registry;
 use crate::store::families::Listed;
 use crate::store::native::NativeSnapshot;
 use crate::store::read::{cumulative, Sample, Value};
-use crate::store::Store;
+use crate::store::{LabelSource, Store};
 use wire::{
     bytes_field, double_field, len_field_len, len_prefix, uint_field, uint_field_len, varint,
     varint_len, zigzag, DOUBLE_FIELD_LEN,
@@ -60,15 +60,6 @@ pub(crate) fn encode(store: &Store, out: &mut Vec<u8>) {
     }
 }
 
-/// Where a label comes from, in the sorted order of a family's labels.
-#[derive(Clone, Copy)]
-enum Source {
-    /// The series' own value at this position (the last may be the sample's `last`).
-    Own(usize),
-    /// A constant label.
-    Const(usize),
-}
-
 /// Buffers reused across the families of one scrape.
 #[derive(Default)]
 struct Writer {
@@ -76,32 +67,25 @@ struct Writer {
     bodies: [Vec<u8>; 2],
     metric: Vec<u8>,
     histogram: Vec<u8>,
-    plans: [Vec<Source>; 2],
 }
 
 impl Writer {
     /// Every family of one storage that has series, one message each.
     fn storage(&mut self, store: &Store, listed: &Listed<'_>, out: &mut Vec<u8>) {
         let parts = listed.specs.len().min(2);
-        for (part, spec) in listed.specs.iter().take(parts).enumerate() {
-            self.bodies[part].clear();
-            let plan = &mut self.plans[part];
-            plan.clear();
-            plan.extend((0..spec.labels.len()).map(Source::Own));
-            plan.extend((0..store.const_labels.len()).map(Source::Const));
-            plan.sort_by(|a, b| label_name(store, spec, *a).cmp(label_name(store, spec, *b)));
+        for body in &mut self.bodies {
+            body.clear();
         }
         let native = listed.buckets.and_then(Buckets::native);
         let Writer {
             bodies,
             metric,
             histogram,
-            plans,
         } = self;
         listed.family.visit(native, &mut |sample| {
             let part = sample.part.min(parts - 1);
             metric.clear();
-            labels(metric, store, listed.specs[part], &plans[part], &sample);
+            labels(metric, store, listed.specs[part], &sample);
             match (&sample.value, listed.buckets) {
                 (Value::Counter(n), _) => number(metric, 3, *n as f64),
                 (Value::Gauge(n), _) => number(metric, 2, *n as f64),
@@ -134,26 +118,19 @@ impl Writer {
     }
 }
 
-fn label_name<'a>(store: &'a Store, spec: &Spec, source: Source) -> &'a str {
-    match source {
-        Source::Own(i) => spec.labels[i],
-        Source::Const(j) => &store.const_labels[j].0,
-    }
-}
-
-/// The `LabelPair`s of a sample (field 1 of `Metric`), in `plan`'s order.
-fn labels(out: &mut Vec<u8>, store: &Store, spec: &Spec, plan: &[Source], sample: &Sample<'_>) {
-    for &source in plan {
-        let name = label_name(store, spec, source);
+/// The `LabelPair`s of a sample (field 1 of `Metric`), in the store's label order.
+fn labels(out: &mut Vec<u8>, store: &Store, spec: &Spec, sample: &Sample<'_>) {
+    for &source in store.label_order(spec) {
+        let name = store.label_name(spec, source);
         let value = match source {
             // The last label may be one the series does not keep (`status`).
-            Source::Own(i) => sample
+            LabelSource::Own(i) => sample
                 .values
                 .get(i)
                 .map(|v| &**v)
                 .or(sample.last)
                 .unwrap_or(""),
-            Source::Const(j) => &store.const_labels[j].1,
+            LabelSource::Const(j) => &store.const_labels[j].1,
         };
         len_prefix(
             out,
