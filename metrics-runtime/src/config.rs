@@ -491,27 +491,53 @@ impl MetricsConfig {
 /// error can name the field (`metrics.port`) and not only a line and column.
 fn parse_raw(text: &str) -> Result<RawFile, ConfigError> {
     let mut path = String::new();
-    serde_saphyr::with_deserializer_from_str(text, |de| {
+    // A tag on a field name (`!x port: 1`) would be dropped without a word, and two keys
+    // that differ only by such a tag would meet as a duplicate field with no location.
+    let options = serde_saphyr::options! { reject_tagged_field_names: true };
+    serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
         let mut track = serde_path_to_error::Track::new();
         RawFile::deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
             .inspect_err(|_| path = track.path().to_string())
     })
     .map_err(|e| {
         // Without the source snippet: it could show a bearer token.
-        let message = e.without_snippet().to_string();
-        let message = message
-            .strip_prefix("error: ")
-            .unwrap_or(&message)
-            .to_owned();
-        if path.is_empty() || path == "." {
+        let message = match e.without_snippet() {
+            serde_saphyr::Error::DuplicateMappingKey { key, location } => {
+                let key = key.as_deref().unwrap_or("a key");
+                at(&format!("{key} is given twice"), location)
+            }
+            serde_saphyr::Error::TaggedStructFieldName { tag, location } => at(
+                &format!("a field name cannot carry a tag ({tag})"),
+                location,
+            ),
+            e => {
+                let message = e.without_snippet().to_string();
+                match message.strip_prefix("error: ") {
+                    Some(rest) => rest.to_owned(),
+                    None => message,
+                }
+            }
+        };
+        // An unknown key is `?` in the path; the error names it, so the map is the field.
+        let field = path.trim_end_matches('?').trim_end_matches('.');
+        if field.is_empty() {
             ConfigError::Syntax(message)
         } else {
             ConfigError::Field {
-                field: path,
+                field: field.to_owned(),
                 message,
             }
         }
     })
+}
+
+/// `message at line L, column C`, the way the parser says where.
+fn at(message: &str, location: &serde_saphyr::Location) -> String {
+    format!(
+        "{message} at line {}, column {}",
+        location.line(),
+        location.column()
+    )
 }
 
 /// `30`, `2.5`, `"30s"`, `"500ms"`, `"2m"`, `"1h"`.

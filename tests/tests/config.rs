@@ -283,3 +283,32 @@ fn bad_native_histogram_settings_name_the_field() {
     assert!(err("metrics: { native_histograms: { rpc: true } }")
         .starts_with("metrics.native_histograms"),);
 }
+
+#[test]
+fn duplicate_and_tagged_keys_say_where() {
+    assert_eq!(
+        MetricsConfig::from_yaml("metrics: {}\nmetrics: {}\n").unwrap_err(),
+        ConfigError::Syntax("metrics is given twice at line 2, column 1".into())
+    );
+    assert_eq!(
+        error("metrics:\n  port: 1\n  \"port\": 2\n"),
+        "metrics: port is given twice at line 3, column 3"
+    );
+    // A tag on a field name would be dropped silently; two keys that differ only by
+    // one were a duplicate field with no location (found by the config fuzz target).
+    assert_eq!(
+        MetricsConfig::from_yaml("metrics: !m\n!pa metrics: !m path:\n").unwrap_err(),
+        ConfigError::Syntax("a field name cannot carry a tag (!pa) at line 2, column 5".into())
+    );
+    assert_eq!(
+        error("metrics: {port: 1, !x port: 2}"),
+        "metrics: a field name cannot carry a tag (!x) at line 1, column 23"
+    );
+    // The standard string tag is a plain field name.
+    assert_eq!(
+        MetricsConfig::from_yaml("metrics: {!!str port: 9100}")
+            .unwrap()
+            .port,
+        9100
+    );
+}
