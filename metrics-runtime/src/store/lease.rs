@@ -55,8 +55,12 @@ fn capacity_from(cores: usize, setting: Option<&str>) -> usize {
 
 fn acquire() -> Option<usize> {
     let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(index) = pool.free.pop() {
-        return Some(index);
+    // The lowest free lease: the threads alive at a time keep small, distinct numbers,
+    // so they find their home lanes free (see `crate::store::lanes`). Threads start
+    // rarely; a scan of at most 4,096 numbers is cheap beside one.
+    let lowest = (0..pool.free.len()).min_by_key(|&i| pool.free[i]);
+    if let Some(at) = lowest {
+        return Some(pool.free.swap_remove(at));
     }
     if pool.next < capacity() {
         pool.next += 1;
@@ -65,16 +69,28 @@ fn acquire() -> Option<usize> {
     None
 }
 
-/// `INDEX` before the thread's first recording.
-const UNASKED: usize = 0;
-/// `INDEX` when the pool was empty or the thread is exiting: use the shared stripe.
-const NONE: usize = usize::MAX;
+/// A thread's lease as lanes know it (see [`crate::store::lanes`]): the lease number
+/// plus one, so that no lease is 0, a free lane.
+pub(crate) type Id = u16;
+
+/// The id of lease `lease`: leases are fewer than 4,097.
+pub(crate) fn id_of(lease: usize) -> Id {
+    debug_assert!(lease < MAX_STRIPES);
+    lease as Id + 1
+}
+
+/// [`id`] of a thread without a lease: not asked yet, none left, or exiting. No lane is
+/// ever owned by it.
+pub(crate) const NO_ID: Id = Id::MAX;
+
+const _: () = assert!(MAX_STRIPES < NO_ID as usize);
 
 thread_local! {
-    /// The lease index plus one, or `UNASKED` / `NONE`. Const-initialised and without a
-    /// destructor, so reading it is a plain thread-local load, valid even during thread
-    /// teardown.
-    static INDEX: Cell<usize> = const { Cell::new(UNASKED) };
+    /// This thread's [`Id`], or [`NO_ID`]. Const-initialised and without a destructor,
+    /// so reading it is a plain thread-local load, valid even during thread teardown.
+    static ID: Cell<Id> = const { Cell::new(NO_ID) };
+    /// Whether the thread has asked the pool for a lease.
+    static ASKED: Cell<bool> = const { Cell::new(false) };
     /// Gives the lease back when the thread exits.
     static RETURN: Return = const { Return(Cell::new(None)) };
 }
@@ -83,7 +99,8 @@ struct Return(Cell<Option<usize>>);
 
 impl Drop for Return {
     fn drop(&mut self) {
-        INDEX.set(NONE);
+        ID.set(NO_ID);
+        ASKED.set(true);
         if let Some(index) = self.0.take() {
             POOL.lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -93,19 +110,26 @@ impl Drop for Return {
     }
 }
 
-/// This thread's stripe index, or `None` when the pool is exhausted or the thread is
-/// being torn down (its lease may already be back in the pool).
+/// This thread's lease id, [`NO_ID`] until it asked for one with [`current`]: one
+/// thread-local load, for the recording path.
 #[inline(always)]
+pub(crate) fn id() -> Id {
+    ID.get()
+}
+
+/// This thread's lease, taken from the pool on the first call; `None` when the pool is
+/// exhausted or the thread is being torn down (its lease may already be back).
 pub(crate) fn current() -> Option<usize> {
-    match INDEX.get() {
-        UNASKED => first_lease(),
-        NONE => None,
-        index => Some(index - 1),
+    match ID.get() {
+        NO_ID if !ASKED.get() => first_lease(),
+        NO_ID => None,
+        id => Some(usize::from(id) - 1),
     }
 }
 
 #[cold]
 fn first_lease() -> Option<usize> {
+    ASKED.set(true);
     // Register the return before taking a lease, so a lease is never taken by a thread
     // that can no longer give it back.
     let leased = RETURN
@@ -116,7 +140,9 @@ fn first_lease() -> Option<usize> {
         })
         .ok()
         .flatten();
-    INDEX.set(leased.map_or(NONE, |i| i + 1));
+    if let Some(lease) = leased {
+        ID.set(id_of(lease));
+    }
     leased
 }
 

@@ -12,6 +12,7 @@
 pub(crate) mod families;
 pub(crate) mod family;
 pub(crate) mod http_cache;
+pub(crate) mod lanes;
 pub(crate) mod lease;
 pub(crate) mod native;
 pub(crate) mod read;

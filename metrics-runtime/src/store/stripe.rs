@@ -2,9 +2,12 @@
 //!
 //! A series is a fixed number of `u64` cells (for an operation: three status counts,
 //! the histogram buckets and the duration sum in nanoseconds), followed, for a histogram
-//! with native buckets, by their part (see [`crate::store::native`]). The cells are kept once
-//! per leased thread (see [`crate::store::lease`]) plus once in a shared stripe for threads
-//! without a lease; a scrape adds the stripes up.
+//! with native buckets, by their part (see [`crate::store::native`]). The cells are kept in
+//! several stripes and a scrape adds them up: a private stripe ("lane") for each of the
+//! first few leased threads that write the series (see [`crate::store::lanes`] and
+//! [`crate::store::lease`]), and a shared stripe for every other thread. When writers
+//! keep meeting on the shared stripe, every lease gets a private stripe of that series:
+//! memory goes where contention is, as in `java.util.concurrent.atomic.LongAdder`.
 //!
 //! Each stripe carries a sequence number, a seqlock with a single writer at a time: the
 //! writer makes it odd, updates the cells and makes it even again; a reader retries until
@@ -12,17 +15,18 @@
 //! whole or not at all: a histogram's buckets, count and sum (and an operation's status
 //! count) always describe the same set of observations.
 //!
-//! The owner of a leased stripe is its only writer and uses plain loads and stores: no
+//! The owner of a private stripe is its only writer and uses plain loads and stores: no
 //! locked instruction, no cache line shared with another writer. The shared stripe admits
 //! one writer at a time by taking the sequence from even to odd with a compare-exchange.
 
 use std::hint::spin_loop;
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crate::contract::buckets::MAX_BUCKETS;
 use crate::contract::native::NativeLayout;
-use crate::store::lease;
+use crate::store::lanes::{Owners, LANES};
+use crate::store::lease::{self, Id, NO_ID};
 use crate::store::native::{self, NativeCells, NativeSnapshot};
 
 /// Most cells a series may have: an operation's 3 status counts, [`MAX_BUCKETS`]
@@ -149,8 +153,9 @@ impl Stripe {
     }
 
     /// Opens a write as one of possibly many writers: the odd sequence doubles as a lock.
+    /// Also says whether it had to wait for another writer.
     #[inline]
-    fn begin_shared(&self) -> (&AtomicU64, u64) {
+    fn begin_shared(&self) -> ((&AtomicU64, u64), bool) {
         let seq = self.seq();
         let mut spins = 0u32;
         let s = loop {
@@ -165,7 +170,7 @@ impl Stripe {
             backoff(&mut spins);
         };
         fence(Ordering::Release);
-        (seq, s)
+        ((seq, s), spins > 0)
     }
 
     /// Adds a consistent snapshot of this stripe's cells into `out` (wrapping), and of
@@ -217,14 +222,26 @@ fn backoff(spins: &mut u32) {
     }
 }
 
-/// The cells of one series, striped per leased thread.
+/// Contended acquisitions of a series' shared stripe after which every lease gets its
+/// own stripe of that series: a series that many threads write at once is worth a slot
+/// per lease; one that many threads touch now and then is not.
+const CONTENDED: u32 = 64;
+
+/// The cells of one series: a shared stripe, up to [`LANES`] private ones for the first
+/// leased threads that write it, and, once the shared stripe proves contended, one per
+/// lease (as a `LongAdder` adds cells where contention appears).
 pub(crate) struct StripedCells {
     len: usize,
     /// Where each stripe keeps its native part, if the series has one, and the
     /// halvings a new stripe starts with.
     native: Option<(Native, u32)>,
-    owned: Box<[OnceLock<Stripe>]>,
+    owners: Owners,
+    lanes: [OnceLock<Stripe>; LANES],
     shared: Stripe,
+    /// Contended acquisitions of `shared`, up to [`CONTENDED`].
+    contended: AtomicU32,
+    /// A stripe per lease, indexed by lease, once `contended` reached [`CONTENDED`].
+    per_lease: OnceLock<Box<[OnceLock<Stripe>]>>,
 }
 
 impl StripedCells {
@@ -244,8 +261,11 @@ impl StripedCells {
         StripedCells {
             len,
             native,
-            owned: (0..lease::capacity()).map(|_| OnceLock::new()).collect(),
+            owners: Owners::default(),
+            lanes: Default::default(),
             shared: Stripe::new(len, native),
+            contended: AtomicU32::new(0),
+            per_lease: OnceLock::new(),
         }
     }
 
@@ -259,35 +279,103 @@ impl StripedCells {
         self.native.is_some()
     }
 
+    /// The stripe this thread writes alone, if it has one.
+    #[inline(always)]
+    fn own(&self) -> Option<&Stripe> {
+        self.own_as(lease::id())
+    }
+
+    /// The stripe the thread with lease `id` writes alone, if it has one.
+    #[inline(always)]
+    fn own_as(&self, id: Id) -> Option<&Stripe> {
+        match self.owners.at_home(id) {
+            Some(lane) => self.lanes[lane].get(),
+            None => self.own_elsewhere(id),
+        }
+    }
+
+    /// For a thread not at home: its lane elsewhere, its per-lease stripe, a lane still
+    /// free, or none. Takes a lease from the pool on a thread's first recording.
+    #[inline(never)]
+    fn own_elsewhere(&self, id: Id) -> Option<&Stripe> {
+        let lease = match id {
+            NO_ID => lease::current()?,
+            id => usize::from(id) - 1,
+        };
+        let id = lease::id_of(lease);
+        if let Some(lane) = self.owners.find(id) {
+            return self.lanes[lane].get();
+        }
+        let new = || Stripe::new(self.len, self.native);
+        if let Some(per_lease) = self.per_lease.get() {
+            return per_lease.get(lease).map(|slot| slot.get_or_init(new));
+        }
+        let lane = self.owners.claim(id)?;
+        Some(self.lanes[lane].get_or_init(new))
+    }
+
+    /// Counts a contended acquisition of the shared stripe; the last one allowed gives
+    /// every lease its own stripe from the next recording on.
+    #[cold]
+    #[inline(never)]
+    fn contended(&self) {
+        if self.contended.fetch_add(1, Ordering::Relaxed) + 1 == CONTENDED {
+            self.per_lease
+                .get_or_init(|| (0..lease::capacity()).map(|_| OnceLock::new()).collect());
+        }
+    }
+
+    /// Opens the shared stripe, noting contention when a lease holder had to wait.
+    #[inline]
+    fn begin_shared(&self) -> (&AtomicU64, u64) {
+        let (open, waited) = self.shared.begin_shared();
+        if waited && self.contended.load(Ordering::Relaxed) < CONTENDED {
+            self.contended();
+        }
+        open
+    }
+
     /// Applies one recording. `f` must only call [`StripeWriter::add`] and
     /// [`StripeWriter::native`], and must not panic.
     #[inline]
     pub(crate) fn write(&self, f: impl FnOnce(&StripeWriter<'_>)) {
+        self.write_in(self.own(), f);
+    }
+
+    /// Applies one recording to `own`, a stripe this thread writes alone, or else to the
+    /// shared stripe.
+    #[inline(always)]
+    fn write_in(&self, own: Option<&Stripe>, f: impl FnOnce(&StripeWriter<'_>)) {
         // One call of `f` for both kinds of stripe, so that it is inlined.
-        let (stripe, open) = match lease::current().and_then(|i| self.owned.get(i)) {
-            Some(slot) => {
-                let stripe = slot.get_or_init(|| Stripe::new(self.len, self.native));
-                (stripe, stripe.begin_owned())
-            }
-            None => (&self.shared, self.shared.begin_shared()),
+        let (stripe, open) = match own {
+            Some(stripe) => (stripe, stripe.begin_owned()),
+            None => (&self.shared, self.begin_shared()),
         };
         f(&StripeWriter(stripe, self.native.map(|n| n.0)));
         end(open);
     }
 
     /// Adds `n` to the only cell of a one-cell series (counters, in-flight gauges). One
-    /// store is atomic by itself, so the lease holder skips the sequence number.
+    /// store is atomic by itself, so the lane's owner skips the sequence number.
     #[inline]
     pub(crate) fn add_single(&self, n: u64) {
         debug_assert_eq!(self.len, 1);
-        match lease::current().and_then(|i| self.owned.get(i)) {
-            Some(slot) => StripeWriter(slot.get_or_init(|| Stripe::new(1, None)), None).add(0, n),
+        match self.own() {
+            Some(stripe) => StripeWriter(stripe, None).add(0, n),
             None => {
-                let open = self.shared.begin_shared();
+                let open = self.begin_shared();
                 StripeWriter(&self.shared, None).add(0, n);
                 end(open);
             }
         }
+    }
+
+    /// Every stripe that exists.
+    fn stripes(&self) -> impl Iterator<Item = &Stripe> {
+        let per_lease = self.per_lease.get().map(|p| &p[..]).unwrap_or_default();
+        std::iter::once(&self.shared)
+            .chain(self.lanes.iter().filter_map(OnceLock::get))
+            .chain(per_lease.iter().filter_map(OnceLock::get))
     }
 
     /// Sums a consistent snapshot of every stripe into `out[..len]`, which is zeroed first.
@@ -307,15 +395,13 @@ impl StripedCells {
         let out = &mut out[..self.len];
         out.fill(0);
         let Some(((layout, snapshot), (at, _))) = native.zip(self.native) else {
-            self.shared.read_into(out, None);
-            for stripe in self.owned.iter().filter_map(OnceLock::get) {
+            for stripe in self.stripes() {
                 stripe.read_into(out, None);
             }
             return;
         };
         snapshot.clear();
-        self.shared.read_into(out, Some((at, &mut *snapshot)));
-        for stripe in self.owned.iter().filter_map(OnceLock::get) {
+        for stripe in self.stripes() {
             stripe.read_into(out, Some((at, &mut *snapshot)));
         }
         snapshot.finish(layout);
@@ -325,17 +411,18 @@ impl StripedCells {
     #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
         let stripe = std::mem::size_of::<Line>() * self.shared.lines.len();
-        let allocated = self.owned.iter().filter(|s| s.get().is_some()).count();
-        std::mem::size_of_val(&*self.owned) + stripe * (1 + allocated)
+        let per_lease = self
+            .per_lease
+            .get()
+            .map_or(0, |p| std::mem::size_of_val(&**p));
+        per_lease + stripe * self.stripes().count()
     }
 }
 
 impl Drop for StripedCells {
     fn drop(&mut self) {
         if let Some((at, _)) = self.native {
-            for stripe in
-                std::iter::once(&self.shared).chain(self.owned.iter().filter_map(OnceLock::get))
-            {
+            for stripe in self.stripes() {
                 // SAFETY: `&mut self`: no recording or scrape holds a view of these
                 // stripes, and they are dropped right after.
                 unsafe { at.of(stripe).free() };
@@ -427,13 +514,50 @@ mod tests {
     }
 
     #[test]
-    fn an_operation_series_costs_one_stripe_per_writing_thread() {
+    fn a_series_costs_a_stripe_per_writing_lease_up_to_the_lanes() {
         // 3 statuses + 13 buckets + sum = 17 cells + sequence = 18 u64: two 128-byte
-        // lines per stripe, plus one 24-byte slot per lease.
+        // lines per stripe.
         let cells = StripedCells::new(17);
+        assert_eq!(cells.heap_bytes(), 256);
+        let leases = lease::capacity().min(10);
+        for lease in 0..leases {
+            cells.write_in(cells.own_as(lease::id_of(lease)), |w| w.add(0, 1));
+            // The first leases claim the lanes (their home ones, here); the others write
+            // the shared stripe.
+            let id = lease::id_of(lease);
+            assert_eq!(cells.owners.find(id), (lease < LANES).then_some(lease));
+            assert_eq!(cells.owners.at_home(id), (lease < LANES).then_some(lease));
+            assert_eq!(cells.heap_bytes(), (2 + lease.min(LANES - 1)) * 256);
+        }
+        let mut out = [0u64; 17];
+        cells.read(&mut out);
+        assert_eq!(out[0], leases as u64);
+    }
+
+    #[test]
+    fn a_contended_series_gives_every_lease_a_stripe() {
+        let cells = StripedCells::new(2);
+        for _ in 0..CONTENDED {
+            cells.contended();
+        }
         let slots = lease::capacity() * std::mem::size_of::<OnceLock<Stripe>>();
-        assert_eq!(cells.heap_bytes(), slots + 256);
-        cells.write(|w| w.add(0, 1));
-        assert_eq!(cells.heap_bytes(), slots + 2 * 256);
+        assert_eq!(cells.heap_bytes(), slots + 128);
+        // Leases without a lane now write stripes of their own.
+        for lease in 0..lease::capacity() {
+            for _ in 0..=lease {
+                cells.write_in(cells.own_as(lease::id_of(lease)), |w| {
+                    w.add(0, 1);
+                    w.add(1, 10);
+                });
+            }
+            assert!(cells.own_as(lease::id_of(lease)).is_some());
+            // Counting on does not allocate again.
+            cells.contended();
+            assert_eq!(cells.heap_bytes(), slots + 128 * (lease + 2));
+        }
+        let n = lease::capacity() as u64;
+        let mut out = [0u64; 2];
+        cells.read(&mut out);
+        assert_eq!(out, [n * (n + 1) / 2, 10 * n * (n + 1) / 2]);
     }
 }
