@@ -219,6 +219,44 @@ fn contended(c: &mut Criterion) {
             })
         })
     });
+    // The by-label paths: a lookup of the series on every call.
+    g.bench_function("keychain/by_labels", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                ours.record_operation(
+                    black_box(Op::Sign),
+                    black_box("pkcs8"),
+                    Status::Success,
+                    black_box(D),
+                )
+            })
+        })
+    });
+    g.bench_function("prometheus/by_labels", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                theirs
+                    .operations
+                    .with_label_values(&[black_box("sign"), black_box("pkcs8"), "success"])
+                    .inc();
+                theirs
+                    .durations
+                    .with_label_values(&[black_box("sign"), black_box("pkcs8")])
+                    .observe(black_box(D).as_secs_f64());
+            })
+        })
+    });
+    g.bench_function("keychain/error_by_labels", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                ours.record_error(
+                    black_box(Op::Sign),
+                    black_box("pkcs8"),
+                    black_box("timeout"),
+                )
+            })
+        })
+    });
     g.finish();
 }
 
