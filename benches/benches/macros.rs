@@ -6,7 +6,9 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
+use std::sync::LazyLock;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use autometrics::autometrics;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -27,6 +29,28 @@ fn instrumented_sync(x: u64) -> u64 {
 #[instrument_op("unwrap_key", backend = "pkcs8")]
 fn instrumented_user_op(x: u64) -> u64 {
     black_box(x)
+}
+
+/// An instance of its own, as a component holding injected metrics would have.
+static INJECTED: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+#[inline(never)]
+#[instrument_op(Sign, backend = "pkcs8", metrics = *INJECTED)]
+fn instrumented_injected(x: u64) -> u64 {
+    black_box(x)
+}
+
+/// A component that holds its instance, the usual shape of `metrics = self.metrics`.
+struct Component {
+    metrics: Metrics,
+}
+
+impl Component {
+    #[inline(never)]
+    #[instrument_op(Sign, backend = "pkcs8", metrics = self.metrics)]
+    fn sign(&self, x: u64) -> u64 {
+        black_box(x)
+    }
 }
 
 #[inline(never)]
@@ -82,6 +106,15 @@ fn sync_fns(c: &mut Criterion) {
     g.bench_function("instrument_op/user_op", |b| {
         b.iter(|| instrumented_user_op(black_box(1)))
     });
+    g.bench_function("instrument_op/injected", |b| {
+        b.iter(|| instrumented_injected(black_box(1)))
+    });
+    let component = Component {
+        metrics: Metrics::new(),
+    };
+    g.bench_function("instrument_op/self_metrics", |b| {
+        b.iter(|| component.sign(black_box(1)))
+    });
     g.bench_function("autometrics", |b| b.iter(|| autometrics_sync(black_box(1))));
     g.bench_function("instrument_op/result", |b| {
         b.iter(|| instrumented_result(black_box(1)))
@@ -90,6 +123,42 @@ fn sync_fns(c: &mut Criterion) {
         b.iter(|| autometrics_result(black_box(1)))
     });
     g.finish();
+}
+
+/// The attribute on two threads calling the same function at once: time per call per
+/// thread.
+fn two_threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("macro/two_threads");
+    g.bench_function("instrument_op", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, || instrumented_sync(black_box(1))))
+    });
+    let component = Component {
+        metrics: Metrics::new(),
+    };
+    g.bench_function("instrument_op/self_metrics", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, || component.sign(black_box(1))))
+    });
+    g.finish();
+}
+
+/// Runs `f` `iters` times on each of two threads started together; the longer time.
+fn on_two_threads(iters: u64, f: impl Fn() -> u64 + Sync) -> Duration {
+    let barrier = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        let run = || {
+            barrier.wait();
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(f());
+            }
+            start.elapsed()
+        };
+        let (a, b) = (s.spawn(run), s.spawn(run));
+        match (a.join(), b.join()) {
+            (Ok(a), Ok(b)) => a.max(b),
+            _ => Duration::ZERO,
+        }
+    })
 }
 
 fn async_fns(c: &mut Criterion) {
@@ -124,7 +193,7 @@ mod group {
     criterion_group! {
         name = benches;
         config = keychain_metrics_benches::criterion(3);
-        targets = sync_fns, async_fns, disabled
+        targets = sync_fns, two_threads, async_fns, disabled
     }
 }
 criterion_main!(group::benches);

@@ -144,7 +144,15 @@ fn target(args: &Args) -> TokenStream {
                 ::keychain_metrics::Metrics::global(), #op, #backend,
             )
         },
-        (Some(metrics), _) => quote! {
+        (Some(metrics), Backend::Literal(lit)) => {
+            let site = ident("__KM_SITE");
+            quote! {{
+                static #site: ::keychain_metrics::__private::InstanceSite =
+                    ::keychain_metrics::__private::InstanceSite::new(|| #op, #lit);
+                #site.target(::core::borrow::Borrow::<::keychain_metrics::Metrics>::borrow(&#metrics))
+            }}
+        }
+        (Some(metrics), Backend::Expr(_)) => quote! {
             ::keychain_metrics::__private::Labels::new(
                 ::core::borrow::Borrow::<::keychain_metrics::Metrics>::borrow(&#metrics), #op, #backend,
             )

@@ -31,7 +31,10 @@ use quote::ToTokens;
 /// - `backend = "literal"` resolves the series once per call site (the fast path);
 ///   `backend = expr` evaluates any `AsRef<str>` expression per call.
 /// - `metrics = expr` records into that `Metrics` (or `&Metrics`, `Arc<Metrics>`)
-///   instead of `Metrics::global()`.
+///   instead of `Metrics::global()`. With a literal backend, the call site keeps the
+///   handles of the first four instances it sees (alive, for the rest of the process),
+///   so a call costs about what the global one does; other instances are looked up per
+///   call.
 /// - `error_type = "label"` labels every error of this function so.
 ///
 /// `Ok` and non-`Result` returns count as `success`; `Err(e)` as `error`, with `e`'s

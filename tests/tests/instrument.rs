@@ -481,3 +481,41 @@ fn every_operation_is_accepted() {
         Decrypt => "decrypt", Export => "export", Import => "import", Rotate => "rotate",
         Backup => "backup", Restore => "restore", HealthCheck => "health_check");
 }
+
+// ---- one call site, many instances ----
+
+#[instrument_op(Decrypt, backend = "memory", metrics = m)]
+fn decrypt(m: &Metrics, fail: bool) -> Result<(), KeyError> {
+    if fail {
+        Err(KeyError::KeyNotFound)
+    } else {
+        Ok(())
+    }
+}
+
+#[test]
+fn one_call_site_keeps_every_instance_apart() {
+    // The site remembers the first few instances it sees and looks the others up:
+    // either way each call lands in the instance it was given, and nowhere else.
+    let instances: Vec<Metrics> = (0..7).map(|_| Metrics::new()).collect();
+    for round in 1..=3 {
+        for (i, m) in instances.iter().enumerate() {
+            for _ in 0..=i {
+                decrypt(m, false).unwrap();
+            }
+            decrypt(m, true).unwrap_err();
+        }
+        for (i, m) in instances.iter().enumerate() {
+            assert_eq!(
+                count(m, "decrypt"),
+                (round * (i + 2)) as f64,
+                "instance {i}"
+            );
+            assert_eq!(errors(m, "decrypt", "key_not_found"), round as f64);
+        }
+    }
+    // A clone is the same instance.
+    let clone = instances[6].clone();
+    decrypt(&clone, false).unwrap();
+    assert_eq!(count(&instances[6], "decrypt"), 25.0);
+}

@@ -72,6 +72,11 @@ impl Metrics {
         self.store.enabled()
     }
 
+    /// Whether `self` and `other` are the same instance (clones of one another).
+    pub(crate) fn same(&self, other: &Metrics) -> bool {
+        Arc::ptr_eq(&self.store, &other.store)
+    }
+
     /// Records one operation: `keychain_operations_total{operation,backend,status}` and
     /// `keychain_operation_duration_seconds{operation,backend}`. Looks the series up by
     /// label values; prefer [`Metrics::operation`] on hot paths.

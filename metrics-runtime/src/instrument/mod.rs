@@ -44,6 +44,74 @@ impl CallSite {
     }
 }
 
+/// Instances a [`InstanceSite`] remembers.
+const SITE_INSTANCES: usize = 4;
+
+/// One call site with a literal backend and `metrics = expr`: the handle of each of the
+/// first [`SITE_INSTANCES`] instances seen there is kept in the site's `static`, so a
+/// call compares the instance with the remembered ones instead of looking the series up
+/// and copying the instance (a shared reference count that two threads would fight
+/// over). A remembered instance stays alive for the rest of the process; calls with
+/// further instances take the lookup path.
+pub struct InstanceSite {
+    op: fn() -> Operation,
+    backend: &'static str,
+    handles: [OnceLock<OperationHandle>; SITE_INSTANCES],
+}
+
+impl InstanceSite {
+    /// A call site; nothing is resolved until the first call.
+    pub const fn new(op: fn() -> Operation, backend: &'static str) -> Self {
+        InstanceSite {
+            op,
+            backend,
+            handles: [const { OnceLock::new() }; SITE_INSTANCES],
+        }
+    }
+
+    /// The target of a span recording into `metrics`.
+    #[inline]
+    pub fn target(&'static self, metrics: &Metrics) -> SiteTarget {
+        for slot in &self.handles {
+            let handle = match slot.get() {
+                Some(handle) => handle,
+                // A free slot: take it, unless another instance just did.
+                None => slot.get_or_init(|| metrics.operation((self.op)(), self.backend)),
+            };
+            if handle.metrics().same(metrics) {
+                return SiteTarget::Handle(handle);
+            }
+        }
+        SiteTarget::Labels(Labels::new(metrics, (self.op)(), self.backend))
+    }
+}
+
+/// What an [`InstanceSite`] records through: a remembered handle, or a lookup.
+pub enum SiteTarget {
+    /// One of the site's handles.
+    Handle(&'static OperationHandle),
+    /// An instance the site does not remember.
+    Labels(Labels),
+}
+
+impl Target for SiteTarget {
+    #[inline]
+    fn enabled(&self) -> bool {
+        match self {
+            SiteTarget::Handle(h) => Target::enabled(h),
+            SiteTarget::Labels(l) => l.enabled(),
+        }
+    }
+
+    #[inline]
+    fn record(&self, status: Status, nanos: u64, error_type: Option<&str>) {
+        match self {
+            SiteTarget::Handle(h) => Target::record(h, status, nanos, error_type),
+            SiteTarget::Labels(l) => l.record(status, nanos, error_type),
+        }
+    }
+}
+
 /// Where a span records.
 pub trait Target {
     /// Whether to time this call at all.
