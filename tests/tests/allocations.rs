@@ -207,4 +207,62 @@ mod layers {
             text.contains(r#"keychain_http_requests_total{method="GET",status_code="200"} 101"#)
         );
     }
+
+    /// A unary gRPC answer: one message, then `grpc-status: 0` in the trailers.
+    async fn grpc_ok<B>(_: http::Request<B>) -> Result<http::Response<GrpcBody>, Infallible> {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        let message = Bytes::from_static(&[0, 0, 0, 0, 2, 8, 1]);
+        let body = http_body_util::BodyExt::with_trailers(
+            Full::new(message),
+            std::future::ready(Some(Ok::<_, Infallible>(trailers))),
+        );
+        Ok(http::Response::new(body))
+    }
+
+    type GrpcBody = http_body_util::combinators::WithTrailers<
+        Full<Bytes>,
+        std::future::Ready<Option<Result<http::HeaderMap, Infallible>>>,
+    >;
+
+    /// Allocations of `n` unary calls through `service`, request construction included:
+    /// the request body is read, as a server would, before the answer ends.
+    fn per_call<S, B>(service: &mut S, n: u64) -> u64
+    where
+        S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>, Error = Infallible>,
+        B: http_body::Body + Unpin,
+    {
+        super::allocations(|| {
+            for _ in 0..n {
+                let request = http::Request::post("/keychain.v1.Keys/Get")
+                    .body(Full::new(Bytes::from_static(&[0, 0, 0, 0, 0])))
+                    .unwrap();
+                drain(
+                    super::common::now(service.call(request))
+                        .unwrap()
+                        .into_body(),
+                );
+            }
+        })
+    }
+
+    #[test]
+    fn the_grpc_layer_allocates_nothing_per_call() {
+        use keychain_metrics::grpc::GrpcMetricsLayer;
+        let metrics = Metrics::new();
+        let mut bare = tower::service_fn(grpc_ok::<Full<Bytes>>);
+        let mut layered = GrpcMetricsLayer::new(metrics.clone()).layer(tower::service_fn(grpc_ok));
+        // The first call resolves the method's series, the second finds them cached.
+        per_call(&mut layered, 2);
+        let (bare, layered) = (per_call(&mut bare, 100), per_call(&mut layered, 100));
+        assert_eq!(layered, bare, "the layer added allocations");
+        let text = metrics.encode_text();
+        for line in [
+            r#"keychain_grpc_requests_total{method="/keychain.v1.Keys/Get",status_code="OK"} 102"#,
+            r#"keychain_grpc_messages_sent_total{method="/keychain.v1.Keys/Get"} 102"#,
+            r#"keychain_grpc_calls_total{call_type="unary",method="/keychain.v1.Keys/Get"} 102"#,
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+    }
 }

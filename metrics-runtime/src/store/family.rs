@@ -215,6 +215,15 @@ impl<S: Labelled, const N: usize> Family<S, N> {
         }
     }
 
+    /// The series of `values` if it exists, found without a lock (so possibly missing
+    /// one created a moment ago).
+    #[cfg(feature = "grpc")]
+    #[inline]
+    pub(crate) fn find(&self, values: [&str; N]) -> Option<&S> {
+        let values = values.map(clip);
+        self.lookup(self.hash(values), &values)
+    }
+
     /// Whether a series for `values` exists (never creates one).
     #[cfg(feature = "grpc")]
     pub(crate) fn contains(&self, values: [&str; N]) -> bool {

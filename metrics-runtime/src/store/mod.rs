@@ -11,6 +11,8 @@
 
 pub(crate) mod families;
 pub(crate) mod family;
+#[cfg(feature = "grpc")]
+pub(crate) mod grpc_cache;
 pub(crate) mod http_cache;
 pub(crate) mod lanes;
 pub(crate) mod lease;
@@ -51,6 +53,9 @@ pub(crate) struct Store {
     pub(crate) buckets: BucketSets,
     pub(crate) families: Families,
     http_cache: HttpCache,
+    /// The gRPC series by method, for the layer.
+    #[cfg(feature = "grpc")]
+    pub(crate) grpc_methods: family::Family<grpc_cache::GrpcMethod, 1>,
     /// The user's metrics, and the contract's as a collector (see `exposition::registry`).
     pub(crate) registry: prometheus::Registry,
 }
@@ -74,6 +79,7 @@ pub(crate) enum LabelSource {
 
 impl Store {
     pub(crate) fn new(parts: Parts) -> Self {
+        let caps = Caps::new(parts.max_label_values);
         let mut store = Store {
             enabled: AtomicBool::new(true),
             names: contract::ALL
@@ -88,8 +94,10 @@ impl Store {
             created: Instant::now(),
             const_labels: parts.const_labels,
             buckets: parts.buckets,
-            families: Families::new(&Caps::new(parts.max_label_values)),
+            families: Families::new(&caps),
             http_cache: HttpCache::new(),
+            #[cfg(feature = "grpc")]
+            grpc_methods: family::Family::new([Some(Arc::clone(&caps.grpc_method))]),
             registry: prometheus::Registry::new(),
         };
         // The in-flight gauge exposes every protocol from the start.
@@ -273,7 +281,7 @@ impl Store {
     }
 
     /// Adds `n` to the counter (or delta-moved gauge) of `values` in `family` of `spec`.
-    #[cfg_attr(not(any(feature = "grpc", feature = "axum")), allow(dead_code))]
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn add<const N: usize>(
         &self,
         spec: &Spec,

@@ -9,7 +9,7 @@ use crate::store::stripe::{StripeWriter, StripedCells};
 /// A series' own label values (not the constant labels), as admitted.
 pub(crate) type Values = Box<[Box<str>]>;
 
-fn values_of(values: &[&str]) -> Values {
+pub(crate) fn values_of(values: &[&str]) -> Values {
     values.iter().map(|&v| v.into()).collect()
 }
 

@@ -357,7 +357,7 @@ impl StripedCells {
 
     /// Adds `n` to the only cell of a one-cell series (counters, in-flight gauges). One
     /// store is atomic by itself, so the lane's owner skips the sequence number.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn add_single(&self, n: u64) {
         debug_assert_eq!(self.len, 1);
         match self.own() {

@@ -4,13 +4,13 @@
 /// A message counter fed with the body's bytes as they pass, in any chunking.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct MessageCounter {
-    /// Bytes of the current prefix seen so far (0..5).
-    prefix_len: usize,
-    prefix: [u8; 5],
-    /// Payload bytes of the current message still to come.
-    payload_left: u64,
     /// Messages whose prefix has been seen.
     pub(crate) messages: u64,
+    /// Payload bytes of the current message still to come (a length is a `u32`).
+    payload_left: u32,
+    prefix: [u8; 5],
+    /// Bytes of the current prefix seen so far (0..5).
+    prefix_len: u8,
 }
 
 impl MessageCounter {
@@ -20,16 +20,18 @@ impl MessageCounter {
                 let skip = usize::try_from(self.payload_left)
                     .map_or(bytes.len(), |left| left.min(bytes.len()));
                 bytes = &bytes[skip..];
-                self.payload_left -= skip as u64;
+                // `skip` is at most `payload_left`, a `u32`.
+                self.payload_left -= skip as u32;
                 continue;
             }
-            let take = (5 - self.prefix_len).min(bytes.len());
-            self.prefix[self.prefix_len..self.prefix_len + take].copy_from_slice(&bytes[..take]);
-            self.prefix_len += take;
+            let have = usize::from(self.prefix_len);
+            let take = (5 - have).min(bytes.len());
+            self.prefix[have..have + take].copy_from_slice(&bytes[..take]);
+            self.prefix_len += take as u8;
             bytes = &bytes[take..];
             if self.prefix_len == 5 {
                 let [_, a, b, c, d] = self.prefix;
-                self.payload_left = u64::from(u32::from_be_bytes([a, b, c, d]));
+                self.payload_left = u32::from_be_bytes([a, b, c, d]);
                 self.prefix_len = 0;
                 self.messages += 1;
             }

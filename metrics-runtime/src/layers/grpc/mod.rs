@@ -33,6 +33,7 @@ mod status;
 
 use std::io::IoSlice;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -46,11 +47,11 @@ use tower_service::Service;
 
 use crate::contract::cardinality::OVERFLOW;
 use crate::contract::labels::{GrpcCode, Protocol};
-use crate::contract::{GRPC_CALLS, GRPC_RECEIVED, GRPC_SENT};
 use crate::facade::connection::OwnedConnectionGuard;
 use crate::instrument::clock;
 use crate::layers::response::{with_chunks, End, Exchange};
 pub use crate::layers::response::{MeteredBody, ResponseFuture};
+use crate::store::grpc_cache::GrpcMethod;
 use crate::store::Store;
 use crate::Metrics;
 use frames::MessageCounter;
@@ -111,19 +112,57 @@ where
             let request = request.map(|body| CountingBody::new(body, None));
             return ResponseFuture::new(self.inner.call(request), None);
         }
-        let received = Arc::new(AtomicU64::new(0));
+        let in_flight = self.metrics.track_connection_owned(Protocol::Grpc);
+        let cached = in_flight
+            .metrics()
+            .and_then(|m| m.store.grpc_methods.find([request.uri().path()]));
+        let method = match cached {
+            Some(method) => Method::Cached(NonNull::from(method)),
+            // Boxed: the exchange moves with the response, and this is the rare case.
+            None => Method::Path(request.uri().path_and_query().cloned().map(Box::new)),
+        };
+        let received = received::fresh();
         let exchange = GrpcExchange {
-            path: request.uri().path_and_query().cloned(),
+            method,
             start: clock::now(),
             http_status: StatusCode::OK,
             header_code: None,
             trailer_code: None,
             sent: MessageCounter::default(),
             received: Arc::clone(&received),
-            in_flight: self.metrics.track_connection_owned(Protocol::Grpc),
+            in_flight,
         };
         let request = request.map(|body| CountingBody::new(body, Some(received)));
         ResponseFuture::new(self.inner.call(request), Some(exchange))
+    }
+}
+
+/// The count of a call's request messages, shared by its request body and its
+/// exchange. Each thread keeps the last one it finished with, so that in the usual
+/// case (the request body gone before the response ends) a call allocates nothing.
+mod received {
+    use std::cell::Cell;
+    use std::sync::atomic::AtomicU64;
+    use std::sync::Arc;
+
+    thread_local! {
+        static SPARE: Cell<Option<Arc<AtomicU64>>> = const { Cell::new(None) };
+    }
+
+    /// A count at zero that nothing else holds.
+    pub(super) fn fresh() -> Arc<AtomicU64> {
+        if let Some(mut spare) = SPARE.try_with(Cell::take).ok().flatten() {
+            if let Some(count) = Arc::get_mut(&mut spare) {
+                *count.get_mut() = 0;
+                return spare;
+            }
+        }
+        Arc::new(AtomicU64::new(0))
+    }
+
+    /// Keeps `count` for this thread's next call.
+    pub(super) fn recycle(count: Arc<AtomicU64>) {
+        let _ = SPARE.try_with(|spare| spare.set(Some(count)));
     }
 }
 
@@ -179,14 +218,30 @@ impl<B: Body> Body for CountingBody<B> {
 
 /// One gRPC call in flight.
 pub struct GrpcExchange {
-    path: Option<PathAndQuery>,
+    method: Method,
     start: u64,
     http_status: StatusCode,
     header_code: Option<GrpcCode>,
     trailer_code: Option<GrpcCode>,
     sent: MessageCounter,
     received: Arc<AtomicU64>,
+    /// Holds the instance (when it counts) that `method`'s entry lives in.
     in_flight: OwnedConnectionGuard,
+}
+
+// SAFETY: `Method::Cached` points to a `GrpcMethod`, which is `Send + Sync`, owned by
+// the store that `in_flight` keeps alive; nothing else in the exchange is shared.
+unsafe impl Send for GrpcExchange {}
+// SAFETY: as above; `&GrpcExchange` reads the entry only through `&`.
+unsafe impl Sync for GrpcExchange {}
+
+/// The method of a call: its entry in the method cache, or, for a method not seen
+/// before, its path.
+enum Method {
+    /// An entry of the store that `GrpcExchange::in_flight` keeps alive; series are never
+    /// removed, so it lives as long as that store.
+    Cached(NonNull<GrpcMethod>),
+    Path(Option<Box<PathAndQuery>>),
 }
 
 impl Exchange for GrpcExchange {
@@ -219,42 +274,38 @@ impl Exchange for GrpcExchange {
         let Some(metrics) = self.in_flight.metrics() else {
             return;
         };
-        let path = self.path.as_ref().map_or("", PathAndQuery::path);
+        let store = &metrics.store;
         let nanos = clock::nanos_since(self.start);
         let received = self.received.load(Ordering::Relaxed);
-        record_call(
-            &metrics.store,
-            path,
-            code,
-            nanos,
-            received,
-            self.sent.messages,
-        );
+        let sent = self.sent.messages;
+        match &self.method {
+            Method::Cached(method) => {
+                // SAFETY: see `Method::Cached`; `in_flight` is alive here.
+                let method = unsafe { method.as_ref() };
+                store.record_grpc_method(method, code, nanos, received, sent);
+            }
+            Method::Path(path) => {
+                let path = path.as_deref().map_or("", PathAndQuery::path);
+                record_call(store, path, code, nanos, received, sent);
+            }
+        }
+        received::recycle(self.received);
     }
 }
 
-/// One gRPC call as the layer saw it: the contract's counter and histogram, and the
-/// message counts and call type beyond it. A path answered `Unimplemented` that has
-/// never been answered otherwise is recorded as `other`: a client cannot create
-/// series by calling paths the server does not serve.
+/// One gRPC call to a method not in the cache yet: finds or makes its entry and records
+/// through it. A path answered `Unimplemented` that has never been answered otherwise
+/// is recorded as `other`: a client cannot create series by calling paths the server
+/// does not serve.
 fn record_call(store: &Store, path: &str, code: GrpcCode, nanos: u64, received: u64, sent: u64) {
-    if !store.enabled() {
-        return;
-    }
     let f = &store.families;
     let path = if code == GrpcCode::Unimplemented && !f.grpc_durations.contains([path]) {
         OVERFLOW
     } else {
         path
     };
-    store.record_grpc(path, code, nanos);
-    let call_type = match (received > 1, sent > 1) {
-        (false, false) => "unary",
-        (true, false) => "client_streaming",
-        (false, true) => "server_streaming",
-        (true, true) => "bidi_streaming",
-    };
-    store.add(&GRPC_RECEIVED, &f.grpc_received, [path], received);
-    store.add(&GRPC_SENT, &f.grpc_sent, [path], sent);
-    store.add(&GRPC_CALLS, &f.grpc_calls, [path, call_type], 1);
+    let method = store
+        .grpc_methods
+        .get_or_create([path], |v| store.new_grpc_method(v));
+    store.record_grpc_method(&method, code, nanos, received, sent);
 }
