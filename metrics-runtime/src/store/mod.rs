@@ -18,6 +18,7 @@ pub(crate) mod lanes;
 pub(crate) mod lease;
 pub(crate) mod native;
 pub(crate) mod read;
+pub(crate) mod seqlock;
 pub(crate) mod series;
 pub(crate) mod stripe;
 #[cfg(test)]

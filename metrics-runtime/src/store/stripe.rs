@@ -9,9 +9,10 @@
 //! keep meeting on the shared stripe, every lease gets a private stripe of that series:
 //! memory goes where contention is, as in `java.util.concurrent.atomic.LongAdder`.
 //!
-//! Each stripe carries a sequence number, a seqlock with a single writer at a time: the
-//! writer makes it odd, updates the cells and makes it even again; a reader retries until
-//! it has read all cells between two equal even values. So a scrape sees every recording
+//! Each stripe carries a sequence number, a seqlock with a single writer at a time (see
+//! [`crate::store::seqlock`], model-checked with `loom`): the writer makes it odd,
+//! updates the cells and makes it even again; a reader retries until it has read all
+//! cells between two equal even values. So a scrape sees every recording
 //! whole or not at all: a histogram's buckets, count and sum (and an operation's status
 //! count) always describe the same set of observations.
 //!
@@ -19,8 +20,7 @@
 //! locked instruction, no cache line shared with another writer. The shared stripe admits
 //! one writer at a time by taking the sequence from even to odd with a compare-exchange.
 
-use std::hint::spin_loop;
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crate::contract::buckets::MAX_BUCKETS;
@@ -28,6 +28,7 @@ use crate::contract::native::NativeLayout;
 use crate::store::lanes::{Owners, LANES};
 use crate::store::lease::{self, Id, NO_ID};
 use crate::store::native::{self, NativeCells, NativeSnapshot};
+use crate::store::seqlock::{self, Open};
 
 /// Most cells a series may have: an operation's 3 status counts, [`MAX_BUCKETS`]
 /// buckets, `+Inf` and the sum. Bounds the stack buffer a scrape reads into.
@@ -139,86 +140,25 @@ impl Stripe {
         &self.lines[slot / PER_LINE].0[slot % PER_LINE]
     }
 
-    /// Opens a write as the stripe's sole owner (the lease holder); returns what to
-    /// pass to [`end`].
-    #[inline(always)]
-    fn begin_owned(&self) -> (&AtomicU64, u64) {
-        let seq = self.seq();
-        let s = seq.load(Ordering::Relaxed);
-        seq.store(s.wrapping_add(1), Ordering::Relaxed);
-        // Orders the odd sequence before the cell stores (pairs with the reader's
-        // acquire fence): a reader that sees any new cell value re-reads a changed sequence.
-        fence(Ordering::Release);
-        (seq, s)
-    }
-
-    /// Opens a write as one of possibly many writers: the odd sequence doubles as a lock.
-    /// Also says whether it had to wait for another writer.
-    #[inline]
-    fn begin_shared(&self) -> ((&AtomicU64, u64), bool) {
-        let seq = self.seq();
-        let mut spins = 0u32;
-        let s = loop {
-            let s = seq.load(Ordering::Relaxed);
-            if s & 1 == 0
-                && seq
-                    .compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
-                break s;
-            }
-            backoff(&mut spins);
-        };
-        fence(Ordering::Release);
-        ((seq, s), spins > 0)
-    }
-
     /// Adds a consistent snapshot of this stripe's cells into `out` (wrapping), and of
     /// its native buckets into `native`.
     fn read_into(&self, out: &mut [u64], mut native: Option<(Native, &mut NativeSnapshot)>) {
         let mut tmp = [0u64; MAX_CELLS];
         let tmp = &mut tmp[..out.len()];
-        let seq = self.seq();
-        let mut spins = 0u32;
-        loop {
-            let before = seq.load(Ordering::Acquire);
-            if before & 1 == 0 {
-                for (i, t) in tmp.iter_mut().enumerate() {
-                    *t = self.cell(i).load(Ordering::Relaxed);
-                }
-                if let Some((n, snapshot)) = native.as_mut() {
-                    snapshot.stage(&n.of(self));
-                }
-                fence(Ordering::Acquire);
-                if seq.load(Ordering::Relaxed) == before {
-                    break;
-                }
+        seqlock::read(self.seq(), || {
+            for (i, t) in tmp.iter_mut().enumerate() {
+                *t = self.cell(i).load(Ordering::Relaxed);
             }
-            backoff(&mut spins);
-        }
+            if let Some((n, snapshot)) = native.as_mut() {
+                snapshot.stage(&n.of(self));
+            }
+        });
         for (o, t) in out.iter_mut().zip(tmp.iter()) {
             *o = o.wrapping_add(*t);
         }
         if let Some((_, snapshot)) = native {
             snapshot.commit();
         }
-    }
-}
-
-/// Closes a write opened at even sequence `s` of `seq`: publishes the cells.
-#[inline(always)]
-fn end((seq, s): (&AtomicU64, u64)) {
-    seq.store(s.wrapping_add(2), Ordering::Release);
-}
-
-/// Spins briefly, then yields: a writer holds a stripe for nanoseconds unless it was
-/// preempted, in which case spinning only delays it.
-fn backoff(spins: &mut u32) {
-    *spins += 1;
-    if *spins < 64 {
-        spin_loop();
-    } else {
-        std::thread::yield_now();
     }
 }
 
@@ -327,8 +267,8 @@ impl StripedCells {
 
     /// Opens the shared stripe, noting contention when a lease holder had to wait.
     #[inline]
-    fn begin_shared(&self) -> (&AtomicU64, u64) {
-        let (open, waited) = self.shared.begin_shared();
+    fn begin_shared(&self) -> Open<'_, AtomicU64> {
+        let (open, waited) = seqlock::begin_shared(self.shared.seq());
         if waited && self.contended.load(Ordering::Relaxed) < CONTENDED {
             self.contended();
         }
@@ -348,11 +288,11 @@ impl StripedCells {
     fn write_in(&self, own: Option<&Stripe>, f: impl FnOnce(&StripeWriter<'_>)) {
         // One call of `f` for both kinds of stripe, so that it is inlined.
         let (stripe, open) = match own {
-            Some(stripe) => (stripe, stripe.begin_owned()),
+            Some(stripe) => (stripe, seqlock::begin_owned(stripe.seq())),
             None => (&self.shared, self.begin_shared()),
         };
         f(&StripeWriter(stripe, self.native.map(|n| n.0)));
-        end(open);
+        open.end();
     }
 
     /// Adds `n` to the only cell of a one-cell series (counters, in-flight gauges). One
@@ -365,7 +305,7 @@ impl StripedCells {
             None => {
                 let open = self.begin_shared();
                 StripeWriter(&self.shared, None).add(0, n);
-                end(open);
+                open.end();
             }
         }
     }
