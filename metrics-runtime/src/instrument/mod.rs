@@ -44,11 +44,11 @@ impl CallSite {
     }
 }
 
-/// Instances a [`InstanceSite`] remembers.
+/// Instances an [`InstanceSite`] remembers.
 const SITE_INSTANCES: usize = 4;
 
 /// One call site with a literal backend and `metrics = expr`: the handle of each of the
-/// first [`SITE_INSTANCES`] instances seen there is kept in the site's `static`, so a
+/// first four instances seen there is kept in the site's `static`, so a
 /// call compares the instance with the remembered ones instead of looking the series up
 /// and copying the instance (a shared reference count that two threads would fight
 /// over). A remembered instance stays alive for the rest of the process; calls with
