@@ -1,7 +1,7 @@
 //! Shared set-up of the benchmarks: the same metrics built with keychain-metrics and
 //! with the `prometheus` crate directly, so each bench compares like with like.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use keychain_metrics::{Metrics, Op, Status};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
@@ -121,4 +121,25 @@ pub fn criterion(seconds: u64) -> criterion::Criterion {
     criterion::Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(seconds))
+}
+
+/// Runs `f` `iters` times on each of two threads started together; returns the longer
+/// thread's time, so the figure is the per-thread cost per call.
+pub fn two_threads<R>(iters: u64, f: impl Fn() -> R + Sync) -> Duration {
+    let barrier = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        let run = || {
+            barrier.wait();
+            let start = Instant::now();
+            for _ in 0..iters {
+                std::hint::black_box(f());
+            }
+            start.elapsed()
+        };
+        let (a, b) = (s.spawn(run), s.spawn(run));
+        match (a.join(), b.join()) {
+            (Ok(a), Ok(b)) => a.max(b),
+            _ => Duration::ZERO,
+        }
+    })
 }

@@ -8,11 +8,11 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::sync::LazyLock;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
 
 use autometrics::autometrics;
 use criterion::{criterion_group, criterion_main, Criterion};
 use keychain_metrics::{instrument_op, Metrics};
+use keychain_metrics_benches::two_threads;
 
 #[inline(never)]
 fn plain_sync(x: u64) -> u64 {
@@ -127,38 +127,18 @@ fn sync_fns(c: &mut Criterion) {
 
 /// The attribute on two threads calling the same function at once: time per call per
 /// thread.
-fn two_threads(c: &mut Criterion) {
+fn on_two_threads(c: &mut Criterion) {
     let mut g = c.benchmark_group("macro/two_threads");
     g.bench_function("instrument_op", |b| {
-        b.iter_custom(|iters| on_two_threads(iters, || instrumented_sync(black_box(1))))
+        b.iter_custom(|iters| two_threads(iters, || instrumented_sync(black_box(1))))
     });
     let component = Component {
         metrics: Metrics::new(),
     };
     g.bench_function("instrument_op/self_metrics", |b| {
-        b.iter_custom(|iters| on_two_threads(iters, || component.sign(black_box(1))))
+        b.iter_custom(|iters| two_threads(iters, || component.sign(black_box(1))))
     });
     g.finish();
-}
-
-/// Runs `f` `iters` times on each of two threads started together; the longer time.
-fn on_two_threads(iters: u64, f: impl Fn() -> u64 + Sync) -> Duration {
-    let barrier = std::sync::Barrier::new(2);
-    std::thread::scope(|s| {
-        let run = || {
-            barrier.wait();
-            let start = Instant::now();
-            for _ in 0..iters {
-                black_box(f());
-            }
-            start.elapsed()
-        };
-        let (a, b) = (s.spawn(run), s.spawn(run));
-        match (a.join(), b.join()) {
-            (Ok(a), Ok(b)) => a.max(b),
-            _ => Duration::ZERO,
-        }
-    })
 }
 
 fn async_fns(c: &mut Criterion) {
@@ -193,7 +173,7 @@ mod group {
     criterion_group! {
         name = benches;
         config = keychain_metrics_benches::criterion(3);
-        targets = sync_fns, two_threads, async_fns, disabled
+        targets = sync_fns, on_two_threads, async_fns, disabled
     }
 }
 criterion_main!(group::benches);

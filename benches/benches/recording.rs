@@ -3,11 +3,11 @@
 //! `cargo bench -p keychain-metrics-benches --bench recording`
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use keychain_metrics::{Metrics, NativeHistogram, Op, Protocol, Status};
-use keychain_metrics_benches::PromContract;
+use keychain_metrics_benches::{two_threads, PromContract};
 
 const D: Duration = Duration::from_micros(1_500);
 
@@ -258,29 +258,6 @@ fn contended(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-/// Runs `f` `iters` times on each of two threads started together; returns the longer
-/// thread's time, so the figure is the per-thread cost per operation.
-fn two_threads(iters: u64, f: impl Fn() + Sync) -> Duration {
-    let barrier = std::sync::Barrier::new(2);
-    std::thread::scope(|s| {
-        let run = || {
-            barrier.wait();
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed()
-        };
-        let a = s.spawn(run);
-        let b = s.spawn(run);
-        let (a, b) = (a.join(), b.join());
-        match (a, b) {
-            (Ok(a), Ok(b)) => a.max(b),
-            _ => Duration::ZERO,
-        }
-    })
 }
 
 // criterion_group! generates an undocumented `benches` function.
