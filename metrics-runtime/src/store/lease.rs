@@ -1,12 +1,12 @@
-//! Per-thread stripe leases.
+//! Per-thread leases.
 //!
 //! Each recording thread leases a small integer, unique among the threads alive at the
-//! same time. Index `i` names stripe `i` of every series, so the holder of a lease is the
-//! only writer of those stripes and can update them with plain loads and stores instead
-//! of locked read-modify-write instructions. A lease returns to the pool when its thread
-//! exits and is handed to the next new thread: the stripe's counts are cumulative, so the
-//! new owner simply continues from them. The pool's mutex orders the old owner's last
-//! writes before the new owner's first.
+//! same time. A lease owns the private stripes it claimed (see [`crate::store::lanes`]),
+//! so its holder is their only writer and updates them with plain loads and stores
+//! instead of locked read-modify-write instructions. A lease returns to the pool when its
+//! thread exits and is handed to the next new thread: the stripes' counts are
+//! cumulative, so the new owner simply continues from them. The pool's mutex orders the
+//! old owner's last writes before the new owner's first.
 //!
 //! Threads beyond the pool size get no lease and write through each series' shared,
 //! locked stripe instead: slower, still correct.
@@ -25,8 +25,8 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
 });
 
 /// Number of leases: four per core, at least 8 and at most 256, unless
-/// [`STRIPES_VARIABLE`] says otherwise. Stripes are allocated lazily, so unused leases
-/// cost a pointer-sized slot per series, not a stripe.
+/// [`STRIPES_VARIABLE`] says otherwise. A series costs nothing per lease until it is
+/// contended; then a slot per lease, and a stripe per lease that writes it.
 pub(crate) fn capacity() -> usize {
     static CAPACITY: OnceLock<usize> = OnceLock::new();
     *CAPACITY.get_or_init(|| {

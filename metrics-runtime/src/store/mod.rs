@@ -3,8 +3,10 @@
 //! A [`Store`] holds the switch, the instance's names, constant labels and bucket
 //! bounds, and one storage per entry of the contract's family table
 //! ([`families::Families`]). A storage is a [`family::Family`] of series found by their
-//! label values; a series keeps its numbers in [`stripe::StripedCells`], one stripe per
-//! leased thread ([`lease`]), which a scrape reads through [`read::Exposed`].
+//! label values (without a lock); a series keeps its numbers in
+//! [`stripe::StripedCells`], a private stripe for each of the first few leased threads
+//! that write it ([`lanes`], [`lease`]) and a shared one, which a scrape reads through
+//! [`read::Exposed`].
 //!
 //! The recording methods here are the only writers: the facade, the handles and the
 //! layers all call them, so a recording lands the same way whoever makes it.
