@@ -511,7 +511,7 @@ fn parse_raw(text: &str) -> Result<RawFile, ConfigError> {
                 location,
             ),
             e => {
-                let message = e.without_snippet().to_string();
+                let message = e.to_string();
                 match message.strip_prefix("error: ") {
                     Some(rest) => rest.to_owned(),
                     None => message,

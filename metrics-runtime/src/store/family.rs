@@ -67,6 +67,18 @@ impl<S> Table<S> {
         None
     }
 
+    /// Every filled slot's hash and series: only under the family's write lock, when no
+    /// slot is being filled.
+    fn entries(&self) -> impl Iterator<Item = (u64, *const S)> + '_ {
+        self.series
+            .iter()
+            .zip(&self.hashes)
+            .filter_map(|(series, hash)| {
+                let series = series.load(Ordering::Relaxed);
+                (!series.is_null()).then(|| (hash.load(Ordering::Relaxed), series.cast_const()))
+            })
+    }
+
     /// Fills the first free slot for `hash`: only under the family's write lock, and
     /// only while at most half the slots are filled.
     fn insert(&self, hash: u64, series: *const S) {
@@ -192,10 +204,12 @@ impl<S: Labelled, const N: usize> Family<S, N> {
         if 2 * all.len() <= current.capacity() {
             current.insert(hash, Arc::as_ptr(&series));
         } else {
+            // The hashes move with the series: no label value is hashed again.
             let bigger = Box::new(Table::new(2 * current.capacity()));
-            for s in all.iter() {
-                bigger.insert(self.hash(s.values().iter().map(|v| &**v)), Arc::as_ptr(s));
+            for (hash, series) in current.entries() {
+                bigger.insert(hash, series);
             }
+            bigger.insert(hash, Arc::as_ptr(&series));
             let at = std::ptr::from_ref(&*bigger).cast_mut();
             tables.push(bigger);
             self.table.store(at, Ordering::Release);
@@ -227,13 +241,12 @@ impl<S: Labelled, const N: usize> Family<S, N> {
     /// Whether a series for `values` exists (never creates one).
     #[cfg(feature = "grpc")]
     pub(crate) fn contains(&self, values: [&str; N]) -> bool {
-        let values = values.map(clip);
-        if self.lookup(self.hash(values), &values).is_some() {
+        if self.find(values).is_some() {
             return true;
         }
         // A reader may be on an older table; the lock orders it after every insert.
         let _index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        self.lookup(self.hash(values), &values).is_some()
+        self.find(values).is_some()
     }
 
     /// Calls `f` with every series, in creation order, under the read lock.

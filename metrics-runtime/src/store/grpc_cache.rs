@@ -77,7 +77,8 @@ impl Store {
         }
     }
 
-    /// One call of a cached method: the same series as [`Store::record_grpc_call`].
+    /// One call of `method`: its request counter for `code`, its duration, its message
+    /// counts and its call type, the series a lookup by path in each family would find.
     pub(crate) fn record_grpc_method(
         &self,
         method: &GrpcMethod,
@@ -90,7 +91,7 @@ impl Store {
             return;
         }
         let f = &self.families;
-        let [path] = [&*method.values[0]];
+        let path = &*method.values[0];
         method.codes[code.index()]
             .get_or_init(|| {
                 f.grpc_requests
