@@ -11,31 +11,47 @@ use keychain_metrics_benches::{two_threads, PromContract};
 
 const D: Duration = Duration::from_micros(1_500);
 
+/// An operation by label values, ours.
+#[inline]
+fn ours_by_labels(ours: &Metrics) {
+    ours.record_operation(
+        black_box(Op::Sign),
+        black_box("pkcs8"),
+        Status::Success,
+        black_box(D),
+    )
+}
+
+/// An operation by label values, the `prometheus` crate's: counter and histogram.
+#[inline]
+fn theirs_by_labels(theirs: &PromContract) {
+    theirs
+        .operations
+        .with_label_values(&[black_box("sign"), black_box("pkcs8"), "success"])
+        .inc();
+    theirs
+        .durations
+        .with_label_values(&[black_box("sign"), black_box("pkcs8")])
+        .observe(black_box(D).as_secs_f64());
+}
+
+/// An error by label values, ours.
+#[inline]
+fn ours_error_by_labels(ours: &Metrics) {
+    ours.record_error(
+        black_box(Op::Sign),
+        black_box("pkcs8"),
+        black_box("timeout"),
+    )
+}
+
 fn record_operation(c: &mut Criterion) {
     let ours = Metrics::new();
     let theirs = PromContract::new().expect("valid metrics");
     let mut g = c.benchmark_group("record_operation");
-    g.bench_function("keychain/by_labels", |b| {
-        b.iter(|| {
-            ours.record_operation(
-                black_box(Op::Sign),
-                black_box("pkcs8"),
-                Status::Success,
-                black_box(D),
-            )
-        })
-    });
+    g.bench_function("keychain/by_labels", |b| b.iter(|| ours_by_labels(&ours)));
     g.bench_function("prometheus/by_labels", |b| {
-        b.iter(|| {
-            theirs
-                .operations
-                .with_label_values(&[black_box("sign"), black_box("pkcs8"), "success"])
-                .inc();
-            theirs
-                .durations
-                .with_label_values(&[black_box("sign"), black_box("pkcs8")])
-                .observe(black_box(D).as_secs_f64());
-        })
+        b.iter(|| theirs_by_labels(&theirs))
     });
     let handle = ours.operation(Op::Sign, "pkcs8");
     g.bench_function("keychain/handle", |b| {
@@ -99,13 +115,7 @@ fn record_error(c: &mut Criterion) {
     let theirs = PromContract::new().expect("valid metrics");
     let mut g = c.benchmark_group("record_error");
     g.bench_function("keychain/by_labels", |b| {
-        b.iter(|| {
-            ours.record_error(
-                black_box(Op::Sign),
-                black_box("pkcs8"),
-                black_box("timeout"),
-            )
-        })
+        b.iter(|| ours_error_by_labels(&ours))
     });
     let handle = ours.operation(Op::Sign, "pkcs8");
     g.bench_function("keychain/handle", |b| {
@@ -221,41 +231,13 @@ fn contended(c: &mut Criterion) {
     });
     // The by-label paths: a lookup of the series on every call.
     g.bench_function("keychain/by_labels", |b| {
-        b.iter_custom(|iters| {
-            two_threads(iters, || {
-                ours.record_operation(
-                    black_box(Op::Sign),
-                    black_box("pkcs8"),
-                    Status::Success,
-                    black_box(D),
-                )
-            })
-        })
+        b.iter_custom(|iters| two_threads(iters, || ours_by_labels(&ours)))
     });
     g.bench_function("prometheus/by_labels", |b| {
-        b.iter_custom(|iters| {
-            two_threads(iters, || {
-                theirs
-                    .operations
-                    .with_label_values(&[black_box("sign"), black_box("pkcs8"), "success"])
-                    .inc();
-                theirs
-                    .durations
-                    .with_label_values(&[black_box("sign"), black_box("pkcs8")])
-                    .observe(black_box(D).as_secs_f64());
-            })
-        })
+        b.iter_custom(|iters| two_threads(iters, || theirs_by_labels(&theirs)))
     });
     g.bench_function("keychain/error_by_labels", |b| {
-        b.iter_custom(|iters| {
-            two_threads(iters, || {
-                ours.record_error(
-                    black_box(Op::Sign),
-                    black_box("pkcs8"),
-                    black_box("timeout"),
-                )
-            })
-        })
+        b.iter_custom(|iters| two_threads(iters, || ours_error_by_labels(&ours)))
     });
     g.finish();
 }
