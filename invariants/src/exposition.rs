@@ -2,7 +2,9 @@
 //! from the two specifications rather than from our writer, so that it can disagree
 //! with it. It rejects what Prometheus' own parsers reject (unknown escapes, samples
 //! outside their family, duplicate series, a missing `# EOF`) and checks that each
-//! histogram is cumulative and ends in `le="+Inf"` equal to its `_count`.
+//! histogram is cumulative and ends in `le="+Inf"` equal to its `_count`. Exemplars
+//! (OpenMetrics only) may follow a counter's `_total` or a bucket, with a label set of
+//! at most 128 characters and, on a bucket, a value within the bucket's bounds.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +19,23 @@ pub struct Sample {
     pub labels: BTreeMap<String, String>,
     /// The value.
     pub value: f64,
+    /// The exemplar after the value, if any.
+    pub exemplar: Option<Exemplar>,
 }
+
+/// An OpenMetrics exemplar: ` # {trace_id="…"} 0.25 1700000000.123`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemplar {
+    /// Its labels, unescaped.
+    pub labels: BTreeMap<String, String>,
+    /// Its value.
+    pub value: f64,
+    /// Its timestamp in seconds, if given.
+    pub timestamp: Option<f64>,
+}
+
+/// The longest exemplar label set OpenMetrics 1.0 allows, in characters of names and values.
+const MAX_EXEMPLAR_LABEL_CHARS: usize = 128;
 
 /// Which of the two formats a text claims to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +191,10 @@ impl Reader {
             rest = read_labels(inner, &mut labels)?;
         }
         let value = rest.strip_prefix(' ').ok_or("no space before the value")?;
+        let (value, exemplar) = match value.split_once(" # ") {
+            Some((value, exemplar)) => (value, Some(self.exemplar(name, exemplar)?)),
+            None => (value, None),
+        };
         let (value, timestamp) = value.split_once(' ').unwrap_or((value, ""));
         if !timestamp.is_empty() && timestamp.parse::<f64>().is_err() {
             return Err(format!("bad timestamp {timestamp:?}"));
@@ -189,8 +211,60 @@ impl Reader {
             name: name.into(),
             labels,
             value,
+            exemplar,
         });
         Ok(())
+    }
+
+    /// `{labels} value [timestamp]` after a sample named `name`.
+    fn exemplar(&self, name: &str, text: &str) -> Result<Exemplar, Violation> {
+        if self.format != Format::OpenMetrics {
+            return Err("an exemplar outside OpenMetrics".into());
+        }
+        let kind = self
+            .current
+            .as_ref()
+            .map(|f| (f, self.families[f].as_str()));
+        let allowed = match kind {
+            Some((family, "counter")) => name == format!("{family}_total"),
+            Some((family, "histogram" | "gaugehistogram")) => name == format!("{family}_bucket"),
+            _ => false,
+        };
+        if !allowed {
+            return Err(format!(
+                "an exemplar on {name}, which is no counter total or bucket"
+            ));
+        }
+        let inner = text.strip_prefix('{').ok_or("an exemplar without labels")?;
+        let mut labels = BTreeMap::new();
+        let rest = read_labels(inner, &mut labels)?;
+        let chars: usize = labels
+            .iter()
+            .map(|(k, v)| k.chars().count() + v.chars().count())
+            .sum();
+        if chars > MAX_EXEMPLAR_LABEL_CHARS {
+            return Err(format!(
+                "exemplar labels of {chars} characters (at most 128)"
+            ));
+        }
+        let rest = rest
+            .strip_prefix(' ')
+            .ok_or("no space before the exemplar value")?;
+        let (value, timestamp) = match rest.split_once(' ') {
+            Some((v, t)) => (
+                v,
+                Some(
+                    t.parse::<f64>()
+                        .map_err(|_| format!("bad exemplar timestamp {t:?}"))?,
+                ),
+            ),
+            None => (rest, None),
+        };
+        Ok(Exemplar {
+            labels,
+            value: parse_value(value)?,
+            timestamp,
+        })
     }
 
     /// A sample belongs to the family most recently described, under a suffix its type allows.
@@ -315,8 +389,8 @@ fn check_label_name(name: &str) -> Result<(), Violation> {
     }
 }
 
-/// A bucket's upper bound and cumulative count.
-type Bucket = (f64, f64);
+/// A bucket's upper bound, cumulative count and exemplar value.
+type Bucket = (f64, f64, Option<f64>);
 
 /// Each histogram series: buckets in increasing `le`, cumulative, ending in `+Inf` equal
 /// to `_count`.
@@ -340,7 +414,11 @@ fn check_histograms(
                 .filter(|(k, _)| *k != "le")
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            by_series.entry(rest).or_default().push((le, s.value));
+            let exemplar = s.exemplar.as_ref().map(|e| e.value);
+            by_series
+                .entry(rest)
+                .or_default()
+                .push((le, s.value, exemplar));
         }
         for (labels, buckets) in &by_series {
             let ordered = buckets
@@ -348,6 +426,17 @@ fn check_histograms(
                 .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1);
             if !ordered {
                 return Err(format!("{family}{labels:?}: buckets not cumulative"));
+            }
+            let mut below = f64::NEG_INFINITY;
+            for (le, _, exemplar) in buckets {
+                if let Some(v) = exemplar {
+                    if !(*v > below && *v <= *le) {
+                        return Err(format!(
+                            "{family}{labels:?}: exemplar {v} outside its bucket ({below}, {le}]"
+                        ));
+                    }
+                }
+                below = *le;
             }
             let last = buckets.last().ok_or("no buckets")?;
             let total = samples
@@ -423,5 +512,40 @@ mod tests {
         let e = parse("# TYPE a counter\na 1\n# EOF\n", Format::OpenMetrics).unwrap_err();
         assert!(e.contains("outside its family"), "{e}");
         parse("# TYPE a counter\na_total 1\n# EOF\n", Format::OpenMetrics).unwrap();
+    }
+
+    #[test]
+    fn reads_exemplars_and_rejects_misplaced_ones() {
+        let ok = "# TYPE a counter\na_total 3 # {trace_id=\"ab\"} 1 1700000000.5\n\
+                  # TYPE h histogram\nh_bucket{le=\"0.1\"} 1 # {trace_id=\"cd\"} 0.05\n\
+                  h_bucket{le=\"+Inf\"} 2\nh_sum 0.3\nh_count 2\n# EOF\n";
+        let samples = parse(ok, Format::OpenMetrics).unwrap();
+        let e = samples[0].exemplar.as_ref().unwrap();
+        assert_eq!(
+            (e.labels["trace_id"].as_str(), e.value, e.timestamp),
+            ("ab", 1.0, Some(1700000000.5))
+        );
+        assert_eq!(samples[1].exemplar.as_ref().unwrap().value, 0.05);
+        let long = format!(
+            "# TYPE a counter\na_total 3 # {{trace_id=\"{}\"}} 1\n# EOF\n",
+            "x".repeat(121)
+        );
+        let bad = [
+            (ok.replace("0.05", "0.5"), "outside its bucket"),
+            (
+                ok.replace("h_sum 0.3", "h_sum 0.3 # {a=\"b\"} 1"),
+                "no counter total or bucket",
+            ),
+            (long, "at most 128"),
+            (ok.replace("1700000000.5", "soon"), "bad exemplar timestamp"),
+        ];
+        for (text, why) in bad {
+            let e = parse(&text, Format::OpenMetrics).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+        let text = "# TYPE a_total counter\na_total 3 # {trace_id=\"ab\"} 1\n";
+        assert!(parse(text, Format::Text)
+            .unwrap_err()
+            .contains("outside OpenMetrics"));
     }
 }

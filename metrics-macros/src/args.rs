@@ -1,4 +1,4 @@
-//! Parsing `#[instrument_op(Op, backend = …, metrics = …, error_type = "…")]`, on a
+//! Parsing `#[instrument_op(Op, backend = …, metrics = …, error_type = "…", span)]`, on a
 //! function, on an `impl` block, or on a method inside one (where `skip` may stand alone
 //! and missing arguments are inherited from the block).
 
@@ -35,6 +35,8 @@ pub(crate) struct Args {
     pub(crate) backend: Backend,
     pub(crate) metrics: Option<Expr>,
     pub(crate) error_type: Option<LitStr>,
+    /// `span`: open a `tracing` span per call.
+    pub(crate) span: bool,
 }
 
 /// What one attribute says; on a block or a method in it, any argument may be missing.
@@ -46,6 +48,8 @@ pub(crate) struct Partial {
     pub(crate) backend: Option<Backend>,
     pub(crate) metrics: Option<Expr>,
     pub(crate) error_type: Option<LitStr>,
+    /// `span`, where it was written.
+    pub(crate) span: Option<Ident>,
 }
 
 const USAGE: &str = "expected `#[instrument_op(Operation, backend = \"name\")]`, e.g. \
@@ -89,6 +93,27 @@ impl Partial {
         for (key, value) in raw.pairs {
             let name = key.to_string();
             let duplicate = || syn::Error::new(key.span(), format!("duplicate argument `{name}`"));
+            let value =
+                match (name.as_str(), value) {
+                    ("span", None) => {
+                        if args.span.is_some() {
+                            return Err(duplicate());
+                        }
+                        args.span = Some(key);
+                        continue;
+                    }
+                    ("span", Some(value)) => return Err(syn::Error::new(
+                        value.span(),
+                        "`span` stands alone: `#[instrument_op(Sign, backend = \"pkcs11\", span)]`",
+                    )),
+                    (_, Some(value)) => value,
+                    (_, None) => {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            format!("expected `{name} = …`"),
+                        ))
+                    }
+                };
             match name.as_str() {
                 "backend" => {
                     if args.backend.is_some() {
@@ -122,9 +147,9 @@ impl Partial {
                     }
                 }
                 _ => {
-                    let hint = match suggest(&name, &["backend", "metrics", "error_type"]) {
+                    let hint = match suggest(&name, &["backend", "metrics", "error_type", "span"]) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None => "expected `backend`, `metrics` or `error_type`".into(),
+                        None => "expected `backend`, `metrics`, `error_type` or `span`".into(),
                     };
                     return Err(syn::Error::new(
                         key.span(),
@@ -144,6 +169,7 @@ impl Partial {
             backend: self.backend.or_else(|| block.backend.clone()),
             metrics: self.metrics.or_else(|| block.metrics.clone()),
             error_type: self.error_type.or_else(|| block.error_type.clone()),
+            span: self.span.or_else(|| block.span.clone()),
         }
     }
 
@@ -160,6 +186,7 @@ impl Partial {
             backend,
             metrics: self.metrics,
             error_type: self.error_type,
+            span: self.span.is_some(),
         })
     }
 }
@@ -221,7 +248,8 @@ enum RawOp {
 /// The attribute's syntax before validation.
 struct RawArgs {
     op: Option<RawOp>,
-    pairs: Vec<(Ident, Expr)>,
+    /// `key = value`, or a bare `key` (`span`).
+    pairs: Vec<(Ident, Option<Expr>)>,
 }
 
 impl Parse for RawArgs {
@@ -229,7 +257,10 @@ impl Parse for RawArgs {
         let mut op = None;
         if input.peek(LitStr) {
             op = Some(RawOp::Literal(input.parse()?));
-        } else if (input.peek(Ident) || input.peek(Token![::])) && !input.peek2(Token![=]) {
+        } else if (input.peek(Ident) || input.peek(Token![::]))
+            && !input.peek2(Token![=])
+            && !is_flag(input)
+        {
             let path: Path = input.parse()?;
             op = Some(match path.get_ident() {
                 Some(ident) if ident == "skip" => RawOp::Skip(ident.clone()),
@@ -242,8 +273,12 @@ impl Parse for RawArgs {
         let mut pairs = Vec::new();
         while !input.is_empty() {
             let key: Ident = input.parse()?;
-            input.parse::<Token![=]>()?;
-            let value: Expr = input.parse()?;
+            let value = if input.peek(Token![=]) {
+                input.parse::<Token![=]>()?;
+                Some(input.parse::<Expr>()?)
+            } else {
+                None
+            };
             pairs.push((key, value));
             if !input.is_empty() {
                 input.parse::<Token![,]>()?;
@@ -251,4 +286,11 @@ impl Parse for RawArgs {
         }
         Ok(RawArgs { op, pairs })
     }
+}
+
+/// Whether the input starts with the bare flag `span` (never an operation: built-ins
+/// are CamelCase, a derived enum's variant a path).
+fn is_flag(input: ParseStream<'_>) -> bool {
+    let fork = input.fork();
+    fork.parse::<Ident>().is_ok_and(|i| i == "span") && (fork.is_empty() || fork.peek(Token![,]))
 }

@@ -35,6 +35,14 @@ pub(crate) fn instrument(args: &Args, mut item: ItemFn) -> syn::Result<TokenStre
     }
     let span = ident("__km_span");
     let target = target(args);
+    let target = if args.span {
+        // A `tracing` span named after the function (the runtime's `tracing` feature
+        // provides the macro; without it, the macro is a compile error saying so).
+        let name = syn::LitStr::new(&item.sig.ident.to_string(), item.sig.ident.span());
+        quote!(::keychain_metrics::__km_traced!(#target, #name))
+    } else {
+        target
+    };
     let block = &item.block;
     let body = if returns_never(&item.sig.output) {
         // A `-> !` function only ends by unwinding, which the span records when dropped;
@@ -46,7 +54,11 @@ pub(crate) fn instrument(args: &Args, mut item: ItemFn) -> syn::Result<TokenStre
                 ::keychain_metrics::__private::Guarded::new(&mut #span, #inner).await
             }
         } else {
-            quote!(#block)
+            let entered = ident("__km_entered");
+            quote! {
+                let #entered = #span.enter();
+                #block
+            }
         };
         quote! {
             #[allow(unused_mut)]
@@ -70,9 +82,13 @@ pub(crate) fn instrument(args: &Args, mut item: ItemFn) -> syn::Result<TokenStre
         let ret = annotation(&item.sig.output);
         let outcome = outcome(args, &item.sig.output);
         let result = ident("__km_ret");
+        let entered = ident("__km_entered");
         quote! {
             let mut #span = ::keychain_metrics::__private::Span::start(#target);
-            let #result: #ret = ::keychain_metrics::__private::call::<#ret>(move || #block);
+            let #result: #ret = {
+                let #entered = #span.enter();
+                ::keychain_metrics::__private::call::<#ret>(move || #block)
+            };
             #span.finish(#outcome);
             #result
         }

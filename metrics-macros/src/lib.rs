@@ -36,6 +36,10 @@ use quote::ToTokens;
 ///   so a call costs about what the global one does; other instances are looked up per
 ///   call.
 /// - `error_type = "label"` labels every error of this function so.
+/// - `span` runs each call in a `tracing` span named after the function, at `INFO`, with
+///   the fields `operation` and `backend`, and `status` and `error_type` once it ends
+///   (the runtime's `tracing` feature; without it, `span` is a compile error saying so).
+///   An instance that keeps exemplars then names this span in them.
 ///
 /// `Ok` and non-`Result` returns count as `success`; `Err(e)` as `error`, with `e`'s
 /// `ErrorType` label (`error` if it has none); a panic as `error` with `error_type =

@@ -10,6 +10,7 @@
 //!   bearer_token: s3cret       # optional; scrapers then send `Authorization: Bearer s3cret`
 //!   collector_interval: 30s    # default 30s; a number is seconds; also ms, m, h
 //!   openmetrics: false         # default false; see below
+//!   exemplars: false           # default false; true keeps exemplars and offers OpenMetrics
 //!   native_histograms:         # default: none (classic buckets only)
 //!     operation: { schema: 3, zero_threshold: 0, max_buckets: 160 }
 //!     http: { bucket_factor: 1.1 }   # instead of schema: the coarsest schema this fine
@@ -27,6 +28,9 @@
 //! and queries written for the Go package select `le="1"`, which the OpenMetrics
 //! spelling (`le="1.0"`) would not match. `openmetrics: true` offers OpenMetrics to
 //! scrapers that rank it first (Prometheus does); update such queries before you switch.
+//! `exemplars: true` keeps exemplars (see [`MetricsBuilder::exemplars`]), which only
+//! OpenMetrics carries, so it offers OpenMetrics too; with `openmetrics: false` given as
+//! well it is an error.
 //!
 //! Other top-level keys are ignored, so this block can live in a larger server config.
 //! One is read: with no `metrics.address`, the metrics listen on `server.host`, as the
@@ -63,6 +67,10 @@ pub struct MetricsConfig {
     /// Whether to serve OpenMetrics to scrapers that prefer it; when `false` (the
     /// default), every scrape gets the text format 0.0.4 and its Go-era `le` spellings.
     pub openmetrics: bool,
+    /// Whether to keep exemplars of traced observations (see
+    /// [`MetricsBuilder::exemplars`]); OpenMetrics is then offered whatever
+    /// `openmetrics` says.
+    pub exemplars: bool,
     /// The native histograms of the duration families.
     pub native_histograms: NativeHistograms,
 }
@@ -100,6 +108,7 @@ impl Default for MetricsConfig {
             bearer_token: None,
             collector_interval: Duration::from_secs(30),
             openmetrics: false,
+            exemplars: false,
             native_histograms: NativeHistograms::default(),
         }
     }
@@ -191,6 +200,7 @@ struct RawMetrics {
     bearer_token: Option<String>,
     collector_interval: Option<RawDuration>,
     openmetrics: Option<bool>,
+    exemplars: Option<bool>,
     native_histograms: Option<RawNatives>,
 }
 
@@ -367,7 +377,18 @@ impl MetricsConfig {
                 Some(d) => parse_duration(d)?,
                 None => defaults.collector_interval,
             },
-            openmetrics: raw.openmetrics.unwrap_or(defaults.openmetrics),
+            openmetrics: match (raw.openmetrics, raw.exemplars) {
+                (Some(false), Some(true)) => {
+                    return Err(invalid(
+                        "metrics.openmetrics",
+                        false,
+                        "exemplars: true needs OpenMetrics, the only format that carries \
+                         exemplars; leave openmetrics out or set it to true",
+                    ))
+                }
+                (om, _) => om.unwrap_or(defaults.openmetrics),
+            },
+            exemplars: raw.exemplars.unwrap_or(defaults.exemplars),
             native_histograms: match raw.native_histograms {
                 Some(RawNatives::All(true)) => NativeHistograms::all(),
                 None | Some(RawNatives::All(false)) => NativeHistograms::default(),
@@ -456,8 +477,8 @@ impl MetricsConfig {
         Ok(())
     }
 
-    /// A [`Metrics`] builder with this configuration's native histograms; set the rest
-    /// (namespace, buckets, labels) on it, then build.
+    /// A [`Metrics`] builder with this configuration's native histograms and exemplars;
+    /// set the rest (namespace, buckets, labels) on it, then build.
     ///
     /// ```
     /// use keychain_metrics::config::MetricsConfig;
@@ -473,6 +494,7 @@ impl MetricsConfig {
             .operation_native(n.operation)
             .http_native(n.http)
             .grpc_native(n.grpc)
+            .exemplars(self.exemplars)
     }
 
     /// The address to listen on.

@@ -151,6 +151,7 @@ pub mod server;
 mod store;
 #[cfg(test)]
 mod testing;
+pub mod trace;
 
 #[doc(hidden)]
 pub mod __private {

@@ -20,9 +20,11 @@ pub(crate) mod user;
 use crate::contract::buckets::Buckets;
 use crate::contract::Spec;
 use crate::render::{push_i64, push_nanos_as_seconds, push_u64};
+use crate::store::exemplars::Exemplars;
 use crate::store::families::Listed;
 use crate::store::read::{cumulative, Value};
 use crate::store::Store;
+use crate::trace::push_hex;
 pub(crate) use syntax::Syntax;
 
 /// An exposition format.
@@ -91,11 +93,17 @@ impl<S: Syntax> Writer<'_, S> {
                 self.header(name, listed.specs[part]);
                 open = part;
             }
+            let exemplars = sample.exemplars.filter(|_| S::EXEMPLARS);
             match (sample.value, listed.buckets) {
-                (Value::Counter(n), _) => self.sample_u64(name, "", sample.labels, n),
+                (Value::Counter(n), _) => {
+                    self.series(name, "", sample.labels, None);
+                    push_u64(self.out, n);
+                    self.exemplar(exemplars, 0, false);
+                    self.out.push('\n');
+                }
                 (Value::Gauge(n), _) => self.sample_i64(name, sample.labels, n),
                 (Value::Histogram(cells, _), Some(buckets)) => {
-                    self.histogram(name, sample.labels, buckets, cells)
+                    self.histogram(name, sample.labels, buckets, cells, exemplars)
                 }
                 (Value::Histogram(..), None) => {}
             }
@@ -136,6 +144,32 @@ impl<S: Syntax> Writer<'_, S> {
         out.push(' ');
     }
 
+    /// ` # {trace_id="…",span_id="…"} value timestamp` if slot `index` of `exemplars`
+    /// holds one; the value is a duration (in seconds) or a counter's increment.
+    fn exemplar(&mut self, exemplars: Option<&Exemplars>, index: usize, duration: bool) {
+        let Some(e) = exemplars.and_then(|e| e.get(index)) else {
+            return;
+        };
+        let out = &mut *self.out;
+        out.push_str(" # {trace_id=\"");
+        push_hex(out, &e.trace.trace_id());
+        out.push_str("\",span_id=\"");
+        push_hex(out, &e.trace.span_id());
+        out.push_str("\"} ");
+        if duration {
+            push_nanos_as_seconds(out, e.value, S::CANONICAL_FLOATS);
+        } else {
+            push_u64(out, e.value);
+        }
+        out.push(' ');
+        push_u64(out, e.unix_ms / 1000);
+        let ms = e.unix_ms % 1000;
+        out.push('.');
+        out.push(char::from(b'0' + (ms / 100) as u8));
+        out.push(char::from(b'0' + (ms / 10 % 10) as u8));
+        out.push(char::from(b'0' + (ms % 10) as u8));
+    }
+
     fn sample_u64(&mut self, name: &str, suffix: &str, labels: &str, value: u64) {
         self.series(name, suffix, labels, None);
         push_u64(self.out, value);
@@ -148,13 +182,22 @@ impl<S: Syntax> Writer<'_, S> {
         self.out.push('\n');
     }
 
-    /// `cells` holds the bucket counts (not cumulative, `+Inf` last) and the sum in ns.
-    fn histogram(&mut self, name: &str, labels: &str, buckets: &Buckets, cells: &[u64]) {
+    /// `cells` holds the bucket counts (not cumulative, `+Inf` last) and the sum in ns;
+    /// `exemplars`, one per bucket, when the format shows them.
+    fn histogram(
+        &mut self,
+        name: &str,
+        labels: &str,
+        buckets: &Buckets,
+        cells: &[u64],
+        exemplars: Option<&Exemplars>,
+    ) {
         let counts = &cells[..buckets.len()];
         let mut total = 0;
-        for (n, le) in cumulative(counts).zip(S::le(buckets)) {
+        for (i, (n, le)) in cumulative(counts).zip(S::le(buckets)).enumerate() {
             self.series(name, "_bucket", labels, Some(le));
             push_u64(self.out, n);
+            self.exemplar(exemplars, i, true);
             self.out.push('\n');
             total = n;
         }

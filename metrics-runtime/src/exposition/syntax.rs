@@ -8,6 +8,8 @@ use crate::contract::Kind;
 pub(crate) trait Syntax {
     /// Whether floats always show a fraction (`1.0`) rather than none (`1`).
     const CANONICAL_FLOATS: bool;
+    /// Whether samples carry exemplars (` # {trace_id="…"} value timestamp`).
+    const EXEMPLARS: bool;
     /// The type name of a metric without one.
     const UNTYPED: &'static str;
     /// Whether a counter's samples must end in `_total` (the user's may not).

@@ -151,3 +151,100 @@ fn every_declared_family_is_exposed() {
         assert!(gathered.contains(&name), "{name} in gather()");
     }
 }
+
+/// OpenMetrics with `timestamp` in place of each exemplar's timestamp, after checking
+/// that it lies between `before` and `after` (Unix seconds).
+fn without_exemplar_timestamps(text: &str, before: f64, after: f64) -> String {
+    text.lines()
+        .map(|line| match line.split_once(" # {") {
+            Some(_) => {
+                let (head, ts) = line.rsplit_once(' ').unwrap();
+                let ts: f64 = ts.parse().unwrap();
+                assert!(
+                    ts >= before - 0.001 && ts <= after + 0.001,
+                    "{ts} in {line}"
+                );
+                assert!(
+                    ts.to_string().split('.').nth(1).map_or(0, str::len) <= 3,
+                    "{line}"
+                );
+                format!("{head} timestamp\n")
+            }
+            None => format!("{line}\n"),
+        })
+        .collect()
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn openmetrics_carries_the_latest_exemplar_of_each_bucket_and_error_counter() {
+    use crate::trace::TraceContext;
+
+    let m = Metrics::builder()
+        .operation_buckets([0.5, 1.0])
+        .exemplars(true)
+        .build()
+        .unwrap();
+    let sign = m.operation(Op::Sign, "pkcs11");
+    let first =
+        TraceContext::from_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+            .unwrap();
+    let second =
+        TraceContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .unwrap();
+    let before = unix_now();
+    sign.record(Status::Success, Duration::from_millis(100)); // no trace: no exemplar
+    {
+        let _in = first.enter();
+        sign.record(Status::Success, Duration::from_millis(750));
+        sign.record(Status::Error, Duration::from_secs(3));
+        sign.record_error("timeout");
+    }
+    {
+        let _in = second.enter();
+        sign.record(Status::Success, Duration::from_millis(800)); // replaces the 750 ms
+        m.record_error(Op::Sign, "pkcs11", "timeout");
+    }
+    let after = unix_now();
+    let expected = "\
+# HELP keychain_operations Keychain operations, by operation, backend and outcome.
+# TYPE keychain_operations counter
+keychain_operations_total{backend=\"pkcs11\",operation=\"sign\",status=\"success\"} 3
+keychain_operations_total{backend=\"pkcs11\",operation=\"sign\",status=\"error\"} 1
+# HELP keychain_operation_duration_seconds Duration of keychain operations in seconds.
+# TYPE keychain_operation_duration_seconds histogram
+keychain_operation_duration_seconds_bucket{backend=\"pkcs11\",operation=\"sign\",le=\"0.5\"} 1
+keychain_operation_duration_seconds_bucket{backend=\"pkcs11\",operation=\"sign\",le=\"1.0\"} 3 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"00f067aa0ba902b7\"} 0.8 timestamp
+keychain_operation_duration_seconds_bucket{backend=\"pkcs11\",operation=\"sign\",le=\"+Inf\"} 4 # {trace_id=\"0af7651916cd43dd8448eb211c80319c\",span_id=\"b7ad6b7169203331\"} 3.0 timestamp
+keychain_operation_duration_seconds_sum{backend=\"pkcs11\",operation=\"sign\"} 4.65
+keychain_operation_duration_seconds_count{backend=\"pkcs11\",operation=\"sign\"} 4
+# HELP keychain_errors Failed keychain operations, by operation, backend and error type.
+# TYPE keychain_errors counter
+keychain_errors_total{backend=\"pkcs11\",error_type=\"timeout\",operation=\"sign\"} 2 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"00f067aa0ba902b7\"} 1 timestamp
+";
+    let om = m.encode_openmetrics();
+    let got = without_exemplar_timestamps(&om, before, after);
+    assert!(got.starts_with(expected), "{got}");
+    // The text format has no exemplars: the same lines as without them.
+    let text = m.encode_text();
+    assert!(!text.contains(" # {"), "{text}");
+    assert!(text.contains(
+        "keychain_operation_duration_seconds_bucket{backend=\"pkcs11\",operation=\"sign\",le=\"1\"} 3\n"
+    ));
+}
+
+#[test]
+fn an_instance_without_exemplars_keeps_none_even_in_a_trace() {
+    let m = Metrics::new();
+    let t = crate::trace::TraceContext::new([7; 16], [8; 8]).unwrap();
+    let _in = t.enter();
+    m.record_operation(Op::Get, "pkcs8", Status::Success, Duration::from_millis(1));
+    m.record_error(Op::Get, "pkcs8", "timeout");
+    assert!(!m.encode_openmetrics().contains(" # {"));
+}

@@ -33,6 +33,7 @@ pub struct MetricsBuilder {
     operation_native: Option<NativeHistogram>,
     http_native: Option<NativeHistogram>,
     grpc_native: Option<NativeHistogram>,
+    exemplars: bool,
     const_labels: Vec<(String, String)>,
     max_label_values: usize,
 }
@@ -47,6 +48,7 @@ impl Default for MetricsBuilder {
             operation_native: None,
             http_native: None,
             grpc_native: None,
+            exemplars: false,
             const_labels: Vec::new(),
             max_label_values: DEFAULT_MAX_LABEL_VALUES,
         }
@@ -231,6 +233,21 @@ impl MetricsBuilder {
         self
     }
 
+    /// Keeps exemplars (default `false`): an observation made in a sampled trace (see
+    /// [`trace`](crate::trace)) becomes the exemplar `{trace_id, span_id}` of the bucket
+    /// it lands in, in the operation, HTTP and gRPC duration histograms, and of its
+    /// `keychain_errors_total` counter; the latest per bucket is kept. Exemplars are
+    /// exposed in OpenMetrics only, so `MetricsServer` then offers OpenMetrics to
+    /// scrapers that rank it first, whatever `openmetrics` says: on Prometheus 2.x, bucket
+    /// bounds are then stored as `le="1.0"` (see the README on `le` spellings).
+    ///
+    /// The HTTP and gRPC layers read an incoming `traceparent` header only then.
+    /// Outside a trace the cost is one thread-local load per recording.
+    pub fn exemplars(mut self, on: bool) -> Self {
+        self.exemplars = on;
+        self
+    }
+
     /// A label added to every series of the contract, e.g. `region`. The name must be a
     /// valid label name, must not start with `__` and must not be one of the contract's
     /// label names.
@@ -299,6 +316,7 @@ impl MetricsBuilder {
             namespace: self.namespace,
             const_labels: self.const_labels,
             max_label_values: self.max_label_values,
+            exemplars: self.exemplars,
         };
         let store = Arc::new(Store::new(parts));
         let bridge = Bridge::new(&store).map_err(|e| BuildError::Registry(e.to_string()))?;

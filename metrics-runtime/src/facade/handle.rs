@@ -101,13 +101,13 @@ impl OperationHandle {
         }
         for slot in &self.errors {
             match slot.get() {
-                Some(s) if same(&s.error_type, error_type) => return s.series.add(1),
+                Some(s) if same(&s.error_type, error_type) => return s.series.add_observed(1),
                 Some(_) => continue,
                 None => break,
             }
         }
         let series = store.error(self.operation(), &self.backend, error_type);
-        series.add(1);
+        series.add_observed(1);
         if let Some(free) = self.errors.iter().find(|s| s.get().is_none()) {
             // Losing this race to another thread only means one more lookup later.
             let _ = free.set(ErrorSlot {

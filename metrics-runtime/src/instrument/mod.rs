@@ -3,6 +3,8 @@
 //! notice.
 
 pub(crate) mod clock;
+#[cfg(feature = "tracing")]
+mod traced;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +17,23 @@ use crate::contract::labels::Status;
 use crate::contract::operation::Operation;
 use crate::{ErrorType, Metrics, OperationHandle};
 use clock::nanos_since;
+#[cfg(feature = "tracing")]
+pub use traced::Traced;
+#[cfg(feature = "tracing")]
+pub use tracing;
+
+/// Without the `tracing` feature, `span` in the attribute cannot open a span.
+#[cfg(not(feature = "tracing"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __km_traced {
+    ($target:expr, $name:literal) => {
+        ::core::compile_error!(
+            "`span` in #[instrument_op] opens a `tracing` span: enable the `tracing` \
+             feature of keychain-metrics"
+        )
+    };
+}
 
 /// One call site with a literal backend, recording into [`Metrics::global`]: the handle
 /// is resolved on the first call and kept in the site's `static`.
@@ -95,6 +114,18 @@ pub enum SiteTarget {
 }
 
 impl Target for SiteTarget {
+    type Entered<'a> = ();
+
+    #[inline]
+    fn enter(&self) {}
+
+    fn labels(&self) -> (&str, &str) {
+        match self {
+            SiteTarget::Handle(h) => Target::labels(h),
+            SiteTarget::Labels(l) => l.labels(),
+        }
+    }
+
     #[inline]
     fn enabled(&self) -> bool {
         match self {
@@ -114,6 +145,14 @@ impl Target for SiteTarget {
 
 /// Where a span records.
 pub trait Target {
+    /// What [`Target::enter`] returns: `()` but for a `tracing` span's target.
+    type Entered<'a>
+    where
+        Self: 'a;
+    /// Entered while the body runs (each poll of an async body).
+    fn enter(&self) -> Self::Entered<'_>;
+    /// The operation and backend label values.
+    fn labels(&self) -> (&str, &str);
     /// Whether to time this call at all.
     fn enabled(&self) -> bool;
     /// Records the call.
@@ -122,6 +161,15 @@ pub trait Target {
 
 /// A call site's handle: the fast path, a pointer wide.
 impl Target for &'static OperationHandle {
+    type Entered<'a> = ();
+
+    #[inline]
+    fn enter(&self) {}
+
+    fn labels(&self) -> (&str, &str) {
+        (self.operation(), self.backend())
+    }
+
     #[inline]
     fn enabled(&self) -> bool {
         self.metrics().is_enabled()
@@ -137,34 +185,48 @@ impl Target for &'static OperationHandle {
 }
 
 /// `metrics = …` or a non-literal `backend = …`: looked up per call. Both are copied at
-/// the start, so that no borrow of `self` outlives the start of the call; `None` when
-/// recording was disabled then.
-pub struct Labels(Option<(Metrics, Operation, Backend)>);
+/// the start, so that no borrow of `self` outlives the start of the call; the instance
+/// is `None` when recording was disabled then.
+pub struct Labels {
+    metrics: Option<Metrics>,
+    op: Operation,
+    backend: Backend,
+}
 
 impl Labels {
     /// An instance and label values.
     #[inline]
     pub fn new<B: AsRef<str> + ?Sized>(metrics: &Metrics, op: Operation, backend: &B) -> Self {
-        Labels(
-            metrics
-                .is_enabled()
-                .then(|| (metrics.clone(), op, Backend::new(backend.as_ref()))),
-        )
+        Labels {
+            metrics: metrics.is_enabled().then(|| metrics.clone()),
+            op,
+            backend: Backend::new(backend.as_ref()),
+        }
     }
 }
 
 impl Target for Labels {
+    type Entered<'a> = ();
+
+    #[inline]
+    fn enter(&self) {}
+
+    fn labels(&self) -> (&str, &str) {
+        (self.op.as_str(), self.backend.as_str())
+    }
+
     #[inline]
     fn enabled(&self) -> bool {
-        self.0.is_some()
+        self.metrics.is_some()
     }
 
     fn record(&self, status: Status, nanos: u64, error_type: Option<&str>) {
-        if let Some((metrics, op, backend)) = &self.0 {
+        if let Some(metrics) = &self.metrics {
             let duration = Duration::from_nanos(nanos);
-            metrics.record_operation(*op, backend.as_str(), status, duration);
+            let backend = self.backend.as_str();
+            metrics.record_operation(self.op, backend, status, duration);
             if let Some(e) = error_type {
-                metrics.record_error(*op, backend.as_str(), e);
+                metrics.record_error(self.op, backend, e);
             }
         }
     }
@@ -230,6 +292,12 @@ impl<T: Target> Span<T> {
     pub fn start(target: T) -> Self {
         let start = target.enabled().then(clock::now);
         Span { target, start }
+    }
+
+    /// Enters the target's `tracing` span, if it has one, until the guard drops.
+    #[inline]
+    pub fn enter(&self) -> T::Entered<'_> {
+        self.target.enter()
     }
 
     /// Records the outcome; `forced` (`error_type = "…"`) replaces an error's own label.
@@ -300,7 +368,9 @@ impl<T: Target, F: Future> Future for Guarded<'_, T, F> {
         }
         let this = &mut *self;
         let on_unwind = OnUnwind(this.span);
+        let entered = on_unwind.0.enter();
         let poll = this.inner.as_mut().poll(cx);
+        drop(entered);
         std::mem::forget(on_unwind);
         poll
     }

@@ -29,8 +29,9 @@ use tower_service::Service;
 use crate::contract::labels::{HttpMethod, Protocol};
 use crate::facade::connection::OwnedConnectionGuard;
 use crate::instrument::clock;
-use crate::layers::response::{End, Exchange};
+use crate::layers::response::{request_trace, End, Exchange};
 pub use crate::layers::response::{MeteredBody, ResponseFuture};
+use crate::trace::{self, TraceContext};
 use crate::Metrics;
 #[cfg(feature = "axum")]
 use crate::{
@@ -117,8 +118,10 @@ where
             route: self.routes.then(|| route_of(&request)),
             start: clock::now(),
             status: None,
+            trace: request_trace(&self.metrics.store, request.headers()),
             in_flight: self.metrics.track_connection_owned(Protocol::Http),
         });
+        let _entered = trace::enter(exchange.as_ref().and_then(|x| x.trace));
         ResponseFuture::new(self.inner.call(request), exchange)
     }
 }
@@ -147,12 +150,17 @@ pub struct HttpExchange {
     route: Option<Route>,
     start: u64,
     status: Option<StatusCode>,
+    trace: Option<TraceContext>,
     in_flight: OwnedConnectionGuard,
 }
 
 impl Exchange for HttpExchange {
     fn head(&mut self, status: StatusCode, _headers: &HeaderMap) {
         self.status = Some(status);
+    }
+
+    fn trace(&self) -> Option<TraceContext> {
+        self.trace
     }
 
     fn end(self, end: End) {
@@ -166,6 +174,8 @@ impl Exchange for HttpExchange {
             return;
         };
         let nanos = clock::nanos_since(self.start);
+        // The body may end outside the service's polls: the recordings happen in the trace.
+        let _entered = trace::enter(self.trace);
         metrics.store.record_http(self.method, code, nanos);
         #[cfg(feature = "axum")]
         if let Some(route) = &self.route {

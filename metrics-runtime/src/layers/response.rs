@@ -15,6 +15,9 @@ use http::{HeaderMap, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use crate::store::Store;
+use crate::trace::{self, TraceContext, TRACEPARENT};
+
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
@@ -42,6 +45,20 @@ pub trait Exchange {
     fn trailers(&mut self, _trailers: &HeaderMap) {}
     /// The end; called exactly once.
     fn end(self, end: End);
+    /// The trace the request is served in: current while the service's future is polled.
+    fn trace(&self) -> Option<TraceContext>;
+}
+
+/// The trace a request is served in, for an instance that keeps exemplars: the thread's
+/// current one, or else the request's sampled `traceparent`.
+pub(crate) fn request_trace(store: &Store, headers: &HeaderMap) -> Option<TraceContext> {
+    if !store.exemplars {
+        return None;
+    }
+    TraceContext::current().or_else(|| {
+        let header = headers.get(TRACEPARENT)?.to_str().ok()?;
+        TraceContext::from_traceparent(header)
+    })
 }
 
 /// The contiguous slices of a data frame, without consuming it.
@@ -98,6 +115,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let _entered = trace::enter(this.exchange.as_ref().and_then(X::trace));
         let guard = OnUnwind(this.exchange);
         let result = std::task::ready!(this.inner.poll(cx));
         let exchange = guard.0.take();

@@ -13,8 +13,9 @@
 //! ```
 //!
 //! It serves `GET` (and `HEAD`) of the configured path: the text format 0.0.4, or, with
-//! [`MetricsConfig::openmetrics`] set, OpenMetrics 1.0 when the scraper's `Accept` ranks
-//! it higher (Prometheus does), gzipped when `Accept-Encoding` allows. Other paths get `404`, other methods `405`;
+//! [`MetricsConfig::openmetrics`] set or an instance that keeps exemplars, OpenMetrics 1.0
+//! (with the exemplars) when the scraper's `Accept` ranks it higher (Prometheus does),
+//! gzipped when `Accept-Encoding` allows. Other paths get `404`, other methods `405`;
 //! with a bearer token configured, a scrape without it gets `401` (the token is
 //! compared in constant time). A bind failure is an error returned by
 //! [`MetricsServer::start`]. [`MetricsServer::shutdown`] stops accepting, lets scrapes in
@@ -118,10 +119,11 @@ impl MetricsServer {
             error,
         })?;
         let endpoint = Arc::new(Endpoint {
+            // Exemplars exist only in OpenMetrics.
+            openmetrics: config.openmetrics || config.exemplars || metrics.store.exemplars,
             metrics,
             path: config.path.clone(),
             token: config.bearer_token.clone(),
-            openmetrics: config.openmetrics,
         });
         let app = Router::new().fallback(serve).with_state(endpoint);
         let (tx, rx) = oneshot::channel::<()>();

@@ -11,6 +11,7 @@
 //! The recording methods here are the only writers: the facade, the handles and the
 //! layers all call them, so a recording lands the same way whoever makes it.
 
+pub(crate) mod exemplars;
 pub(crate) mod families;
 pub(crate) mod family;
 #[cfg(feature = "grpc")]
@@ -55,6 +56,8 @@ pub(crate) struct Store {
     pub(crate) const_labels: Vec<(String, String)>,
     pub(crate) buckets: BucketSets,
     pub(crate) families: Families,
+    /// Whether the duration histograms and the error counters keep exemplars.
+    pub(crate) exemplars: bool,
     http_cache: HttpCache,
     /// The gRPC series by method, for the layer.
     #[cfg(feature = "grpc")]
@@ -69,6 +72,7 @@ pub(crate) struct Parts {
     pub(crate) const_labels: Vec<(String, String)>,
     pub(crate) buckets: BucketSets,
     pub(crate) max_label_values: usize,
+    pub(crate) exemplars: bool,
 }
 
 /// Where a label of a series comes from.
@@ -98,6 +102,7 @@ impl Store {
             const_labels: parts.const_labels,
             buckets: parts.buckets,
             families: Families::new(&caps),
+            exemplars: parts.exemplars,
             http_cache: HttpCache::new(),
             #[cfg(feature = "grpc")]
             grpc_methods: family::Family::new([Some(Arc::clone(&caps.grpc_method))]),
@@ -173,7 +178,8 @@ impl Store {
 
     /// A histogram series of `spec`, without status cells.
     pub(crate) fn histogram(&self, spec: &Spec, buckets: &Buckets, values: &[&str]) -> TimedSeries {
-        TimedSeries::new(buckets, values, self.spec_labels(spec, values), [].into())
+        let labels = self.spec_labels(spec, values);
+        TimedSeries::new(buckets, values, labels, [].into(), self.exemplars)
     }
 
     /// An operation series: the duration histogram and a counter per status.
@@ -188,6 +194,7 @@ impl Store {
             &[op, backend],
             labels,
             status_labels,
+            self.exemplars,
         )
     }
 
@@ -202,9 +209,13 @@ impl Store {
     pub(crate) fn error(&self, op: &str, backend: &str, error_type: &str) -> Arc<CounterSeries> {
         self.families
             .errors
-            .get_or_create([op, backend, error_type], |v| {
-                self.counter(&contract::ERRORS, v)
-            })
+            .get_or_create([op, backend, error_type], |v| self.new_error(v))
+    }
+
+    /// An error counter series, which keeps an exemplar if the instance does.
+    fn new_error(&self, values: &[&str; 3]) -> CounterSeries {
+        self.counter(&contract::ERRORS, values)
+            .with_exemplar(self.exemplars)
     }
 
     /// One operation, looked up by its label values.
@@ -229,8 +240,8 @@ impl Store {
         if self.enabled() {
             self.families.errors.with(
                 [op.as_str(), backend, error_type],
-                |v| self.counter(&contract::ERRORS, v),
-                |s| s.add(1),
+                |v| self.new_error(v),
+                |s| s.add_observed(1),
             );
         }
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::contract::cardinality::LabelCap;
 use crate::contract::native::NativeLayout;
+use crate::store::exemplars::Exemplars;
 use crate::store::family::Family;
 use crate::store::native::NativeSnapshot;
 use crate::store::series::{CounterSeries, GaugeSeries, Labelled, TimedSeries};
@@ -40,6 +41,9 @@ pub(crate) struct Sample<'a> {
     /// …and the value of its last label when the series does not keep it (`status`).
     pub(crate) last: Option<&'static str>,
     pub(crate) value: Value<'a>,
+    /// The series' exemplars, if it keeps them: one per bucket of a histogram, one for
+    /// a counter.
+    pub(crate) exemplars: Option<&'a Exemplars>,
 }
 
 /// A storage that can be read series by series, each of its parts in turn.
@@ -57,6 +61,7 @@ fn sample<'a, S: Labelled>(series: &'a S, labels: &'a str, value: Value<'a>) -> 
         values: series.values(),
         last: None,
         value,
+        exemplars: None,
     }
 }
 
@@ -64,7 +69,10 @@ impl<const N: usize> Exposed for Family<CounterSeries, N> {
     fn visit(&self, _: Option<&NativeLayout>, f: &mut dyn FnMut(Sample<'_>)) {
         self.series(|all| {
             for s in all {
-                f(sample(&**s, &s.labels, Value::Counter(s.value())));
+                f(Sample {
+                    exemplars: s.exemplar.as_deref(),
+                    ..sample(&**s, &s.labels, Value::Counter(s.value()))
+                });
             }
         });
     }
@@ -91,7 +99,10 @@ impl<const N: usize> Exposed for Family<TimedSeries, N> {
                     .read_with(&mut cells, native.map(|n| (n, &mut snapshot)));
                 let native = native.filter(|_| s.cells.has_native()).map(|_| &snapshot);
                 let histogram = Value::Histogram(&cells[s.statuses..s.cells.len()], native);
-                f(sample(&**s, &s.labels, histogram));
+                f(Sample {
+                    exemplars: s.exemplars.as_deref(),
+                    ..sample(&**s, &s.labels, histogram)
+                });
             }
         });
     }
@@ -151,6 +162,7 @@ impl Operations {
                         values: &s.values,
                         last: Some(status.as_str()),
                         value: Value::Counter(n),
+                        exemplars: None,
                     });
                 }
             }
@@ -158,6 +170,7 @@ impl Operations {
                 let histogram = Value::Histogram(&cells[s.statuses..], natives.get(i));
                 f(Sample {
                     part: 1,
+                    exemplars: s.exemplars.as_deref(),
                     ..sample(&**s, &s.labels, histogram)
                 });
             }

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::contract::buckets::Buckets;
 use crate::contract::labels::Status;
+use crate::store::exemplars::{self, Exemplars};
 use crate::store::stripe::{StripeWriter, StripedCells};
 
 /// A series' own label values (not the constant labels), as admitted.
@@ -44,6 +45,8 @@ pub(crate) struct TimedSeries {
     pub(crate) labels: Box<str>,
     /// Label list of each status counter, indexed by [`Status`].
     pub(crate) status_labels: Box<[Box<str>]>,
+    /// The latest traced observation of each bucket, if the instance keeps exemplars.
+    pub(crate) exemplars: Option<Box<Exemplars>>,
 }
 
 impl TimedSeries {
@@ -52,6 +55,7 @@ impl TimedSeries {
         values: &[&str],
         labels: Box<str>,
         status_labels: Box<[Box<str>]>,
+        exemplars: bool,
     ) -> Self {
         let statuses = status_labels.len();
         TimedSeries {
@@ -60,6 +64,7 @@ impl TimedSeries {
             statuses,
             labels,
             status_labels,
+            exemplars: exemplars.then(|| Exemplars::new(buckets.len())),
         }
     }
 
@@ -74,10 +79,12 @@ impl TimedSeries {
     }
 
     /// Records one observation; `status` must be `Some` exactly when the series has
-    /// status cells.
+    /// status cells. In a trace (the thread's current one), it is also the exemplar of
+    /// its bucket, if the series keeps exemplars.
     #[inline]
     pub(crate) fn record(&self, buckets: &Buckets, status: Option<Status>, nanos: u64) {
-        let bucket = self.statuses + buckets.index(nanos);
+        let index = buckets.index(nanos);
+        let bucket = self.statuses + index;
         let sum = self.statuses + buckets.len();
         let classic = |w: &StripeWriter<'_>| {
             if let Some(status) = status {
@@ -96,6 +103,7 @@ impl TimedSeries {
             }
             None => self.cells.write(classic),
         }
+        exemplars::offer(&self.exemplars, index, nanos);
     }
 }
 
@@ -104,6 +112,9 @@ pub(crate) struct CounterSeries {
     pub(crate) cells: StripedCells,
     pub(crate) values: Values,
     pub(crate) labels: Box<str>,
+    /// The latest traced increment, for counters that keep one (`keychain_errors_total`
+    /// of an instance that keeps exemplars).
+    pub(crate) exemplar: Option<Box<Exemplars>>,
 }
 
 impl CounterSeries {
@@ -112,13 +123,28 @@ impl CounterSeries {
             cells: StripedCells::new(1),
             values: values_of(values),
             labels,
+            exemplar: None,
         }
+    }
+
+    /// A counter that keeps its latest traced increment as an exemplar.
+    pub(crate) fn with_exemplar(mut self, on: bool) -> Self {
+        self.exemplar = on.then(|| Exemplars::new(1));
+        self
     }
 
     /// Adds `delta` (two's complement for decrements).
     #[inline]
     pub(crate) fn add(&self, delta: u64) {
         self.cells.add_single(delta);
+    }
+
+    /// Adds `delta`, the exemplar of the counter if it keeps one and the thread is in a
+    /// trace.
+    #[inline]
+    pub(crate) fn add_observed(&self, delta: u64) {
+        self.cells.add_single(delta);
+        exemplars::offer(&self.exemplar, 0, delta);
     }
 
     /// The current value.

@@ -73,3 +73,18 @@ pub fn now<F: std::future::Future>(f: F) -> F::Output {
         std::task::Poll::Pending => panic!("the future waits; `now` only runs futures that do not"),
     }
 }
+
+/// The trace ids of the exemplars on the samples named `name` whose labels include all
+/// of `labels`, in exposition order.
+pub fn exemplar_traces(text: &str, name: &str, labels: &[(&str, &str)]) -> Vec<String> {
+    parse(text)
+        .into_iter()
+        .filter(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .filter_map(|s| s.exemplar?.labels.get("trace_id").cloned())
+        .collect()
+}

@@ -49,10 +49,11 @@ use crate::contract::cardinality::OVERFLOW;
 use crate::contract::labels::{GrpcCode, Protocol};
 use crate::facade::connection::OwnedConnectionGuard;
 use crate::instrument::clock;
-use crate::layers::response::{with_chunks, End, Exchange};
+use crate::layers::response::{request_trace, with_chunks, End, Exchange};
 pub use crate::layers::response::{MeteredBody, ResponseFuture};
 use crate::store::grpc_cache::GrpcMethod;
 use crate::store::Store;
+use crate::trace::{self, TraceContext};
 use crate::Metrics;
 use frames::MessageCounter;
 
@@ -122,8 +123,10 @@ where
             None => Method::Path(request.uri().path_and_query().cloned().map(Box::new)),
         };
         let received = received::fresh();
+        let trace = request_trace(&self.metrics.store, request.headers());
         let exchange = GrpcExchange {
             method,
+            trace,
             start: clock::now(),
             http_status: StatusCode::OK,
             header_code: None,
@@ -133,6 +136,7 @@ where
             in_flight,
         };
         let request = request.map(|body| CountingBody::new(body, Some(received)));
+        let _entered = trace::enter(trace);
         ResponseFuture::new(self.inner.call(request), Some(exchange))
     }
 }
@@ -219,6 +223,7 @@ impl<B: Body> Body for CountingBody<B> {
 /// One gRPC call in flight.
 pub struct GrpcExchange {
     method: Method,
+    trace: Option<TraceContext>,
     start: u64,
     http_status: StatusCode,
     header_code: Option<GrpcCode>,
@@ -260,6 +265,10 @@ impl Exchange for GrpcExchange {
         self.trailer_code = status::grpc_status(trailers);
     }
 
+    fn trace(&self) -> Option<TraceContext> {
+        self.trace
+    }
+
     fn end(self, end: End) {
         let code = self.trailer_code.or(self.header_code).unwrap_or_else(|| {
             if self.http_status != StatusCode::OK {
@@ -276,6 +285,8 @@ impl Exchange for GrpcExchange {
         };
         let store = &metrics.store;
         let nanos = clock::nanos_since(self.start);
+        // The body may end outside the service's polls: the recordings happen in the trace.
+        let _entered = trace::enter(self.trace);
         let received = self.received.load(Ordering::Relaxed);
         let sent = self.sent.messages;
         match &self.method {
