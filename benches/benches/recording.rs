@@ -110,6 +110,50 @@ fn record_operation(c: &mut Criterion) {
     g.finish();
 }
 
+/// What exemplars cost: outside a trace (the price every user pays once they are on) and
+/// inside one (a clock read, the slot's lock and a copy of the ids).
+fn exemplars(c: &mut Criterion) {
+    use keychain_metrics::trace::TraceContext;
+
+    let plain = Metrics::new();
+    let kept = Metrics::builder().exemplars(true).build().expect("valid");
+    let plain_handle = plain.operation(Op::Sign, "pkcs8");
+    let kept_handle = kept.operation(Op::Sign, "pkcs8");
+    let trace =
+        TraceContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .expect("valid");
+    let mut g = c.benchmark_group("exemplars");
+    g.bench_function("off/no_trace", |b| {
+        b.iter(|| plain_handle.record(Status::Success, black_box(D)))
+    });
+    g.bench_function("on/no_trace", |b| {
+        b.iter(|| kept_handle.record(Status::Success, black_box(D)))
+    });
+    {
+        let _entered = trace.enter();
+        g.bench_function("off/in_trace", |b| {
+            b.iter(|| plain_handle.record(Status::Success, black_box(D)))
+        });
+        g.bench_function("on/in_trace", |b| {
+            b.iter(|| kept_handle.record(Status::Success, black_box(D)))
+        });
+        g.bench_function("on/in_trace_error", |b| {
+            b.iter(|| kept_handle.record_error(black_box("timeout")))
+        });
+    }
+    g.bench_function("enter_and_leave", |b| {
+        b.iter(|| drop(black_box(trace).enter()))
+    });
+    g.bench_function("parse_traceparent", |b| {
+        b.iter(|| {
+            TraceContext::from_traceparent(black_box(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ))
+        })
+    });
+    g.finish();
+}
+
 fn record_error(c: &mut Criterion) {
     let ours = Metrics::new();
     let theirs = PromContract::new().expect("valid metrics");
@@ -249,7 +293,7 @@ mod group {
     criterion_group! {
         name = benches;
         config = keychain_metrics_benches::criterion(3);
-        targets = record_operation, record_error, connection_guard, record_http_request, contended, allocator
+        targets = record_operation, exemplars, record_error, connection_guard, record_http_request, contended, allocator
     }
 }
 criterion_main!(group::benches);

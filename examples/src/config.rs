@@ -12,6 +12,7 @@ metrics:
   port: 9090
   path: /metrics
   native_histograms: true
+  exemplars: true
 rest:
   address: 127.0.0.1:8080
 grpc:

@@ -6,9 +6,11 @@ pub mod config;
 pub mod grpc;
 pub mod keystore;
 pub mod rest;
+pub mod telemetry;
 
 use std::sync::Arc;
 
+use keychain_metrics::trace::TraceContext;
 use keystore::{KeyError, KeyStore};
 
 /// The generated gRPC code.
@@ -39,14 +41,20 @@ impl Backends {
     }
 
     /// Runs a keystore operation on the blocking pool: keys are files and crypto is CPU.
+    /// The request's span and trace go with it, as they do not follow a thread change.
     pub async fn run<T: Send + 'static>(
         &self,
         backend: &str,
         op: impl FnOnce(&KeyStore) -> Result<T, KeyError> + Send + 'static,
     ) -> Result<T, KeyError> {
         let store = self.get(backend)?;
-        tokio::task::spawn_blocking(move || op(&store))
-            .await
-            .unwrap_or_else(|e| Err(KeyError::Io(std::io::Error::other(e.to_string()))))
+        let trace = TraceContext::current();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _trace = trace.map(TraceContext::enter);
+            span.in_scope(|| op(&store))
+        })
+        .await
+        .unwrap_or_else(|e| Err(KeyError::Io(std::io::Error::other(e.to_string()))))
     }
 }

@@ -86,6 +86,49 @@ async fn openmetrics_when_offered_and_asked() {
     assert_eq!(text.headers()["content-type"], TEXT_CONTENT_TYPE);
 }
 
+#[tokio::test]
+async fn an_instance_with_exemplars_serves_them_in_openmetrics() {
+    let config = MetricsConfig::from_yaml("metrics: { exemplars: true }").unwrap();
+    assert!(config.exemplars && !config.openmetrics);
+    let metrics = config.metrics_builder().build().unwrap();
+    let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let context = keychain_metrics::trace::TraceContext::from_traceparent(trace).unwrap();
+    {
+        let _entered = context.enter();
+        metrics.record_operation(Op::Sign, "pkcs8", Status::Success, Duration::from_millis(2));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = MetricsServer::start_on(listener, &config, metrics.clone()).unwrap();
+    let url = format!("http://{}{}", server.local_addr(), config.path);
+    let om = client()
+        .get(&url)
+        .header("accept", PROMETHEUS_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(om.headers()["content-type"], OPENMETRICS_CONTENT_TYPE);
+    let body = om.text().await.unwrap();
+    let bucket = r#"keychain_operation_duration_seconds_bucket{backend="pkcs8",operation="sign",le="0.005"} 1 # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"} 0.002 "#;
+    assert!(body.contains(bucket), "{body}");
+    // A scraper that asks for text gets text, without exemplars.
+    let text = client().get(&url).send().await.unwrap();
+    assert_eq!(text.headers()["content-type"], TEXT_CONTENT_TYPE);
+    assert!(!text.text().await.unwrap().contains(" # {"));
+}
+
+#[test]
+fn exemplars_with_openmetrics_off_is_a_config_error() {
+    let e = MetricsConfig::from_yaml("metrics: { exemplars: true, openmetrics: false }")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("metrics.openmetrics: false: exemplars: true needs OpenMetrics"),
+        "{e}"
+    );
+    let both = MetricsConfig::from_yaml("metrics: { exemplars: true, openmetrics: true }");
+    assert!(both.unwrap().exemplars);
+}
+
 /// The `Accept` header Prometheus 2.42 sends with `--enable-feature=native-histograms`.
 const PROMETHEUS_NATIVE_ACCEPT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 

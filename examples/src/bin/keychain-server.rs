@@ -13,7 +13,7 @@ use keychain_metrics::server::MetricsServer;
 use keychain_metrics::{Metrics, Protocol};
 use keychain_metrics_examples::config::{ServerConfig, DEFAULT};
 use keychain_metrics_examples::keystore::KeyStore;
-use keychain_metrics_examples::{grpc, rest, Backends};
+use keychain_metrics_examples::{grpc, rest, telemetry, Backends};
 
 #[global_allocator]
 static ALLOC: keychain_metrics::alloc::CountingAllocator<std::alloc::System> =
@@ -38,6 +38,10 @@ struct Args {
     /// Where the pkcs8 backend keeps its key files (default: a new temporary directory).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Where finished spans are appended as JSON lines (default: spans.jsonl in the data
+    /// directory).
+    #[arg(long)]
+    spans: Option<PathBuf>,
 }
 
 fn main() {
@@ -81,6 +85,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Some(dir) => dir,
         None => std::env::temp_dir().join(format!("keychain-server-{}", std::process::id())),
     };
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let spans = args.spans.unwrap_or_else(|| data_dir.join("spans.jsonl"));
+    let tracer = telemetry::init(&spans)?;
 
     // Built from the configuration (native histograms on by default) and installed as
     // the instance the attribute records into.
@@ -134,9 +142,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!("keychain-server: pkcs8 keys in {}", data_dir.display());
+    println!("keychain-server: spans in {}", spans.display());
 
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let app = rest::router(backends.clone(), metrics.clone());
+    // The request's span is entered around the metrics layer, which then sees its trace.
+    let app = rest::router(backends.clone(), metrics.clone())
+        .layer(axum::middleware::from_fn(telemetry::http_span));
     let rest_task = tokio::spawn({
         let listener = TrackedListener::new(rest_listener, metrics.clone(), Protocol::Http);
         let stop = shutdown.clone();
@@ -152,6 +163,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let stop = shutdown.clone();
         async move {
             tonic::transport::Server::builder()
+                .trace_fn(telemetry::grpc_span)
                 .layer(GrpcMetricsLayer::new(metrics.clone()))
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
@@ -171,5 +183,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(server) = metrics_server {
         server.shutdown().await?;
     }
+    // Flushes the spans still buffered.
+    let _ = tracer.shutdown();
     Ok(())
 }

@@ -89,7 +89,7 @@ impl KeyStore {
     }
 
     /// Generates a key of `kind`.
-    #[instrument_op(Generate, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(Generate, backend = self.backend, metrics = self.metrics, span)]
     pub fn generate(&self, kind: KeyKind) -> Result<KeyInfo, KeyError> {
         let key = Key::generate(kind);
         let id = crypto::new_id();
@@ -98,7 +98,7 @@ impl KeyStore {
     }
 
     /// Stores a PEM key under `id`, which must be free.
-    #[instrument_op(Store, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(Store, backend = self.backend, metrics = self.metrics, span)]
     pub fn store(&self, id: &str, pem: &str) -> Result<KeyInfo, KeyError> {
         check_id(id)?;
         let key = Key::from_pem(pem)?;
@@ -113,7 +113,7 @@ impl KeyStore {
     }
 
     /// Describes the key `id`.
-    #[instrument_op(Get, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(Get, backend = self.backend, metrics = self.metrics, span)]
     pub fn get(&self, id: &str) -> Result<KeyInfo, KeyError> {
         let key = self.load(id)?;
         Ok(KeyInfo {
@@ -123,7 +123,7 @@ impl KeyStore {
     }
 
     /// Deletes the key `id`.
-    #[instrument_op(Delete, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(Delete, backend = self.backend, metrics = self.metrics, span)]
     pub fn delete(&self, id: &str) -> Result<(), KeyError> {
         check_id(id)?;
         if self.storage.delete(id)? {
@@ -134,7 +134,7 @@ impl KeyStore {
     }
 
     /// Describes every key.
-    #[instrument_op(List, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(List, backend = self.backend, metrics = self.metrics, span)]
     pub fn list(&self) -> Result<Vec<KeyInfo>, KeyError> {
         let mut keys = Vec::new();
         for id in self.storage.list()? {
@@ -149,37 +149,37 @@ impl KeyStore {
     }
 
     /// Signs `data` with the key `id`.
-    #[instrument_op(Sign, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(Sign, backend = self.backend, metrics = self.metrics, span)]
     pub fn sign(&self, id: &str, data: &[u8]) -> Result<Vec<u8>, KeyError> {
         self.load(id)?.sign(data)
     }
 
     /// Checks a signature of `data` with the key `id`.
-    #[instrument_op(Verify, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(Verify, backend = self.backend, metrics = self.metrics, span)]
     pub fn verify(&self, id: &str, data: &[u8], signature: &[u8]) -> Result<bool, KeyError> {
         self.load(id)?.verify(data, signature)
     }
 
     /// Encrypts with the AES key `id`.
-    #[instrument_op(Encrypt, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(Encrypt, backend = self.backend, metrics = self.metrics, span)]
     pub fn encrypt(&self, id: &str, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
         self.load(id)?.encrypt(plaintext)
     }
 
     /// Decrypts with the AES key `id`.
-    #[instrument_op(Decrypt, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(Decrypt, backend = self.backend, metrics = self.metrics, span)]
     pub fn decrypt(&self, id: &str, ciphertext: &[u8]) -> Result<Vec<u8>, KeyError> {
         self.load(id)?.decrypt(ciphertext)
     }
 
     /// The key `id` as PKCS#8 PEM.
-    #[instrument_op(Export, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(Export, backend = self.backend, metrics = self.metrics, span)]
     pub fn export(&self, id: &str) -> Result<String, KeyError> {
         self.load(id)?.to_pem()
     }
 
     /// Imports a PEM key under a new id.
-    #[instrument_op(Import, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(Import, backend = self.backend, metrics = self.metrics, span)]
     pub fn import(&self, pem: &str) -> Result<KeyInfo, KeyError> {
         let key = Key::from_pem(pem)?;
         let id = crypto::new_id();
@@ -191,7 +191,7 @@ impl KeyStore {
     }
 
     /// Replaces the key `id` with new material of the same type.
-    #[instrument_op(Rotate, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(Rotate, backend = self.backend, metrics = self.metrics, span)]
     pub fn rotate(&self, id: &str) -> Result<KeyInfo, KeyError> {
         let kind = self.load(id)?.kind();
         self.storage.put(id, &Key::generate(kind).to_pem()?)?;
@@ -202,7 +202,7 @@ impl KeyStore {
     }
 
     /// Every key, as PEM.
-    #[instrument_op(Backup, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(Backup, backend = self.backend, metrics = self.metrics, span)]
     pub fn backup(&self) -> Result<Archive, KeyError> {
         let mut keys = Vec::new();
         for id in self.storage.list()? {
@@ -214,7 +214,7 @@ impl KeyStore {
     }
 
     /// Replaces the key set with the archive's (after checking every key parses).
-    #[instrument_op(Restore, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(Restore, backend = self.backend, metrics = self.metrics, span)]
     pub fn restore(&self, archive: &Archive) -> Result<usize, KeyError> {
         for (id, pem) in &archive.keys {
             check_id(id)?;
@@ -234,7 +234,7 @@ impl KeyStore {
     }
 
     /// Whether the storage can be used.
-    #[instrument_op(HealthCheck, backend = self.backend, metrics = self.metrics)]
+    #[instrument_op(HealthCheck, backend = self.backend, metrics = self.metrics, span)]
     pub fn health_check(&self) -> Result<(), KeyError> {
         Ok(self.storage.probe()?)
     }

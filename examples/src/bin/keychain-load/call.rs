@@ -1,7 +1,9 @@
 //! One call of the mix, over REST or gRPC, timed and tallied, and the key ids it learns.
 
 use std::io::Write;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use keychain_metrics_examples::keystore::Key;
 use keychain_metrics_examples::pb::keychain_client::KeychainClient;
@@ -30,10 +32,12 @@ impl Call<'_> {
         path: &str,
         body: Option<Value>,
     ) -> Option<Value> {
+        let (traceparent, trace) = traceparent();
         let started = Instant::now();
         let mut request = self
             .http
-            .request(method, format!("{}{path}", self.target.rest));
+            .request(method, format!("{}{path}", self.target.rest))
+            .header("traceparent", traceparent);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -43,20 +47,24 @@ impl Call<'_> {
             }
             _ => None,
         };
+        let took = started.elapsed();
         self.tally
-            .record(&self.target.name, op, answer.is_some(), started.elapsed());
+            .record(&self.target.name, op, answer.is_some(), took, trace);
         answer
     }
 
-    /// Records a gRPC call that started at `started`; its message if it succeeded.
+    /// Records a gRPC call in `trace` that started at `started`; its message if it
+    /// succeeded.
     pub fn done<T>(
         &self,
         op: &'static str,
         started: Instant,
         result: Result<tonic::Response<T>, tonic::Status>,
+        trace: [u8; 16],
     ) -> Option<T> {
+        let took = started.elapsed();
         self.tally
-            .record(&self.target.name, op, result.is_ok(), started.elapsed());
+            .record(&self.target.name, op, result.is_ok(), took, trace);
         result.ok().map(tonic::Response::into_inner)
     }
 
@@ -132,4 +140,42 @@ impl Call<'_> {
             None => self.generate(backend, kind).await,
         }
     }
+}
+
+/// A fresh sampled W3C `traceparent` for one call, and its trace id: every call is a
+/// trace of its own, which the server's exemplars and spans then name.
+pub fn traceparent() -> (String, [u8; 16]) {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        now ^ u64::from(std::process::id()).rotate_left(32)
+    });
+    let n = NEXT.fetch_add(3, Ordering::Relaxed);
+    let (high, low, span) = (mix(seed, n), mix(seed, n + 1), mix(seed, n + 2));
+    let mut trace = [0u8; 16];
+    trace[..8].copy_from_slice(&high.to_be_bytes());
+    trace[8..].copy_from_slice(&low.to_be_bytes());
+    let header = format!("00-{high:016x}{low:016x}-{:016x}-01", span | 1);
+    (header, trace)
+}
+
+/// SplitMix64 of `seed + n`: distinct inputs give distinct, well-spread outputs.
+fn mix(seed: u64, n: u64) -> u64 {
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `message` as a gRPC request carrying a fresh `traceparent`, and its trace id.
+pub fn traced<T>(message: T) -> (tonic::Request<T>, [u8; 16]) {
+    let (header, trace) = traceparent();
+    let mut request = tonic::Request::new(message);
+    if let Ok(value) = header.parse() {
+        request.metadata_mut().insert("traceparent", value);
+    }
+    (request, trace)
 }

@@ -51,6 +51,10 @@ struct Args {
     /// Writes the calls made, per target and operation, as JSON.
     #[arg(long)]
     summary: Option<PathBuf>,
+    /// Writes the trace id of every call (each sends a sampled W3C `traceparent`) and
+    /// the slowest calls' as JSON: `{"sent": [...], "slowest": [...]}`.
+    #[arg(long)]
+    traces: Option<PathBuf>,
     /// Hides the progress bar.
     #[arg(long)]
     quiet: bool,
@@ -228,7 +232,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         w.await?;
     }
     bar.finish_and_clear();
-    report(&tally, started.elapsed(), args.summary.as_deref())
+    report(&tally, started.elapsed(), args.summary.as_deref())?;
+    report::slowest(&tally, args.traces.as_deref())
 }
 
 #[cfg(test)]

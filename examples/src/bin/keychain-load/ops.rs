@@ -12,12 +12,14 @@ use serde_json::{json, Value};
 use crate::call::Call;
 use crate::Rng;
 
-/// Times one gRPC call and tallies it under `op`: its message if it succeeded.
+/// Times one gRPC call of `method` with `message`, in a trace of its own, and tallies
+/// it under `op`: its answer if it succeeded.
 macro_rules! grpc {
-    ($call:expr, $op:literal, $request:expr) => {{
+    ($call:expr, $op:literal, $method:ident($message:expr)) => {{
+        let (request, trace) = crate::call::traced($message);
         let started = Instant::now();
-        let result = $request.await;
-        $call.done($op, started, result)
+        let result = $call.grpc.$method(request).await;
+        $call.done($op, started, result, trace)
     }};
 }
 
@@ -52,7 +54,7 @@ impl Call<'_> {
                 backend: backend.into(),
                 kind: kind.into(),
             };
-            grpc!(self, "generate", self.grpc.generate(request)).map(|k| k.id)
+            grpc!(self, "generate", generate(request)).map(|k| k.id)
         } else {
             let body = json!({ "kind": kind });
             let path = format!("/v1/{backend}/keys");
@@ -79,7 +81,7 @@ impl Call<'_> {
                 backend: backend.into(),
                 pem,
             };
-            grpc!(self, "import", self.grpc.import(request)).map(|k| k.id)
+            grpc!(self, "import", import(request)).map(|k| k.id)
         } else {
             let body = json!({ "pem": pem });
             let path = format!("/v1/{backend}/import");
@@ -108,7 +110,7 @@ impl Call<'_> {
                 id: id.clone(),
                 pem,
             };
-            grpc!(self, "store", self.grpc.store(request)).is_some()
+            grpc!(self, "store", store(request)).is_some()
         } else {
             let body = json!({ "pem": pem });
             let path = format!("/v1/{backend}/keys/{id}");
@@ -128,7 +130,7 @@ impl Call<'_> {
         };
         self.forget(backend, kind, &id);
         if self.over_grpc {
-            grpc!(self, "delete", self.grpc.delete(key_ref(backend, id)));
+            grpc!(self, "delete", delete(key_ref(backend, id)));
         } else {
             let path = format!("/v1/{backend}/keys/{id}");
             self.rest("delete", Method::DELETE, &path, None).await;
@@ -138,7 +140,7 @@ impl Call<'_> {
     /// Looks a key up.
     pub async fn get(&mut self, backend: &'static str, id: String) {
         if self.over_grpc {
-            grpc!(self, "get", self.grpc.get(key_ref(backend, id)));
+            grpc!(self, "get", get(key_ref(backend, id)));
         } else {
             let path = format!("/v1/{backend}/keys/{id}");
             self.rest("get", Method::GET, &path, None).await;
@@ -153,7 +155,7 @@ impl Call<'_> {
                 id: id.into(),
                 data: data.to_vec(),
             };
-            grpc!(self, "sign", self.grpc.sign(request)).map(|s| s.signature)
+            grpc!(self, "sign", sign(request)).map(|s| s.signature)
         } else {
             let body = json!({ "data": B64.encode(data) });
             let path = format!("/v1/{backend}/keys/{id}/sign");
@@ -179,7 +181,7 @@ impl Call<'_> {
                 data,
                 signature,
             };
-            grpc!(self, "verify", self.grpc.verify(request));
+            grpc!(self, "verify", verify(request));
         } else {
             let body = json!({ "data": B64.encode(&data), "signature": B64.encode(&signature) });
             let path = format!("/v1/{backend}/keys/{id}/verify");
@@ -202,9 +204,9 @@ impl Call<'_> {
                 data,
             };
             let answer = if op == "encrypt" {
-                grpc!(self, "encrypt", self.grpc.encrypt(request))
+                grpc!(self, "encrypt", encrypt(request))
             } else {
-                grpc!(self, "decrypt", self.grpc.decrypt(request))
+                grpc!(self, "decrypt", decrypt(request))
             };
             answer.map(|c| c.data)
         } else {
@@ -217,7 +219,7 @@ impl Call<'_> {
     /// Exports a key; its PEM if the server gave it.
     pub async fn export(&mut self, backend: &'static str, id: String) -> Option<String> {
         if self.over_grpc {
-            grpc!(self, "export", self.grpc.export(key_ref(backend, id))).map(|p| p.pem)
+            grpc!(self, "export", export(key_ref(backend, id))).map(|p| p.pem)
         } else {
             let path = format!("/v1/{backend}/keys/{id}/export");
             text(self.rest("export", Method::GET, &path, None).await, "pem")
@@ -231,8 +233,9 @@ impl Call<'_> {
             self.rest("list", Method::GET, &path, None).await;
             return;
         }
+        let (request, trace) = crate::call::traced(backend_ref(backend));
         let started = Instant::now();
-        let result = match self.grpc.list(backend_ref(backend)).await {
+        let result = match self.grpc.list(request).await {
             Ok(response) => {
                 let mut stream = response.into_inner();
                 loop {
@@ -245,13 +248,13 @@ impl Call<'_> {
             }
             Err(status) => Err(status),
         };
-        self.done("list", started, result);
+        self.done("list", started, result, trace);
     }
 
     /// Rotates a key.
     pub async fn rotate(&mut self, backend: &'static str, id: String) {
         if self.over_grpc {
-            grpc!(self, "rotate", self.grpc.rotate(key_ref(backend, id)));
+            grpc!(self, "rotate", rotate(key_ref(backend, id)));
         } else {
             let path = format!("/v1/{backend}/keys/{id}/rotate");
             self.rest("rotate", Method::POST, &path, None).await;
@@ -262,7 +265,7 @@ impl Call<'_> {
     /// back to the backup's.
     pub async fn backup(&mut self, backend: &'static str, restore: bool) {
         if self.over_grpc {
-            let archive = grpc!(self, "backup", self.grpc.backup(backend_ref(backend)));
+            let archive = grpc!(self, "backup", backup(backend_ref(backend)));
             let Some(archive) = archive.filter(|_| restore) else {
                 return;
             };
@@ -271,7 +274,7 @@ impl Call<'_> {
                 .iter()
                 .map(|k| (k.id.clone(), k.pem.clone()))
                 .collect();
-            if grpc!(self, "restore", self.grpc.restore(archive)).is_some() {
+            if grpc!(self, "restore", restore(archive)).is_some() {
                 self.restored(backend, keys);
             }
         } else {
@@ -295,11 +298,7 @@ impl Call<'_> {
     /// Checks a backend's health.
     pub async fn health_check(&mut self, backend: &'static str) {
         if self.over_grpc {
-            grpc!(
-                self,
-                "health_check",
-                self.grpc.health_check(backend_ref(backend))
-            );
+            grpc!(self, "health_check", health_check(backend_ref(backend)));
         } else {
             let path = format!("/v1/{backend}/health");
             self.rest("health_check", Method::GET, &path, None).await;

@@ -9,22 +9,68 @@ use serde_json::{json, Value};
 /// Calls, errors and latencies of one operation.
 pub type Counts = (u64, u64, Vec<Duration>);
 
+/// One call's trace: how long it took, where it went, and its trace id.
+pub type Traced = (Duration, String, &'static str, [u8; 16]);
+
 /// What was sent and how it went.
 #[derive(Default)]
 pub struct Tally {
     /// By (target, operation).
     pub calls: Mutex<BTreeMap<(String, &'static str), Counts>>,
+    /// Every call's trace.
+    pub traces: Mutex<Vec<Traced>>,
 }
 
 impl Tally {
-    pub fn record(&self, target: &str, op: &'static str, ok: bool, took: Duration) {
+    pub fn record(
+        &self,
+        target: &str,
+        op: &'static str,
+        ok: bool,
+        took: Duration,
+        trace: [u8; 16],
+    ) {
         if let Ok(mut calls) = self.calls.lock() {
             let entry = calls.entry((target.to_owned(), op)).or_default();
             entry.0 += 1;
             entry.1 += u64::from(!ok);
             entry.2.push(took);
         }
+        if let Ok(mut traces) = self.traces.lock() {
+            traces.push((took, target.to_owned(), op, trace));
+        }
     }
+}
+
+/// How many of the slowest calls are listed with their trace ids.
+const SLOWEST: usize = 10;
+
+fn hex(trace: &[u8; 16]) -> String {
+    trace.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lists the slowest calls with their trace ids (the ones to look up in the server's
+/// spans, or in an exemplar) and writes every trace id sent to `path`, if given.
+pub fn slowest(
+    tally: &Tally,
+    path: Option<&std::path::Path>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut traces = tally.traces.lock().map_err(|_| "tally poisoned")?.clone();
+    traces.sort_by(|a, b| b.0.cmp(&a.0));
+    println!("slowest calls:");
+    let mut slowest = Vec::new();
+    for (took, target, op, trace) in traces.iter().take(SLOWEST) {
+        let ms = took.as_secs_f64() * 1000.0;
+        println!("  {ms:>9.2} ms  {op:<14} {target}  trace_id={}", hex(trace));
+        slowest
+            .push(json!({ "target": target, "operation": op, "ms": ms, "trace_id": hex(trace) }));
+    }
+    if let Some(path) = path {
+        let sent: Vec<String> = traces.iter().map(|t| hex(&t.3)).collect();
+        let all = json!({ "sent": sent, "slowest": slowest });
+        std::fs::write(path, serde_json::to_string(&all)?)?;
+    }
+    Ok(())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
