@@ -34,12 +34,13 @@ ready() {
 }
 
 # start_server REST GRPC METRICS DATA_DIR LOG [more server args]: a keychain server in
-# the background, its pid in $server, once its metrics endpoint answers.
+# the background, its pid in $server, once its metrics endpoint answers. Its spans go to
+# DATA_DIR-spans.jsonl.
 start_server() {
     local rest=$1 grpc=$2 metrics=$3 data=$4 log=$5
     shift 5
     target/debug/keychain-server --rest-port "$rest" --grpc-port "$grpc" --metrics-port "$metrics" \
-        --data-dir "$data" "$@" >>"$log" 2>&1 &
+        --data-dir "$data" --spans "$data-spans.jsonl" "$@" >>"$log" 2>&1 &
     server=$!
     pids+=("$server")
     ready "http://127.0.0.1:$metrics/metrics" || { cat "$log"; fail "the server on port $metrics did not start"; }

@@ -5,7 +5,10 @@
 # and the load generator; then tests/e2e/check.py checks promtool on the expositions
 # and the alert rules, every dashboard query, both instances, the operation counts
 # against what the load generator sent, and the quantiles of both kinds of histogram
-# against the true ones. Stops everything it started.
+# against the true ones. A third server, started with no configuration (it keeps
+# exemplars), is scraped by a third Prometheus with exemplar storage while traced load
+# runs against it; tests/e2e/exemplar_check.py follows its exemplars to the load
+# generator's trace ids and the server's spans. Stops everything it started.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,12 +22,15 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
 fi
 build
 
-read -r rest_a grpc_a metrics_a rest_b grpc_b metrics_b prom prom_native accuracy < <(free_ports 9)
+read -r rest_a grpc_a metrics_a rest_b grpc_b metrics_b prom prom_native accuracy \
+    rest_c grpc_c metrics_c prom_exemplars < <(free_ports 13)
 
 for name in a b; do
     eval rest=\$rest_$name grpc=\$grpc_$name metrics=\$metrics_$name
-    start_server "$rest" "$grpc" "$metrics" "$work/keys-$name" "$work/server-$name.log"
+    start_server "$rest" "$grpc" "$metrics" "$work/keys-$name" "$work/server-$name.log" \
+        --config tests/e2e/go-era.yaml
 done
+start_server "$rest_c" "$grpc_c" "$metrics_c" "$work/keys-c" "$work/server-c.log"
 
 target/debug/native-accuracy --port "$accuracy" --truth "$work/truth.json" >"$work/accuracy.log" 2>&1 &
 pids+=($!)
@@ -45,12 +51,26 @@ scrape_configs:
     static_configs:
       - targets: ["127.0.0.1:$accuracy"]
 YAML
+cat >"$work/prometheus-exemplars.yml" <<YAML
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: keychain-exemplars
+    static_configs:
+      - targets: ["127.0.0.1:$metrics_c"]
+YAML
 # The second Prometheus asks for protobuf and stores native histograms; 2.42 then
 # ignores the classic buckets of a histogram that has native ones, hence two servers.
-for which in classic native; do
-    if [ "$which" = native ]; then port=$prom_native flags=(--enable-feature=native-histograms)
-    else port=$prom flags=(); fi
-    prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb-$which" \
+# The third keeps the exemplars of server c, which it scrapes in OpenMetrics.
+for which in classic native exemplars; do
+    config=$work/prometheus.yml
+    case $which in
+        native) port=$prom_native flags=(--enable-feature=native-histograms) ;;
+        exemplars) port=$prom_exemplars flags=(--enable-feature=exemplar-storage)
+            config=$work/prometheus-exemplars.yml ;;
+        *) port=$prom flags=() ;;
+    esac
+    prometheus --config.file="$config" --storage.tsdb.path="$work/tsdb-$which" \
         --web.listen-address="127.0.0.1:$port" --log.level=warn "${flags[@]}" \
         >"$work/prometheus-$which.log" 2>&1 &
     pids+=($!)
@@ -66,6 +86,11 @@ for port in "$prom" "$prom_native"; do
         sleep 0.1
     done
 done
+for _ in $(seq 200); do
+    curl -sf "http://127.0.0.1:$prom_exemplars/api/v1/query" --data-urlencode 'query=up == 1' \
+        | grep -q '"1"\]' && break
+    sleep 0.1
+done
 
 echo "e2e: load on both servers"
 target/debug/keychain-load --quiet --requests "${E2E_REQUESTS:-1500}" --concurrency 8 \
@@ -73,6 +98,13 @@ target/debug/keychain-load --quiet --requests "${E2E_REQUESTS:-1500}" --concurre
     --target "127.0.0.1:$metrics_b=http://127.0.0.1:$rest_b,http://127.0.0.1:$grpc_b" \
     --summary "$work/summary.json" || fail "load generator"
 
+echo "e2e: traced load on server c"
+target/debug/keychain-load --quiet --requests "${E2E_TRACED_REQUESTS:-400}" --concurrency 4 \
+    --target "127.0.0.1:$metrics_c=http://127.0.0.1:$rest_c,http://127.0.0.1:$grpc_c" \
+    --traces "$work/traces.json" >"$work/load-c.log" || { cat "$work/load-c.log"; fail "traced load"; }
+grep -A3 '^slowest calls' "$work/load-c.log"
+
+status=0
 python3 tests/e2e/check.py \
     --prometheus "http://127.0.0.1:$prom" \
     --native-prometheus "http://127.0.0.1:$prom_native" \
@@ -82,4 +114,11 @@ python3 tests/e2e/check.py \
     --rules examples/prometheus/alerts.yml \
     --rules examples/prometheus/rules.yml \
     --dashboard examples/grafana/keychain-dashboard.json \
-    --summary "$work/summary.json"
+    --summary "$work/summary.json" || status=1
+python3 tests/e2e/exemplar_check.py \
+    --prometheus "http://127.0.0.1:$prom_exemplars" \
+    --exposition "http://127.0.0.1:$metrics_c/metrics" \
+    --traces "$work/traces.json" \
+    --spans "$work/keys-c-spans.jsonl" \
+    --dashboard examples/grafana/keychain-dashboard.json || status=1
+exit $status

@@ -38,8 +38,8 @@ struct Args {
     /// Where the pkcs8 backend keeps its key files (default: a new temporary directory).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Where finished spans are appended as JSON lines (default: spans.jsonl in the data
-    /// directory).
+    /// Where finished spans are appended as JSON lines (default: a file named after the
+    /// process in the temporary directory).
     #[arg(long)]
     spans: Option<PathBuf>,
 }
@@ -85,9 +85,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Some(dir) => dir,
         None => std::env::temp_dir().join(format!("keychain-server-{}", std::process::id())),
     };
-    std::fs::create_dir_all(&data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let spans = args.spans.unwrap_or_else(|| data_dir.join("spans.jsonl"));
+    let spans = args.spans.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("keychain-server-{}-spans.jsonl", std::process::id()))
+    });
     let tracer = telemetry::init(&spans)?;
 
     // Built from the configuration (native histograms on by default) and installed as

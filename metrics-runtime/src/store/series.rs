@@ -144,6 +144,15 @@ impl CounterSeries {
     #[inline]
     pub(crate) fn add_observed(&self, delta: u64) {
         self.cells.add_single(delta);
+        if self.exemplar.is_some() {
+            self.offer_exemplar(delta);
+        }
+    }
+
+    /// Out of line: the error paths stay as small as without exemplars.
+    #[cold]
+    #[inline(never)]
+    fn offer_exemplar(&self, delta: u64) {
         exemplars::offer(&self.exemplar, 0, delta);
     }
 

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Exemplars end to end: a Prometheus with exemplar storage scrapes the server that keeps
+them, the load generator sent a traceparent with every call, and the server exported
+its spans to a file. Checks that each duration histogram and the error counter have
+exemplars in Prometheus, that every exemplar's trace id is one the load generator sent,
+that the dashboard's exemplar queries find them, and that the slowest exemplar leads to
+the server's spans of that trace (a panel's dot to the slow call).
+
+Prints one PASS/FAIL line per check and 'N passed, N failed'; exits 1 on any failure.
+"""
+import argparse
+import json
+import time
+import urllib.parse
+import urllib.request
+
+from verdict import check, finish
+
+PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                     "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+
+FAMILIES = [
+    "keychain_operation_duration_seconds_bucket",
+    "keychain_http_request_duration_seconds_bucket",
+    "keychain_grpc_request_duration_seconds_bucket",
+    "keychain_errors_total",
+]
+
+
+def get(url, headers=None):
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.headers.get("Content-Type", ""), response.read().decode()
+
+
+def api(prometheus, path, **params):
+    answer = json.loads(get(f"{prometheus}/api/v1/{path}?" + urllib.parse.urlencode(params))[1])
+    if answer.get("status") != "success":
+        raise RuntimeError(answer)
+    return answer["data"]
+
+
+def exemplars(prometheus, expr):
+    """(trace id, value, series labels) of every exemplar `expr` selects, last 10 minutes."""
+    now = time.time()
+    found = []
+    for series in api(prometheus, "query_exemplars", query=expr, start=now - 600, end=now + 60):
+        for e in series["exemplars"]:
+            found.append((e["labels"].get("trace_id"), float(e["value"]), series["seriesLabels"]))
+    return found
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--prometheus", required=True)
+    p.add_argument("--exposition", required=True)
+    p.add_argument("--traces", required=True)
+    p.add_argument("--spans", required=True)
+    p.add_argument("--dashboard", required=True)
+    a = p.parse_args()
+
+    traces = json.load(open(a.traces))
+    sent = set(traces["sent"])
+    check("the load generator sent a trace id per call", len(sent) >= 400 and len(sent) == len(traces["sent"]),
+          f"{len(sent)} distinct of {len(traces['sent'])}")
+
+    # The server started with no configuration serves OpenMetrics with exemplars to
+    # Prometheus' Accept header, and Prometheus' own parser takes it.
+    content_type, body = get(a.exposition, {"Accept": PROMETHEUS_ACCEPT})
+    lines = [l for l in body.splitlines() if " # {" in l]
+    check("OpenMetrics with exemplars for Prometheus' Accept",
+          content_type.startswith("application/openmetrics-text") and lines and body.endswith("# EOF\n"),
+          f"{content_type}, {len(lines)} exemplar lines")
+    up = api(a.prometheus, "query", query='up{job="keychain-exemplars"}')["result"]
+    check("Prometheus scrapes it (up == 1)", [r["value"][1] for r in up] == ["1"], f"{up}")
+
+    # Each family's exemplars, once Prometheus has scraped them (every second).
+    by_family = {}
+    for family in FAMILIES:
+        expr = f'{family}{{job="keychain-exemplars"}}'
+        found = []
+        for _ in range(20):
+            found = exemplars(a.prometheus, expr)
+            if found:
+                break
+            time.sleep(1)
+        by_family[family] = found
+        foreign = [t for t, _, _ in found if t not in sent]
+        check(f"query_exemplars {expr}: exemplars whose trace ids the load generator sent",
+              found and not foreign, f"{len(found)} exemplars, {len(foreign)} unknown: {foreign[:3]}")
+
+    # The dashboard's latency panels ask for exemplars, and their queries find them.
+    dashboard = json.load(open(a.dashboard))
+    asked = [(p["title"], t["expr"]) for p in dashboard["panels"] for t in p.get("targets", []) if t.get("exemplar")]
+    check("the dashboard's latency panels ask for exemplars", len(asked) >= 3, f"{asked}")
+    for title, expr in asked:
+        found = exemplars(a.prometheus, expr)
+        foreign = [t for t, _, _ in found if t not in sent]
+        check(f"dashboard '{title}': exemplars of {expr}", found and not foreign,
+              f"{len(found)} exemplars, {len(foreign)} unknown")
+
+    # From the slowest operation exemplar to the server's spans of its trace: the batch
+    # exporter writes every few seconds, so wait for the file to have it.
+    operations = by_family["keychain_operation_duration_seconds_bucket"]
+    if not operations:
+        check("the slowest exemplar leads to the server's spans", False, "no operation exemplars")
+        return finish()
+    trace, value, labels = max(operations, key=lambda e: e[1])
+    spans = []
+    for _ in range(20):
+        try:
+            spans = [json.loads(l) for l in open(a.spans) if l.strip()]
+        except FileNotFoundError:
+            spans = []
+        if any(s["trace_id"] == trace for s in spans):
+            break
+        time.sleep(1)
+    in_trace = [s for s in spans if s["trace_id"] == trace]
+    names = sorted(s["name"] for s in in_trace)
+    operation = labels.get("operation")
+    op_span = [s for s in in_trace if s["name"] == operation and s["attributes"].get("operation") == operation]
+    took = (op_span[0]["end_unix_nanos"] - op_span[0]["start_unix_nanos"]) / 1e9 if op_span else None
+    check(f"the slowest exemplar ({operation}, {value * 1e3:.2f} ms, trace {trace}) leads to the server's spans",
+          op_span and took >= value * 0.5, f"spans {names}, the {operation} span took {took}")
+    slowest = {s["trace_id"] for s in traces["slowest"]}
+    spanned = {s["trace_id"] for s in spans}
+    check("the load generator's slowest calls are traces the server recorded", slowest and slowest <= spanned,
+          f"{len(slowest - spanned)} of {len(slowest)} missing")
+    finish()
+
+
+if __name__ == "__main__":
+    main()
