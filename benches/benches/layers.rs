@@ -80,6 +80,60 @@ fn grpc_request() -> Request<Full<Bytes>> {
         .unwrap_or_default()
 }
 
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// `request` with a sampled W3C `traceparent`.
+fn traced(mut request: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    request
+        .headers_mut()
+        .insert("traceparent", http::HeaderValue::from_static(TRACEPARENT));
+    request
+}
+
+/// The layers of an instance that keeps exemplars, without a trace and with a
+/// `traceparent` on every request; beside them the same traced request through an
+/// instance without exemplars, which ignores the header (building the request with it
+/// is in every figure).
+fn with_exemplars(c: &mut Criterion) {
+    let plain = Metrics::new();
+    let kept = Metrics::builder().exemplars(true).build().expect("valid");
+    let cases = [
+        ("plain_traceparent", &plain, true),
+        ("exemplars_no_trace", &kept, false),
+        ("exemplars_traceparent", &kept, true),
+    ];
+    let mut g = c.benchmark_group("layer/http");
+    for (name, metrics, trace) in cases {
+        let mut layered = HttpMetricsLayer::new(metrics.clone()).layer(tower::service_fn(ok));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let request = if trace {
+                    traced(http_request())
+                } else {
+                    http_request()
+                };
+                drain(now(layered.call(black_box(request))).unwrap().into_body())
+            })
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("layer/grpc");
+    for (name, metrics, trace) in cases {
+        let mut layered = GrpcMetricsLayer::new(metrics.clone()).layer(tower::service_fn(grpc_ok));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let request = if trace {
+                    traced(grpc_request())
+                } else {
+                    grpc_request()
+                };
+                drain(now(layered.call(black_box(request))).unwrap().into_body())
+            })
+        });
+    }
+    g.finish();
+}
+
 fn in_process(c: &mut Criterion) {
     let metrics = Metrics::new();
     let mut g = c.benchmark_group("layer/http");
@@ -314,7 +368,7 @@ mod group {
     criterion_group! {
         name = benches;
         config = keychain_metrics_benches::criterion(4);
-        targets = in_process, loopback
+        targets = in_process, with_exemplars, loopback
     }
 }
 criterion_main!(group::benches);

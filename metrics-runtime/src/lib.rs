@@ -11,6 +11,17 @@
 //! - [`Metrics::operation`] resolves an (operation, backend) pair once; recording through
 //!   the [`OperationHandle`] is a few plain stores into this thread's cells.
 //! - [`Metrics::encode_text`] and [`Metrics::encode_openmetrics`] render the exposition.
+//! - [`trace`]: observations made in a sampled trace (an incoming `traceparent`, a
+//!   `tracing` span's OpenTelemetry context) become exemplars, for an instance built with
+//!   [`MetricsBuilder::exemplars`]; `span` in the attribute opens a `tracing` span per call.
+//!
+//! # Features
+//!
+//! On by default: `http` and `grpc` (the tower layers), `collector` (the resource
+//! collector), `config` ([`config::MetricsConfig`] from YAML) and `server` (the metrics
+//! endpoint; it brings `axum`, route labels and a connection-tracking listener). Off:
+//! `tonic` (a connection-tracking incoming stream for tonic), `tracing` (`span` in
+//! [`macro@instrument_op`]) and `opentelemetry` (`trace::ExemplarLayer`).
 //!
 //! # Instrumenting a keystore
 //!

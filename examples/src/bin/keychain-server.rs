@@ -86,7 +86,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         None => std::env::temp_dir().join(format!("keychain-server-{}", std::process::id())),
     };
     let spans = args.spans.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("keychain-server-{}-spans.jsonl", std::process::id()))
+        std::env::temp_dir().join(format!(
+            "keychain-server-{}-spans.jsonl",
+            std::process::id()
+        ))
     });
     let tracer = telemetry::init(&spans)?;
 

@@ -9,7 +9,7 @@
 //! - by the HTTP and gRPC layers while they serve a request that carries a sampled W3C
 //!   `traceparent` header and arrived without a current context: the layer's own
 //!   histogram and every instrumented call polled inside the request get its trace id;
-//! - by [`ExemplarLayer`] (feature `opentelemetry`) while a `tracing` span whose
+//! - by `ExemplarLayer` (feature `opentelemetry`) while a `tracing` span whose
 //!   OpenTelemetry context is sampled is entered;
 //! - by hand, with [`TraceContext::enter`] or [`TraceContext::scope`].
 //!

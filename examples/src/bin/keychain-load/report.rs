@@ -56,7 +56,7 @@ pub fn slowest(
     path: Option<&std::path::Path>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut traces = tally.traces.lock().map_err(|_| "tally poisoned")?.clone();
-    traces.sort_by(|a, b| b.0.cmp(&a.0));
+    traces.sort_by_key(|t| std::cmp::Reverse(t.0));
     println!("slowest calls:");
     let mut slowest = Vec::new();
     for (took, target, op, trace) in traces.iter().take(SLOWEST) {
