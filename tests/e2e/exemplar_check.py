@@ -12,12 +12,9 @@ import argparse
 import json
 import time
 import urllib.parse
-import urllib.request
 
+from check import PROMETHEUS_ACCEPT, fetch as get
 from verdict import check, finish
-
-PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
-                     "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
 
 FAMILIES = [
     "keychain_operation_duration_seconds_bucket",
@@ -25,12 +22,6 @@ FAMILIES = [
     "keychain_grpc_request_duration_seconds_bucket",
     "keychain_errors_total",
 ]
-
-
-def get(url, headers=None):
-    request = urllib.request.Request(url, headers=headers or {})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.headers.get("Content-Type", ""), response.read().decode()
 
 
 def api(prometheus, path, **params):

@@ -55,6 +55,18 @@ async fn serve_http(m: &Metrics) -> String {
     format!("http://{addr}")
 }
 
+/// Waits until `n` GET requests are recorded (the layer records as the body ends).
+async fn http_requests_recorded(m: &Metrics, n: f64) {
+    common::eventually("the requests recorded", || {
+        common::value(
+            &m.encode_text(),
+            "keychain_http_request_duration_seconds_count",
+            &[("method", "GET")],
+        ) == Some(n)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_traceparent_through_axum_is_the_exemplar_of_the_request_and_its_calls() {
     let m = with_exemplars();
@@ -68,14 +80,7 @@ async fn a_traceparent_through_axum_is_the_exemplar_of_the_request_and_its_calls
         .await
         .unwrap();
     assert_eq!(answer.text().await.unwrap(), "Ok(7)");
-    common::eventually("both requests recorded", || {
-        common::value(
-            &m.encode_text(),
-            "keychain_http_request_duration_seconds_count",
-            &[("method", "GET")],
-        ) == Some(2.0)
-    })
-    .await;
+    http_requests_recorded(&m, 2.0).await;
     let om = m.encode_openmetrics();
     let http = [("method", "GET")];
     let name = "keychain_http_request_duration_seconds_bucket";
@@ -98,14 +103,7 @@ async fn an_instance_without_exemplars_ignores_traceparent() {
         .await
         .unwrap();
     assert_eq!(answer.text().await.unwrap(), "Ok(7)");
-    common::eventually("the request recorded", || {
-        common::value(
-            &m.encode_text(),
-            "keychain_http_request_duration_seconds_count",
-            &[("method", "GET")],
-        ) == Some(1.0)
-    })
-    .await;
+    http_requests_recorded(&m, 1.0).await;
     assert!(!m.encode_openmetrics().contains(" # {"));
 }
 

@@ -15,9 +15,9 @@ pub fn parse(text: &str) -> Vec<Sample> {
     exposition::parse(text, format).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
-/// The value of the one sample named `name` whose labels include all of `labels`.
-pub fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let matches: Vec<f64> = parse(text)
+/// The samples named `name` whose labels include all of `labels`, in exposition order.
+fn matching(text: &str, name: &str, labels: &[(&str, &str)]) -> Vec<Sample> {
+    parse(text)
         .into_iter()
         .filter(|s| {
             s.name == name
@@ -25,6 +25,13 @@ pub fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
                     .iter()
                     .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
         })
+        .collect()
+}
+
+/// The value of the one sample named `name` whose labels include all of `labels`.
+pub fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let matches: Vec<f64> = matching(text, name, labels)
+        .into_iter()
         .map(|s| s.value)
         .collect();
     assert!(
@@ -77,14 +84,8 @@ pub fn now<F: std::future::Future>(f: F) -> F::Output {
 /// The trace ids of the exemplars on the samples named `name` whose labels include all
 /// of `labels`, in exposition order.
 pub fn exemplar_traces(text: &str, name: &str, labels: &[(&str, &str)]) -> Vec<String> {
-    parse(text)
+    matching(text, name, labels)
         .into_iter()
-        .filter(|s| {
-            s.name == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
-        })
         .filter_map(|s| s.exemplar?.labels.get("trace_id").cloned())
         .collect()
 }
