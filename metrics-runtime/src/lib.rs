@@ -73,7 +73,8 @@
 //! (the fast path); `backend = expr` takes any `AsRef<str>` expression, evaluated per
 //! call. `metrics = expr` records into that instance (`Metrics`, `&Metrics` or
 //! `Arc<Metrics>`) instead of [`Metrics::global`], which is how tests stay isolated;
-//! `error_type = "label"` labels every error of the function so.
+//! `error_type = "label"` labels every error of the function so; `span` (feature
+//! `tracing`) runs each call in a `tracing` span with the same labels (see [`trace`]).
 //!
 //! Outcomes: `Ok` and non-`Result` values are `success`. `Err(e)` is `error`, counted in
 //! `keychain_errors_total` under `e`'s [`ErrorType`] label, or `error` if its type has

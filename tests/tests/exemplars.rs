@@ -343,3 +343,31 @@ fn exemplar_layer_follows_the_opentelemetry_context_of_tracing_spans() {
     // The exemplar names the attribute's own span, a child of the request's.
     assert!(!om.contains(&format!("span_id=\"{}\"", inner.unwrap().span_id_hex())));
 }
+
+#[test]
+fn exemplar_layer_keeps_nothing_in_an_unsampled_trace_and_leaves_spans_without_one() {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let outer = TraceContext::new([9; 16], [9; 8]).unwrap();
+    let unsampled = SdkTracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOff)
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(unsampled.tracer("test")))
+        .with(ExemplarLayer::new());
+    tracing::subscriber::with_default(subscriber, || {
+        let _entered = outer.enter();
+        let inside = tracing::info_span!("request").in_scope(TraceContext::current);
+        assert_eq!(inside, None, "an unsampled trace is not an exemplar");
+        assert_eq!(TraceContext::current(), Some(outer), "restored on leaving");
+    });
+    // No OpenTelemetry layer: spans have no context, the current one stays.
+    let subscriber = tracing_subscriber::registry().with(ExemplarLayer::new());
+    tracing::subscriber::with_default(subscriber, || {
+        let _entered = outer.enter();
+        let inside = tracing::info_span!("request").in_scope(TraceContext::current);
+        assert_eq!(inside, Some(outer));
+    });
+}

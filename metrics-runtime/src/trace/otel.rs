@@ -13,8 +13,9 @@ use super::{replace, TraceContext};
 
 /// A `tracing_subscriber` layer that follows the OpenTelemetry context of the entered
 /// span: while a span whose context is sampled is entered, it is the thread's current
-/// [`TraceContext`] and observations get its ids as exemplars; inside a span that is not
-/// sampled, none.
+/// [`TraceContext`] and observations get its ids as exemplars; inside a span whose trace
+/// is not sampled, none (its trace is not recorded, so an exemplar could not lead to it).
+/// Without an OpenTelemetry context, the current one is left as it is.
 ///
 /// It reads the context `tracing-opentelemetry` activates on entering a span (its
 /// default), so add it *after* that layer:
@@ -49,22 +50,26 @@ thread_local! {
     static ENTERED: RefCell<Vec<(Id, Option<TraceContext>)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The sampled span context OpenTelemetry holds as current on this thread.
-fn otel_current() -> Option<TraceContext> {
+/// What the span context OpenTelemetry holds as current on this thread makes current:
+/// its ids if sampled, nothing if not sampled; `None` (leave it) if there is none.
+fn otel_current() -> Option<Option<TraceContext>> {
     opentelemetry::Context::map_current(|cx| {
         let span = cx.span();
         let sc = span.span_context();
-        if sc.is_valid() && sc.is_sampled() {
-            TraceContext::new(sc.trace_id().to_bytes(), sc.span_id().to_bytes())
-        } else {
-            None
-        }
+        sc.is_valid().then(|| {
+            sc.is_sampled()
+                .then(|| TraceContext::new(sc.trace_id().to_bytes(), sc.span_id().to_bytes()))
+                .flatten()
+        })
     })
 }
 
 impl<S: Subscriber> Layer<S> for ExemplarLayer {
     fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
-        let previous = replace(otel_current());
+        let previous = match otel_current() {
+            Some(context) => replace(context),
+            None => TraceContext::current(),
+        };
         let _ = ENTERED.try_with(|e| {
             if let Ok(mut entered) = e.try_borrow_mut() {
                 entered.push((id.clone(), previous));
