@@ -315,6 +315,39 @@ fn check(
         .map_err(|_| invalid(field, value, reason))
 }
 
+/// The `metrics:` block as a field of a service's own configuration, in any format serde
+/// reads (TOML, YAML, JSON, environment): the same fields, defaults and checks as
+/// [`MetricsConfig::from_yaml`], unknown fields refused. A check's error names the field
+/// within the block (`port: 70000: must be between 1 and 65535`); the deserializer says
+/// where the block is. `server.host` is not read: the block stands alone.
+///
+/// ```
+/// use keychain_metrics::config::MetricsConfig;
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Service {
+///     name: String,
+///     telemetry: MetricsConfig,
+/// }
+///
+/// let text = "name: kms\ntelemetry: { port: 9464, exemplars: true }";
+/// let service: Service = serde_saphyr::from_str(text)?;
+/// assert_eq!((service.telemetry.port, service.telemetry.exemplars), (9464, true));
+/// let bad = serde_saphyr::from_str::<Service>("name: kms\ntelemetry: { port: 0 }");
+/// assert!(bad.unwrap_err().to_string().contains("port: 0: must be between 1 and 65535"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<'de> Deserialize<'de> for MetricsConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = RawMetrics::deserialize(deserializer)?;
+        MetricsConfig::from_raw(raw, None).map_err(|e| {
+            let message = e.to_string();
+            let within = message.strip_prefix("metrics.").unwrap_or(&message);
+            serde::de::Error::custom(within)
+        })
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(untagged, expecting = "seconds, or a number with ms, s, m or h")]
 enum RawDuration {
@@ -344,7 +377,12 @@ impl MetricsConfig {
             Some(RawServer::Host { host }) => Some(host),
             _ => None,
         };
-        let raw = raw.metrics.unwrap_or_default();
+        MetricsConfig::from_raw(raw.metrics.unwrap_or_default(), server_host)
+    }
+
+    /// The configuration of a `metrics:` block, checked; `server_host` is the Go
+    /// server's `server.host`, if the document has one.
+    fn from_raw(raw: RawMetrics, server_host: Option<String>) -> Result<Self, ConfigError> {
         let defaults = MetricsConfig::default();
         let config = MetricsConfig {
             enabled: raw.enabled.unwrap_or(defaults.enabled),

@@ -23,6 +23,11 @@
 //! `tonic` (a connection-tracking incoming stream for tonic), `tracing` (`span` in
 //! [`macro@instrument_op`]) and `opentelemetry` (`trace::ExemplarLayer`).
 //!
+//! `prometheus` (0.14) is a public dependency: [`Metrics::registry`] is a
+//! [`prometheus::Registry`] for your own metrics, and the crate is re-exported as
+//! `keychain_metrics::prometheus`, so a major release of it is a major release of this
+//! crate.
+//!
 //! # Instrumenting a keystore
 //!
 //! ```
@@ -146,6 +151,8 @@
 //! `_count` and `_sum` disagree, and an operation's status counter and its duration
 //! histogram always describe the same recordings. See [`architecture`] for how.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod alloc;
 #[cfg(feature = "collector")]
 pub mod collector;
@@ -198,13 +205,18 @@ pub use facade::Metrics;
 
 /// The architecture notes (`ARCHITECTURE.md`): the module map, the data path, and
 /// where to add a family, a layer or a format.
-#[doc = include_str!("../../ARCHITECTURE.md")]
+#[doc = include_str!("../ARCHITECTURE.md")]
 pub mod architecture {}
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// The crate's own README (the one crates.io shows), its example run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;
 
 pub use keychain_metrics_macros::{instrument_op, ErrorType, Operation};
 #[doc(no_inline)]

@@ -312,3 +312,60 @@ fn duplicate_and_tagged_keys_say_where() {
         9100
     );
 }
+
+/// A service's own configuration, with the metrics block nested under its own name.
+#[derive(serde::Deserialize, Debug)]
+#[allow(dead_code)]
+struct Service {
+    name: String,
+    #[serde(default)]
+    telemetry: MetricsConfig,
+}
+
+#[test]
+fn the_block_nests_in_a_services_own_configuration_in_any_format() {
+    let json = r#"{"name": "kms", "telemetry": {"port": 9464, "collector_interval": "2s", "native_histograms": {"grpc": true}}}"#;
+    let from_json: Service = serde_json::from_str(json).unwrap();
+    let yaml = "name: kms\ntelemetry:\n  port: 9464\n  collector_interval: 2s\n  native_histograms: { grpc: true }\n";
+    let from_yaml = MetricsConfig::from_yaml(&yaml.replace("telemetry", "metrics")).unwrap();
+    assert_eq!(from_json.telemetry, from_yaml);
+    assert_eq!(from_json.telemetry.port, 9464);
+    assert_eq!(
+        from_json.telemetry.collector_interval,
+        Duration::from_secs(2)
+    );
+    // Left out, the block takes the defaults.
+    let bare: Service = serde_json::from_str(r#"{"name": "kms"}"#).unwrap();
+    assert_eq!(bare.telemetry, MetricsConfig::default());
+}
+
+#[test]
+fn a_nested_block_is_checked_and_its_errors_name_the_field() {
+    let e = |json: &str| {
+        serde_json::from_str::<Service>(json)
+            .unwrap_err()
+            .to_string()
+    };
+    let port = e(r#"{"name": "kms", "telemetry": {"port": 70000}}"#);
+    assert!(
+        port.starts_with("port: 70000: must be between 1 and 65535"),
+        "{port}"
+    );
+    let schema =
+        e(r#"{"name": "kms", "telemetry": {"native_histograms": {"operation": {"schema": 9}}}}"#);
+    assert!(
+        schema.starts_with("native_histograms.operation.schema: 9: must be between -4 and 8"),
+        "{schema}"
+    );
+    let unknown = e(r#"{"name": "kms", "telemetry": {"prot": 1}}"#);
+    assert!(unknown.starts_with("unknown field `prot`"), "{unknown}");
+    let token = e(r#"{"name": "kms", "telemetry": {"bearer_token": "s3cret token"}}"#);
+    assert!(
+        token.starts_with("bearer_token: (hidden): must be printable ASCII"),
+        "{token}"
+    );
+    assert!(
+        !token.contains("s3cret"),
+        "a token is never echoed: {token}"
+    );
+}

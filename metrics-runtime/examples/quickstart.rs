@@ -1,6 +1,6 @@
 //! Records a few operations into an isolated instance and prints the exposition.
 //!
-//! `cargo run -p keychain-metrics-examples --bin quickstart [-- --openmetrics]`
+//! `cargo run --example quickstart [-- --openmetrics]`
 
 use std::time::Duration;
 
