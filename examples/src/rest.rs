@@ -12,6 +12,7 @@ use keychain_metrics::Metrics;
 use serde::Deserialize;
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::keystore::{Archive, KeyError, KeyKind};
 use crate::Backends;
@@ -23,8 +24,14 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// 200,000 keys), the same as the gRPC API's message limit.
 pub const ARCHIVE_LIMIT: usize = 64 * 1024 * 1024;
 
-/// The router, instrumented.
+/// The router, instrumented. Each route's body limit is enforced by
+/// `RequestBodyLimitLayer`: a request whose `Content-Length` announces more is answered
+/// 413 at once, without waiting for a body that may never come, and a body streamed
+/// past the limit is cut there (413 too).
 pub fn router(backends: Backends, metrics: Metrics) -> Router {
+    let archive = Router::new()
+        .route("/v1/{backend}/restore", post(restore))
+        .layer(RequestBodyLimitLayer::new(ARCHIVE_LIMIT));
     Router::new()
         .route("/v1/{backend}/health", get(health))
         .route("/v1/{backend}/keys", post(generate).get(list))
@@ -40,12 +47,11 @@ pub fn router(backends: Backends, metrics: Metrics) -> Router {
         .route("/v1/{backend}/keys/{id}/rotate", post(rotate))
         .route("/v1/{backend}/import", post(import))
         .route("/v1/{backend}/backup", post(backup))
-        .route(
-            "/v1/{backend}/restore",
-            post(restore).layer(DefaultBodyLimit::max(ARCHIVE_LIMIT)),
-        )
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .merge(archive)
         .with_state(backends)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // The limits above replace axum's own (2 MiB, checked only as a body is read).
+        .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::new())
         .layer(HttpMetricsLayer::new(metrics).with_route_label())
 }

@@ -134,6 +134,49 @@ async fn bad_rest_requests_are_4xx_and_the_server_keeps_serving() {
     assert!(http.contains(r#"keychain_http_requests_total{method="POST",status_code="413"} 1"#));
 }
 
+/// Writes `head` (a request without its body) over a fresh connection and returns what
+/// the server answers within 2 s.
+async fn answer_to_head(rest: &str, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = rest.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut answer));
+    let n = read.await.expect("an answer within 2 s").unwrap();
+    String::from_utf8_lossy(&answer[..n]).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announced_oversized_body_is_refused_at_once() {
+    let s = start().await;
+    // 100 MB announced, none sent: 413 without waiting for it, on either limit.
+    for (path, announced) in [
+        ("/v1/memory/keys", 100_000_000u64),
+        ("/v1/memory/restore", 100_000_000),
+        ("/v1/memory/keys", rest::BODY_LIMIT as u64 + 1),
+    ] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             content-length: {announced}\r\n\r\n"
+        );
+        let answer = answer_to_head(&s.rest, &head).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{path} {announced}: {answer}");
+    }
+    // A body within its limit is read (this empty archive is refused, but not as too large).
+    let head = format!(
+        "POST /v1/memory/restore HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         content-length: 2\r\n\r\n{{}}"
+    );
+    let answer = answer_to_head(&s.rest, &head).await;
+    assert!(!answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let http = s.metrics.encode_text();
+    assert!(
+        http.contains(r#"keychain_http_requests_total{method="POST",status_code="413"} 3"#),
+        "{http}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_grpc_requests_get_the_right_codes() {
     let mut s = start().await;
