@@ -8,6 +8,7 @@
 //!   path: /metrics
 //!   address: 127.0.0.1        # default: server.host if given, else 127.0.0.1
 //!   bearer_token: s3cret       # optional; scrapers then send `Authorization: Bearer s3cret`
+//!   bearer_token_file: /run/secrets/metrics-token   # or: the token in a file, re-read when it changes
 //!   collector_interval: 30s    # default 30s; a number is seconds; also ms, m, h
 //!   openmetrics: false         # default false; see below
 //!   exemplars: false           # default false; true keeps exemplars and offers OpenMetrics
@@ -40,7 +41,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -62,6 +63,11 @@ pub struct MetricsConfig {
     pub path: String,
     /// If set, scrapes must carry `Authorization: Bearer <token>`.
     pub bearer_token: Option<String>,
+    /// A file holding the token instead (a secret should not sit in the main
+    /// configuration): read when the server starts and again whenever the file
+    /// changes, so a rotated token is served without a restart. One trailing line
+    /// break is ignored. Not together with `bearer_token`.
+    pub bearer_token_file: Option<PathBuf>,
     /// How often the resource collector runs.
     pub collector_interval: Duration,
     /// Whether to serve OpenMetrics to scrapers that prefer it; when `false` (the
@@ -106,6 +112,7 @@ impl Default for MetricsConfig {
             port: 9090,
             path: "/metrics".into(),
             bearer_token: None,
+            bearer_token_file: None,
             collector_interval: Duration::from_secs(30),
             openmetrics: false,
             exemplars: false,
@@ -170,6 +177,26 @@ fn invalid(field: &'static str, value: impl fmt::Display, reason: &'static str) 
     }
 }
 
+/// A bearer token as `field` gives it: not empty, printable ASCII without spaces. The
+/// token itself is never part of the error.
+pub(crate) fn check_token(field: &'static str, token: &str) -> Result<(), ConfigError> {
+    if token.trim().is_empty() {
+        return Err(invalid(
+            field,
+            "(empty)",
+            "must not be empty; omit it to disable authentication",
+        ));
+    }
+    if token.chars().any(|c| !c.is_ascii_graphic()) {
+        return Err(invalid(
+            field,
+            "(hidden)",
+            "must be printable ASCII without spaces",
+        ));
+    }
+    Ok(())
+}
+
 /// The file as written: loosely typed, so that range and format errors can name the
 /// field and the value instead of a deserializer's type error.
 #[derive(Deserialize, Default)]
@@ -198,6 +225,7 @@ struct RawMetrics {
     path: Option<String>,
     address: Option<String>,
     bearer_token: Option<String>,
+    bearer_token_file: Option<String>,
     collector_interval: Option<RawDuration>,
     openmetrics: Option<bool>,
     exemplars: Option<bool>,
@@ -411,6 +439,7 @@ impl MetricsConfig {
             },
             path: raw.path.unwrap_or(defaults.path),
             bearer_token: raw.bearer_token,
+            bearer_token_file: raw.bearer_token_file.map(PathBuf::from),
             collector_interval: match raw.collector_interval {
                 Some(d) => parse_duration(d)?,
                 None => defaults.collector_interval,
@@ -490,18 +519,21 @@ impl MetricsConfig {
             ));
         }
         if let Some(token) = &self.bearer_token {
-            if token.trim().is_empty() {
+            check_token("metrics.bearer_token", token)?;
+        }
+        if let Some(file) = &self.bearer_token_file {
+            if self.bearer_token.is_some() {
                 return Err(invalid(
-                    "metrics.bearer_token",
-                    "(empty)",
-                    "must not be empty; omit it to disable authentication",
+                    "metrics.bearer_token_file",
+                    format!("{:?}", file.display().to_string()),
+                    "give bearer_token or bearer_token_file, not both",
                 ));
             }
-            if token.chars().any(|c| !c.is_ascii_graphic()) {
+            if file.as_os_str().is_empty() {
                 return Err(invalid(
-                    "metrics.bearer_token",
-                    "(hidden)",
-                    "must be printable ASCII without spaces",
+                    "metrics.bearer_token_file",
+                    "\"\"",
+                    "must name a file; omit it to disable authentication",
                 ));
             }
         }

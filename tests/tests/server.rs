@@ -277,6 +277,67 @@ async fn bearer_token_is_required_when_configured() {
     assert!(right.text().await.unwrap().contains(OPS_LINE));
 }
 
+/// The status of a scrape presenting `token` (none if `None`).
+async fn status_with(url: &str, token: Option<&str>) -> u16 {
+    let mut request = client().get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_token_file_is_required_and_rotated_without_a_restart() {
+    let dir = std::env::temp_dir().join(format!("km-server-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, "first-secret\n").unwrap();
+    let yaml = format!(
+        "metrics: {{ bearer_token_file: {:?} }}",
+        file.display().to_string()
+    );
+    let config = MetricsConfig::from_yaml(&yaml).unwrap();
+    assert_eq!(config.bearer_token_file.as_deref(), Some(file.as_path()));
+    let (_server, _, url) = start(config).await;
+    assert_eq!(status_with(&url, None).await, 401);
+    assert_eq!(status_with(&url, Some("first-secret")).await, 200);
+    assert_eq!(status_with(&url, Some("first-secre")).await, 401);
+    // Rotated the way secret managers do: a new file renamed over the old one.
+    let next = dir.join("token.next");
+    std::fs::write(&next, "second-secret-rotated\n").unwrap();
+    std::fs::rename(&next, &file).unwrap();
+    assert_eq!(status_with(&url, Some("first-secret")).await, 401);
+    assert_eq!(status_with(&url, Some("second-secret-rotated")).await, 200);
+    std::fs::remove_dir_all(&dir).unwrap();
+    // The file gone: the last token read stays in force rather than opening the endpoint.
+    assert_eq!(status_with(&url, None).await, 401);
+    assert_eq!(status_with(&url, Some("second-secret-rotated")).await, 200);
+}
+
+#[tokio::test]
+async fn a_bad_token_file_fails_the_start_and_names_it() {
+    let missing = std::env::temp_dir().join(format!("km-no-such-token-{}", std::process::id()));
+    let config = MetricsConfig {
+        bearer_token_file: Some(missing.clone()),
+        ..MetricsConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let error = MetricsServer::start_on(listener, &config, Metrics::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with(&format!("cannot read {}", missing.display())),
+        "{error}"
+    );
+    let both = MetricsConfig::from_yaml("metrics: { bearer_token: a, bearer_token_file: /run/t }")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        both,
+        "metrics.bearer_token_file: \"/run/t\": give bearer_token or bearer_token_file, not both"
+    );
+}
+
 #[tokio::test]
 async fn a_taken_port_is_a_returned_error() {
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

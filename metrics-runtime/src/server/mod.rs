@@ -22,6 +22,7 @@
 //! progress finish, and returns within one second, after which the port is free.
 
 mod negotiate;
+mod token;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -38,6 +39,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{ConfigError, MetricsConfig};
 use crate::Metrics;
+use token::{Token, TokenFile};
 
 /// How long [`MetricsServer::shutdown`] waits for scrapes in progress.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -91,7 +93,7 @@ pub struct MetricsServer {
 struct Endpoint {
     metrics: Metrics,
     path: String,
-    token: Option<String>,
+    token: Token,
     openmetrics: bool,
 }
 
@@ -118,12 +120,17 @@ impl MetricsServer {
             addr: config.socket_addr(),
             error,
         })?;
+        let token = match (&config.bearer_token, &config.bearer_token_file) {
+            (Some(token), _) => Token::Fixed(token.clone()),
+            (None, Some(file)) => Token::File(TokenFile::load(file).map_err(ServerError::Config)?),
+            (None, None) => Token::None,
+        };
         let endpoint = Arc::new(Endpoint {
             // Exemplars exist only in OpenMetrics.
             openmetrics: config.openmetrics || config.exemplars || metrics.store.exemplars,
             metrics,
             path: config.path.clone(),
-            token: config.bearer_token.clone(),
+            token,
         });
         let app = Router::new().fallback(serve).with_state(endpoint);
         let (tx, rx) = oneshot::channel::<()>();
@@ -189,20 +196,17 @@ async fn serve(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Respo
             .into_response();
     }
     let headers = request.headers();
-    if let Some(token) = &endpoint.token {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !constant_time_eq(presented.as_bytes(), token.as_bytes()) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
-                "unauthorized\n",
-            )
-                .into_response();
-        }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !endpoint.token.admits(presented) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+            "unauthorized\n",
+        )
+            .into_response();
     }
     let text = |name| {
         headers
@@ -245,27 +249,4 @@ fn gzipped(bytes: &[u8]) -> Vec<u8> {
     // Writing into a Vec cannot fail.
     let _ = encoder.write_all(bytes);
     encoder.finish().unwrap_or_default()
-}
-
-/// Compares without an early exit, so the time taken does not tell how much of a
-/// guessed token was right. The length is not secret.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(difference) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constant_time_comparison() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
-    }
 }
