@@ -72,11 +72,13 @@ fn method_of(block: &Partial, method: &mut ImplItemFn) -> syn::Result<()> {
     let function = ItemFn {
         attrs: std::mem::take(&mut method.attrs),
         vis: method.vis.clone(),
+        modifiers: method.modifiers.clone(),
         sig: method.sig.clone(),
         block: Box::new(method.block.clone()),
     };
     let instrumented: ItemFn = syn::parse2(expand::instrument(&args, function)?)?;
     method.attrs = instrumented.attrs;
+    method.modifiers = instrumented.modifiers;
     method.sig = instrumented.sig;
     method.block = *instrumented.block;
     Ok(())

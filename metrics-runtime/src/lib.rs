@@ -17,11 +17,16 @@
 //!
 //! # Features
 //!
-//! On by default: `http` and `grpc` (the tower layers), `collector` (the resource
-//! collector), `config` ([`config::MetricsConfig`] from YAML) and `server` (the metrics
-//! endpoint; it brings `axum`, route labels and a connection-tracking listener). Off:
-//! `tonic` (a connection-tracking incoming stream for tonic), `tracing` (`span` in
-//! [`macro@instrument_op`]) and `opentelemetry` (`trace::ExemplarLayer`).
+//! On by default, and light (`http` and `tower`'s traits): `http` and `grpc`, the tower
+//! layers. Everything that brings tokio, axum, flate2 or a YAML parser is opt-in:
+//! `collector` (the resource collector), `config` (`config::MetricsConfig`, from YAML
+//! or nested in a service's serde configuration), `server` (the metrics endpoint,
+//! `server::MetricsServer`, with `config` and `axum`), `axum` (route labels and a
+//! connection-tracking listener), `tls` (HTTPS and client certificates for the
+//! endpoint, with rustls), `tonic` (a connection-tracking incoming stream for tonic),
+//! `tracing` (`span` in [`macro@instrument_op`]) and `opentelemetry`
+//! (`trace::ExemplarLayer`). A service with the endpoint and the collector asks for
+//! `features = ["server", "collector"]`.
 //!
 //! `prometheus` (0.14) is a public dependency: [`Metrics::registry`] is a
 //! [`prometheus::Registry`] for your own metrics, and the crate is re-exported as
