@@ -2,6 +2,7 @@
 //! API over it, all instrumented with keychain-metrics. The binaries are
 //! `keychain-server` and `keychain-load`.
 
+pub mod certs;
 pub mod config;
 pub mod grpc;
 pub mod keystore;

@@ -15,31 +15,53 @@
 //! It serves `GET` (and `HEAD`) of the configured path: the text format 0.0.4, or, with
 //! [`MetricsConfig::openmetrics`] set or an instance that keeps exemplars, OpenMetrics 1.0
 //! (with the exemplars) when the scraper's `Accept` ranks it higher (Prometheus does),
-//! gzipped when `Accept-Encoding` allows. Other paths get `404`, other methods `405`;
-//! with a bearer token configured, a scrape without it gets `401` (the token is
-//! compared in constant time). A bind failure is an error returned by
-//! [`MetricsServer::start`]. [`MetricsServer::shutdown`] stops accepting, lets scrapes in
-//! progress finish, and returns within one second, after which the port is free.
+//! gzipped when `Accept-Encoding` allows. Other paths get `404`, other methods `405`.
+//! A bind failure is an error returned by [`MetricsServer::start`].
+//! [`MetricsServer::shutdown`] stops accepting, lets scrapes in progress finish, and
+//! returns within one second, after which the port is free.
+//!
+//! # What protects it
+//!
+//! - **Who may read**: with a bearer token (`bearer_token`, or `bearer_token_file`, read
+//!   again when it changes) or `basic_auth_users` (bcrypt hashes) configured, a scrape
+//!   without a valid one gets `401`; secrets are compared in constant time.
+//! - **In transit** (feature `tls`): `tls_server_config` serves HTTPS with rustls, TLS 1.2
+//!   or 1.3, and with a client CA requires (or verifies if given) a client certificate.
+//!   The certificate, key and CA are read again when they change on disk, so a renewed
+//!   certificate is served without a restart. Plain HTTP to the TLS port gets a `400`
+//!   that says to use HTTPS.
+//! - **Bad clients**: a client gets 10 s to send its request's headers (and its TLS
+//!   handshake), at most 16 KiB of them; then the connection is closed. At most 256
+//!   connections are held (new ones beyond are closed at once), at most 8 scrapes are
+//!   answered at once (more get `503` with `Retry-After: 1`), and a request's body is
+//!   never read.
 
+mod auth;
+mod listen;
 mod negotiate;
+#[cfg(feature = "tls")]
+mod tls;
 mod token;
+mod watched;
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
-use tokio::sync::oneshot;
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::{ConfigError, MetricsConfig};
 use crate::Metrics;
-use token::{Token, TokenFile};
+use auth::Auth;
+
+/// Scrapes answered at once; more get `503`. Encoding is CPU work on the runtime's
+/// threads, so a crowd of scrapers must not take them all.
+const MAX_CONCURRENT_SCRAPES: usize = 8;
 
 /// How long [`MetricsServer::shutdown`] waits for scrapes in progress.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -86,6 +108,7 @@ impl std::error::Error for ServerError {
 #[derive(Debug)]
 pub struct MetricsServer {
     addr: SocketAddr,
+    tls: bool,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -93,8 +116,11 @@ pub struct MetricsServer {
 struct Endpoint {
     metrics: Metrics,
     path: String,
-    token: Token,
+    auth: Auth,
     openmetrics: bool,
+    scrapes: Semaphore,
+    #[cfg(feature = "tls")]
+    tls: Option<tls::Tls>,
 }
 
 impl MetricsServer {
@@ -120,29 +146,33 @@ impl MetricsServer {
             addr: config.socket_addr(),
             error,
         })?;
-        let token = match (&config.bearer_token, &config.bearer_token_file) {
-            (Some(token), _) => Token::Fixed(token.clone()),
-            (None, Some(file)) => Token::File(TokenFile::load(file).map_err(ServerError::Config)?),
-            (None, None) => Token::None,
-        };
         let endpoint = Arc::new(Endpoint {
             // Exemplars exist only in OpenMetrics.
             openmetrics: config.openmetrics || config.exemplars || metrics.store.exemplars,
             metrics,
             path: config.path.clone(),
-            token,
+            auth: Auth::new(config).map_err(ServerError::Config)?,
+            scrapes: Semaphore::new(MAX_CONCURRENT_SCRAPES),
+            #[cfg(feature = "tls")]
+            tls: match &config.tls_server_config {
+                Some(settings) => Some(tls::Tls::new(settings).map_err(ServerError::Config)?),
+                None => None,
+            },
         });
-        let app = Router::new().fallback(serve).with_state(endpoint);
+        #[cfg(not(feature = "tls"))]
+        if config.tls_server_config.is_some() {
+            return Err(ServerError::Config(ConfigError::Field {
+                field: "metrics.tls_server_config".into(),
+                message: "this build of keychain-metrics has no TLS: enable its `tls` feature"
+                    .into(),
+            }));
+        }
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-        });
+        let task = tokio::spawn(listen::serve(listener, Arc::clone(&endpoint), rx));
+        let tls = config.tls_server_config.is_some();
         Ok(MetricsServer {
             addr,
+            tls,
             shutdown: Some(tx),
             task: Some(task),
         })
@@ -151,6 +181,15 @@ impl MetricsServer {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `https` with `tls_server_config`, else `http`: the scheme scrapers must use.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Stops accepting, lets scrapes in progress finish for up to one second, then
@@ -183,30 +222,50 @@ impl Drop for MetricsServer {
     }
 }
 
-async fn serve(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Response {
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, text: &'static str) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// One request; its body, if any, is never read.
+async fn respond<B>(endpoint: &Endpoint, request: Request<B>) -> Reply {
     if request.uri().path() != endpoint.path {
-        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+        return reply(StatusCode::NOT_FOUND, "not found\n");
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        return (
-            StatusCode::METHOD_NOT_ALLOWED,
-            [(header::ALLOW, "GET, HEAD")],
-            "method not allowed\n",
-        )
-            .into_response();
+        let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        let allow = HeaderValue::from_static("GET, HEAD");
+        response.headers_mut().insert(header::ALLOW, allow);
+        return response;
     }
+    // Taken before authentication, which may cost a bcrypt verification.
+    let Ok(_slot) = endpoint.scrapes.try_acquire() else {
+        let mut response = reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many scrapes at once\n",
+        );
+        let retry = HeaderValue::from_static("1");
+        response.headers_mut().insert(header::RETRY_AFTER, retry);
+        return response;
+    };
     let headers = request.headers();
-    let presented = headers
+    let authorization = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if !endpoint.token.admits(presented) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
-            "unauthorized\n",
-        )
-            .into_response();
+        .map(HeaderValue::as_bytes);
+    if !endpoint.auth.admits(authorization).await {
+        let mut response = reply(StatusCode::UNAUTHORIZED, "unauthorized\n");
+        let challenge = HeaderValue::from_static(endpoint.auth.challenge());
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, challenge);
+        return response;
     }
     let text = |name| {
         headers
@@ -237,8 +296,8 @@ async fn serve(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Respo
         exposition
     };
     response
-        .body(Body::from(body))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| reply(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"))
 }
 
 fn gzipped(bytes: &[u8]) -> Vec<u8> {

@@ -9,6 +9,8 @@
 //!   address: 127.0.0.1        # default: server.host if given, else 127.0.0.1
 //!   bearer_token: s3cret       # optional; scrapers then send `Authorization: Bearer s3cret`
 //!   bearer_token_file: /run/secrets/metrics-token   # or: the token in a file, re-read when it changes
+//!   basic_auth_users: { prometheus: $2y$10$… }     # or: user → bcrypt hash
+//!   tls_server_config: { cert_file: metrics.crt, key_file: metrics.key }   # HTTPS; see below
 //!   collector_interval: 30s    # default 30s; a number is seconds; also ms, m, h
 //!   openmetrics: false         # default false; see below
 //!   exemplars: false           # default false; true keeps exemplars and offers OpenMetrics
@@ -33,12 +35,18 @@
 //! OpenMetrics carries, so it offers OpenMetrics too; with `openmetrics: false` given as
 //! well it is an error.
 //!
+//! `tls_server_config` and `basic_auth_users` take the shape of the web configuration
+//! Prometheus exporters share; see [`TlsServerConfig`].
+//!
 //! Other top-level keys are ignored, so this block can live in a larger server config.
 //! One is read: with no `metrics.address`, the metrics listen on `server.host`, as the
 //! Go server did, so a Go-era configuration reused as it is serves where it did before
 //! (an IP address or `localhost`; a host name is an error that names the field).
 //! Every field is optional. A bad value is an error that names the field and the value.
 
+mod web;
+
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -49,6 +57,7 @@ use serde::Deserialize;
 use crate::contract::native::{NativeHistogram, NativeLayout};
 use crate::facade::builder::MetricsBuilder;
 use crate::facade::Metrics;
+pub use web::{ClientAuth, TlsServerConfig, TlsVersion};
 
 /// The metrics endpoint's configuration; see the [module docs](self).
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +77,12 @@ pub struct MetricsConfig {
     /// changes, so a rotated token is served without a restart. One trailing line
     /// break is ignored. Not together with `bearer_token`.
     pub bearer_token_file: Option<PathBuf>,
+    /// Users who may scrape with HTTP basic authentication: name → bcrypt hash. A
+    /// scrape is admitted with a valid token or a valid user; with neither configured,
+    /// by anyone.
+    pub basic_auth_users: BTreeMap<String, String>,
+    /// HTTPS, and optionally client certificates (feature `tls`).
+    pub tls_server_config: Option<TlsServerConfig>,
     /// How often the resource collector runs.
     pub collector_interval: Duration,
     /// Whether to serve OpenMetrics to scrapers that prefer it; when `false` (the
@@ -113,6 +128,8 @@ impl Default for MetricsConfig {
             path: "/metrics".into(),
             bearer_token: None,
             bearer_token_file: None,
+            basic_auth_users: BTreeMap::new(),
+            tls_server_config: None,
             collector_interval: Duration::from_secs(30),
             openmetrics: false,
             exemplars: false,
@@ -226,6 +243,8 @@ struct RawMetrics {
     address: Option<String>,
     bearer_token: Option<String>,
     bearer_token_file: Option<String>,
+    basic_auth_users: Option<BTreeMap<String, String>>,
+    tls_server_config: Option<web::RawTls>,
     collector_interval: Option<RawDuration>,
     openmetrics: Option<bool>,
     exemplars: Option<bool>,
@@ -440,6 +459,8 @@ impl MetricsConfig {
             path: raw.path.unwrap_or(defaults.path),
             bearer_token: raw.bearer_token,
             bearer_token_file: raw.bearer_token_file.map(PathBuf::from),
+            basic_auth_users: raw.basic_auth_users.unwrap_or_default(),
+            tls_server_config: raw.tls_server_config.map(web::RawTls::read).transpose()?,
             collector_interval: match raw.collector_interval {
                 Some(d) => parse_duration(d)?,
                 None => defaults.collector_interval,
@@ -495,7 +516,8 @@ impl MetricsConfig {
         MetricsConfig::from_yaml_bytes(&bytes)
     }
 
-    /// Checks the fields that the types do not: the path, the token, the interval.
+    /// Checks the fields that the types do not: the path, the token, the users, the TLS
+    /// policy, the interval. The files named are read when the server starts.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.port == 0 {
             return Err(invalid("metrics.port", 0, "must be between 1 and 65535"));
@@ -536,6 +558,10 @@ impl MetricsConfig {
                     "must name a file; omit it to disable authentication",
                 ));
             }
+        }
+        web::check_users(&self.basic_auth_users)?;
+        if let Some(tls) = &self.tls_server_config {
+            web::check_tls(tls)?;
         }
         if self.collector_interval.is_zero() {
             return Err(invalid(
