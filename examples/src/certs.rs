@@ -71,7 +71,12 @@ pub fn generate(ca_name: &str) -> Result<Generated, rcgen::Error> {
 /// `client.key` into `dir` (created if need be).
 pub fn write(dir: &Path) -> Result<CertFiles, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
-    let g = generate("keychain-metrics test CA")?;
+    // A name of its own: verifiers find a certificate's issuer by name, so two test CAs
+    // trusted together must not share one.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let g = generate(&format!("keychain-metrics test CA {nanos:x}"))?;
     let files = CertFiles {
         ca: dir.join("ca.crt"),
         server_cert: dir.join("server.crt"),

@@ -27,11 +27,18 @@ for s in socks: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])' "$1"
 }
 
-# ready URL: waits up to 10 s for URL to answer.
+# ready URL [curl options]: waits up to 10 s for URL to answer.
 ready() {
-    for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done
+    local url=$1
+    shift
+    for _ in $(seq 100); do curl -sf "$@" "$url" >/dev/null && return 0; sleep 0.1; done
     return 1
 }
+
+# How start_server asks a server's metrics endpoint whether it is up: set both for one
+# served over HTTPS or behind a token.
+ready_url=
+ready_with=()
 
 # start_server REST GRPC METRICS DATA_DIR LOG [more server args]: a keychain server in
 # the background, its pid in $server, once its metrics endpoint answers. Its spans go to
@@ -43,7 +50,8 @@ start_server() {
         --data-dir "$data" --spans "$data-spans.jsonl" "$@" >>"$log" 2>&1 &
     server=$!
     pids+=("$server")
-    ready "http://127.0.0.1:$metrics/metrics" || { cat "$log"; fail "the server on port $metrics did not start"; }
+    ready "${ready_url:-http://127.0.0.1:$metrics/metrics}" "${ready_with[@]}" \
+        || { cat "$log"; fail "the server on port $metrics did not start"; }
 }
 
 # build: the example binaries (debug, as the other scripts use them).

@@ -8,7 +8,11 @@
 # against the true ones. A third server, started with no configuration (it keeps
 # exemplars), is scraped by a third Prometheus with exemplar storage while traced load
 # runs against it; tests/e2e/exemplar_check.py follows its exemplars to the load
-# generator's trace ids and the server's spans. Stops everything it started.
+# generator's trace ids and the server's spans. A fourth server serves its metrics over
+# HTTPS with mutual TLS and a token file; a fourth Prometheus scrapes it with a client
+# certificate and `authorization: credentials_file`, and in three ways that must be
+# refused; tests/e2e/tls_check.py checks those and a rotation of the token and the
+# certificate without a restart. Stops everything it started.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -23,7 +27,7 @@ fi
 build
 
 read -r rest_a grpc_a metrics_a rest_b grpc_b metrics_b prom prom_native accuracy \
-    rest_c grpc_c metrics_c prom_exemplars < <(free_ports 13)
+    rest_c grpc_c metrics_c prom_exemplars rest_d grpc_d metrics_d prom_tls < <(free_ports 17)
 
 for name in a b; do
     eval rest=\$rest_$name grpc=\$grpc_$name metrics=\$metrics_$name
@@ -31,6 +35,27 @@ for name in a b; do
         --config tests/e2e/go-era.yaml
 done
 start_server "$rest_c" "$grpc_c" "$metrics_c" "$work/keys-c" "$work/server-c.log"
+
+# Server d: HTTPS, a client certificate of the first CA required, a token file. The
+# second CA's server certificate is what tls_check.py rotates to; Prometheus trusts both.
+target/debug/keychain-certs "$work/certs" >/dev/null || fail "keychain-certs"
+target/debug/keychain-certs "$work/certs-renewed" >/dev/null || fail "keychain-certs"
+cat "$work/certs/ca.crt" "$work/certs-renewed/ca.crt" >"$work/ca-bundle.crt"
+printf 'e2e-token-0123456789abcdef\n' >"$work/metrics-token"
+cat >"$work/server-d.yaml" <<YAML
+metrics:
+  bearer_token_file: $work/metrics-token
+  tls_server_config:
+    cert_file: $work/certs/server.crt
+    key_file: $work/certs/server.key
+    client_ca_file: $work/certs/ca.crt
+YAML
+ready_url="https://localhost:$metrics_d/metrics"
+ready_with=(--cacert "$work/ca-bundle.crt" --cert "$work/certs/client.crt" --key "$work/certs/client.key"
+    -H "Authorization: Bearer e2e-token-0123456789abcdef")
+start_server "$rest_d" "$grpc_d" "$metrics_d" "$work/keys-d" "$work/server-d.log" \
+    --config "$work/server-d.yaml"
+ready_url= ready_with=()
 
 target/debug/native-accuracy --port "$accuracy" --truth "$work/truth.json" >"$work/accuracy.log" 2>&1 &
 pids+=($!)
@@ -59,12 +84,34 @@ scrape_configs:
     static_configs:
       - targets: ["127.0.0.1:$metrics_c"]
 YAML
+tls_job() { # tls_job NAME SCHEME CLIENT_CERT(yes/no) AUTHORIZATION_LINE
+    cat <<YAML
+  - job_name: $1
+    scheme: $2
+    tls_config:
+      ca_file: $work/ca-bundle.crt
+      server_name: localhost
+$( [ "$3" = yes ] && printf '      cert_file: %s\n      key_file: %s\n' "$work/certs/client.crt" "$work/certs/client.key" )
+    authorization:
+      $4
+    static_configs:
+      - targets: ["127.0.0.1:$metrics_d"]
+YAML
+}
+{
+    printf 'global:\n  scrape_interval: 1s\nscrape_configs:\n'
+    tls_job keychain-tls https yes "credentials_file: $work/metrics-token"
+    tls_job keychain-tls-no-cert https no "credentials_file: $work/metrics-token"
+    tls_job keychain-tls-wrong-token https yes "credentials: wrong-token-0000000000"
+    tls_job keychain-tls-plain http yes "credentials_file: $work/metrics-token"
+} >"$work/prometheus-tls.yml"
 # The second Prometheus asks for protobuf and stores native histograms; 2.42 then
 # ignores the classic buckets of a histogram that has native ones, hence two servers.
 # The third keeps the exemplars of server c, which it scrapes in OpenMetrics.
-for which in classic native exemplars; do
+for which in classic native exemplars tls; do
     config=$work/prometheus.yml
     case $which in
+        tls) port=$prom_tls flags=() config=$work/prometheus-tls.yml ;;
         native) port=$prom_native flags=(--enable-feature=native-histograms) ;;
         exemplars) port=$prom_exemplars flags=(--enable-feature=exemplar-storage)
             config=$work/prometheus-exemplars.yml ;;
@@ -104,6 +151,13 @@ target/debug/keychain-load --quiet --requests "${E2E_TRACED_REQUESTS:-400}" --co
     --traces "$work/traces.json" >"$work/load-c.log" || { cat "$work/load-c.log"; fail "traced load"; }
 grep -A3 '^slowest calls' "$work/load-c.log"
 
+echo "e2e: load on server d (metrics over HTTPS)"
+target/debug/keychain-load --quiet --requests 200 --concurrency 4 \
+    --target "127.0.0.1:$metrics_d=http://127.0.0.1:$rest_d,http://127.0.0.1:$grpc_d" \
+    --summary "$work/summary-d.json" || fail "load on server d"
+calls_d=$(python3 -c 'import json, sys
+print(sum(v["calls"] for ops in json.load(open(sys.argv[1])).values() for v in ops.values()))' "$work/summary-d.json")
+
 status=0
 python3 tests/e2e/check.py \
     --prometheus "http://127.0.0.1:$prom" \
@@ -121,4 +175,12 @@ python3 tests/e2e/exemplar_check.py \
     --traces "$work/traces.json" \
     --spans "$work/keys-c-spans.jsonl" \
     --dashboard examples/grafana/keychain-dashboard.json || status=1
+python3 tests/e2e/tls_check.py \
+    --prometheus "http://127.0.0.1:$prom_tls" \
+    --address "127.0.0.1:$metrics_d" \
+    --calls "$calls_d" \
+    --certs "$work/certs" \
+    --renewed "$work/certs-renewed" \
+    --bundle "$work/ca-bundle.crt" \
+    --token-file "$work/metrics-token" || status=1
 exit $status

@@ -133,7 +133,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     if let Some(server) = &metrics_server {
         println!(
-            "keychain-server: metrics on http://{}{}",
+            "keychain-server: metrics on {}://{}{}",
+            server.scheme(),
             server.local_addr(),
             config.metrics.path
         );
