@@ -6,6 +6,7 @@ pub mod certs;
 pub mod config;
 pub mod grpc;
 pub mod keystore;
+pub mod memory;
 pub mod rest;
 pub mod telemetry;
 

@@ -3,7 +3,10 @@
 # set held steady with --max-keys) for SOAK_SECONDS (default 120), after a warm-up of
 # SOAK_WARMUP seconds (default 10) that is not measured. tests/e2e/soak.py scrapes every
 # second and checks the scrape latency, the server's RSS, the in-flight gauges at the
-# end and the counters against the load generator's report, and prints a table.
+# end and the counters against the load generator's report, and prints a table. Then
+# tests/e2e/storm.py opens three storms of 8,000 half-sent requests to the REST and
+# metrics ports, and checks that the server's RSS is back within 16 MB of where it was
+# within a minute of the last.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh
@@ -26,4 +29,6 @@ python3 tests/e2e/soak.py --server-pid "$server" --load-pid "$load" --warmup "$w
     --metrics "http://127.0.0.1:$metrics/metrics" --summary "$work/summary.json"
 status=$?
 cat "$work/load.txt"
+python3 tests/e2e/storm.py --check --pid "$server" \
+    --address "127.0.0.1:$rest" --address "127.0.0.1:$metrics" || status=1
 exit $status

@@ -148,6 +148,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("keychain-server: pkcs8 keys in {}", data_dir.display());
     println!("keychain-server: spans in {}", spans.display());
 
+    // RSS back near its baseline after a storm of connections; see the module.
+    keychain_metrics_examples::memory::spawn_release_policy();
+
     let shutdown = tokio_util::sync::CancellationToken::new();
     // The request's span is entered around the metrics layer, which then sees its trace.
     let app = rest::router(backends.clone(), metrics.clone())
