@@ -242,10 +242,8 @@ async fn other_paths_are_404_other_methods_405() {
 
 #[tokio::test]
 async fn bearer_token_is_required_when_configured() {
-    let config = MetricsConfig {
-        bearer_token: Some("s3cret".into()),
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.bearer_token = Some("s3cret".into());
     let (_server, _, url) = start(config).await;
     let none = client().get(&url).send().await.unwrap();
     assert_eq!(none.status(), 401);
@@ -317,10 +315,8 @@ async fn a_token_file_is_required_and_rotated_without_a_restart() {
 #[tokio::test]
 async fn a_bad_token_file_fails_the_start_and_names_it() {
     let missing = std::env::temp_dir().join(format!("km-no-such-token-{}", std::process::id()));
-    let config = MetricsConfig {
-        bearer_token_file: Some(missing.clone()),
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.bearer_token_file = Some(missing.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let error = MetricsServer::start_on(listener, &config, Metrics::new())
         .unwrap_err()
@@ -341,10 +337,8 @@ async fn a_bad_token_file_fails_the_start_and_names_it() {
 #[tokio::test]
 async fn a_taken_port_is_a_returned_error() {
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = MetricsConfig {
-        port: taken.local_addr().unwrap().port(),
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.port = taken.local_addr().unwrap().port();
     let error = MetricsServer::start(&config, Metrics::new())
         .await
         .unwrap_err();
@@ -359,10 +353,8 @@ async fn a_taken_port_is_a_returned_error() {
 
 #[tokio::test]
 async fn an_invalid_config_is_refused() {
-    let config = MetricsConfig {
-        path: "metrics".into(),
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.path = "metrics".into();
     let error = MetricsServer::start(&config, Metrics::new())
         .await
         .unwrap_err();
@@ -399,10 +391,8 @@ async fn start_binds_the_configured_port() {
         .local_addr()
         .unwrap()
         .port();
-    let config = MetricsConfig {
-        port: free,
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.port = free;
     let server = MetricsServer::start(&config, Metrics::new()).await.unwrap();
     assert_eq!(server.local_addr().port(), free);
     let r = client()

@@ -49,10 +49,9 @@ fn tls_config(files: &certs::CertFiles, policy: ClientAuth) -> MetricsConfig {
         tls.client_ca_file = Some(files.ca.clone());
     }
     tls.client_auth_type = policy;
-    MetricsConfig {
-        tls_server_config: Some(tls),
-        ..MetricsConfig::default()
-    }
+    let mut config = MetricsConfig::default();
+    config.tls_server_config = Some(tls);
+    config
 }
 
 /// How a test client connects.
@@ -342,14 +341,10 @@ fn tls_config_reads_the_exporter_toolkit_shape() {
 }
 
 fn basic_config(cost: u32) -> MetricsConfig {
-    MetricsConfig {
-        basic_auth_users: [(
-            "prometheus".to_owned(),
-            bcrypt::hash("scrape-pw", cost).unwrap(),
-        )]
-        .into(),
-        ..MetricsConfig::default()
-    }
+    let mut config = MetricsConfig::default();
+    let hash = bcrypt::hash("scrape-pw", cost).unwrap();
+    config.basic_auth_users = [("prometheus".to_owned(), hash)].into();
+    config
 }
 
 #[tokio::test]

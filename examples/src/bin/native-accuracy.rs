@@ -52,11 +52,9 @@ impl Rng {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let config = MetricsConfig {
-        port: args.port,
-        native_histograms: NativeHistograms::all(),
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.port = args.port;
+    config.native_histograms = NativeHistograms::all();
     let metrics = config.metrics_builder().build()?;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut nanos: Vec<u64> = (0..args.samples)

@@ -60,7 +60,20 @@ use crate::facade::Metrics;
 pub use web::{ClientAuth, TlsServerConfig, TlsVersion};
 
 /// The metrics endpoint's configuration; see the [module docs](self).
+///
+/// Fields are added as the endpoint grows, so it is `#[non_exhaustive]`: start from
+/// [`MetricsConfig::default`] (or YAML) and set fields.
+///
+/// ```
+/// use keychain_metrics::config::MetricsConfig;
+///
+/// let mut config = MetricsConfig::default();
+/// config.port = 9464;
+/// config.bearer_token_file = Some("/run/secrets/metrics-token".into());
+/// assert!(config.validate().is_ok());
+/// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct MetricsConfig {
     /// Whether to serve and record metrics at all.
     pub enabled: bool,
@@ -97,7 +110,10 @@ pub struct MetricsConfig {
 }
 
 /// The native histogram of each duration family; `None` keeps classic buckets only.
+/// `#[non_exhaustive]` (a family may be added): start from
+/// [`NativeHistograms::default`] or [`NativeHistograms::all`] and set fields.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct NativeHistograms {
     /// `*_operation_duration_seconds`.
     pub operation: Option<NativeHistogram>,

@@ -18,8 +18,9 @@ use pin_project_lite::pin_project;
 use crate::store::Store;
 use crate::trace::{self, TraceContext, TRACEPARENT};
 
-/// How a request ended.
+/// How a request ended (`#[non_exhaustive]`: a way to end may be added).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum End {
     /// The response body ended normally.
     Complete,
