@@ -210,6 +210,15 @@ fn invalid(field: &'static str, value: impl fmt::Display, reason: &'static str) 
     }
 }
 
+/// A file's bytes, or a [`ConfigError::Io`] naming it: the configuration file, and the
+/// token, certificate and key files the server reads.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|e| ConfigError::Io {
+        path: path.display().to_string(),
+        error: e.to_string(),
+    })
+}
+
 /// A bearer token as `field` gives it: not empty, printable ASCII without spaces. The
 /// token itself is never part of the error.
 pub(crate) fn check_token(field: &'static str, token: &str) -> Result<(), ConfigError> {
@@ -524,12 +533,7 @@ impl MetricsConfig {
 
     /// Reads a YAML file; see [`MetricsConfig::from_yaml`].
     pub fn from_yaml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| ConfigError::Io {
-            path: path.display().to_string(),
-            error: e.to_string(),
-        })?;
-        MetricsConfig::from_yaml_bytes(&bytes)
+        MetricsConfig::from_yaml_bytes(&read_file(path.as_ref())?)
     }
 
     /// Checks the fields that the types do not: the path, the token, the users, the TLS

@@ -12,8 +12,8 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
-use super::watched::{read, Watched};
-use crate::config::{ClientAuth, ConfigError, TlsServerConfig, TlsVersion};
+use super::watched::Watched;
+use crate::config::{read_file, ClientAuth, ConfigError, TlsServerConfig, TlsVersion};
 
 const CERT: &str = "metrics.tls_server_config.cert_file";
 const KEY: &str = "metrics.tls_server_config.key_file";
@@ -46,7 +46,7 @@ fn error(field: &str, path: &Path, message: impl std::fmt::Display) -> ConfigErr
 
 /// Every certificate in a PEM file; none is an error.
 fn certificates(field: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let pem = read(path)?;
+    let pem = read_file(path)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| error(field, path, format!("not PEM: {e}")))?;
@@ -59,7 +59,7 @@ fn certificates(field: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>
 fn acceptor(tls: &TlsServerConfig) -> Result<TlsAcceptor, ConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs = certificates(CERT, &tls.cert_file)?;
-    let key = PrivateKeyDer::from_pem_slice(&read(&tls.key_file)?).map_err(|_| {
+    let key = PrivateKeyDer::from_pem_slice(&read_file(&tls.key_file)?).map_err(|_| {
         error(
             KEY,
             &tls.key_file,

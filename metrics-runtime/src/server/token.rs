@@ -6,8 +6,8 @@ use std::path::Path;
 
 use subtle::ConstantTimeEq;
 
-use super::watched::{self, Watched};
-use crate::config::{check_token, ConfigError};
+use super::watched::Watched;
+use crate::config::{check_token, read_file, ConfigError};
 
 /// Where the token comes from.
 pub(crate) enum Token {
@@ -42,7 +42,7 @@ impl TokenFile {
 
 /// The token in `path`, without one trailing line break.
 fn read(path: &Path) -> Result<String, ConfigError> {
-    let bytes = watched::read(path)?;
+    let bytes = read_file(path)?;
     let text = String::from_utf8(bytes).map_err(|_| ConfigError::Invalid {
         field: FIELD,
         value: "(hidden)".into(),

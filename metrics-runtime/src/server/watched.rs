@@ -73,17 +73,10 @@ fn stamps(paths: &[PathBuf]) -> Vec<Option<Stamp>> {
     paths.iter().map(stamp).collect()
 }
 
-/// The file's bytes, or an error naming it.
-pub(crate) fn read(path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|e| ConfigError::Io {
-        path: path.display().to_string(),
-        error: e.to_string(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::read_file;
 
     #[test]
     fn reloads_on_change_and_keeps_the_last_good_value() {
@@ -95,7 +88,7 @@ mod tests {
         let sum = |paths: &[PathBuf]| -> Result<u32, ConfigError> {
             let mut total = 0;
             for p in paths {
-                let text = String::from_utf8(read(p)?).unwrap_or_default();
+                let text = String::from_utf8(read_file(p)?).unwrap_or_default();
                 total += text.trim().parse::<u32>().map_err(|_| ConfigError::Io {
                     path: p.display().to_string(),
                     error: "not a number".into(),
