@@ -20,7 +20,7 @@ use crate::config::{ConfigError, MetricsConfig};
 /// The endpoint's authentication; see the [module docs](self).
 pub(crate) struct Auth {
     token: Option<Token>,
-    users: Option<Arc<Users>>,
+    users: Option<Users>,
 }
 
 /// `basic_auth_users`, with each user's last verified password.
@@ -32,7 +32,8 @@ struct Users {
 
 struct User {
     hash: String,
-    verified: Mutex<Option<Vec<u8>>>,
+    /// The last password that verified; shared with the verification in flight.
+    verified: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
 impl Auth {
@@ -43,8 +44,10 @@ impl Auth {
             (None, Some(file)) => Some(Token::File(TokenFile::load(file)?)),
             (None, None) => None,
         };
-        let users = config.basic_auth_users.first_key_value().map(|(_, decoy)| {
-            Arc::new(Users {
+        let users = config
+            .basic_auth_users
+            .first_key_value()
+            .map(|(_, decoy)| Users {
                 decoy: decoy.clone(),
                 by_name: config
                     .basic_auth_users
@@ -52,13 +55,12 @@ impl Auth {
                     .map(|(name, hash)| {
                         let user = User {
                             hash: hash.clone(),
-                            verified: Mutex::new(None),
+                            verified: Arc::default(),
                         };
                         (name.clone(), user)
                     })
                     .collect(),
-            })
-        });
+            });
         Ok(Auth { token, users })
     }
 
@@ -95,7 +97,7 @@ impl Auth {
 
 impl Users {
     /// Checks `user:password` in base64, as basic authentication sends it.
-    async fn admit(self: &Arc<Self>, credentials: &str) -> bool {
+    async fn admit(&self, credentials: &str) -> bool {
         let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credentials) else {
             return false;
         };
@@ -115,20 +117,17 @@ impl Users {
                 return true;
             }
         }
-        let name = user.map(|_| String::from_utf8_lossy(name).into_owned());
-        let users = Arc::clone(self);
+        let hash = user.map_or(&self.decoy, |u| &u.hash).clone();
+        let keep = user.map(|u| Arc::clone(&u.verified));
         let check = tokio::task::spawn_blocking(move || {
-            let hash = match &name {
-                Some(name) => &users.by_name[name].hash,
-                None => &users.decoy,
-            };
-            let ok = bcrypt::verify(&password, hash).unwrap_or(false) && name.is_some();
-            if ok {
-                if let Some(user) = name.as_ref().and_then(|n| users.by_name.get(n)) {
-                    *user.verified.lock().unwrap_or_else(|e| e.into_inner()) = Some(password);
+            let matches = bcrypt::verify(&password, &hash).unwrap_or(false);
+            match keep {
+                Some(verified) if matches => {
+                    *verified.lock().unwrap_or_else(|e| e.into_inner()) = Some(password);
+                    true
                 }
+                _ => false,
             }
-            ok
         });
         check.await.unwrap_or(false)
     }
