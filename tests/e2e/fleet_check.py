@@ -14,7 +14,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from verdict import check, finish
+from verdict import check, eventually, finish
 
 LOAD_SECONDS = 20
 KILL_AT = 5       # seconds into the load: one instance is SIGKILLed
@@ -51,15 +51,6 @@ def firing(base, alertname, instance):
                and a["state"] == "firing" for a in alerts)
 
 
-def eventually(what, f, seconds):
-    deadline = time.time() + seconds
-    value = f()
-    while not value and time.time() < deadline:
-        time.sleep(0.5)
-        value = f()
-    return value
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--vm", required=True)
@@ -78,7 +69,7 @@ def main():
     def all_up(base):
         return lambda: sorted(r["metric"]["instance"] for r in query(base, 'up{job="keychain"} == 1')) == sorted(names)
     for base in a.replica:
-        check(f"{base} scrapes all three instances", eventually("up", all_up(base), 20))
+        check(f"{base} scrapes all three instances", eventually(all_up(base), 20))
 
     load = subprocess.Popen(
         ["target/debug/keychain-load", "--quiet", "--duration", str(LOAD_SECONDS), "--concurrency", "6",
@@ -90,7 +81,7 @@ def main():
     os.kill(a.kill_pid, signal.SIGKILL)
     killed_at = time.time()
     for base in a.replica:
-        fired = eventually("alert", lambda: firing(base, "KeychainTargetDown", killed), 30)
+        fired = eventually(lambda: firing(base, "KeychainTargetDown", killed), 30)
         check(f"KeychainTargetDown fires for the killed {killed} in {base}", fired)
 
     # With one instance gone, fleet-wide sums keep rising, in the store and a replica.
@@ -112,7 +103,7 @@ def main():
     # Everything the surviving instances served reaches the store once, not twice, though
     # one replica stopped halfway: per instance and operation, what the load sent.
     for base, what in ((a.vm, "VictoriaMetrics"), (replica_a, "the remaining replica")):
-        got = eventually("totals", lambda: (lambda t: t if t == expected else None)(totals(base, alive)), 30) \
+        got = eventually(lambda: (lambda t: t if t == expected else None)(totals(base, alive)), 30) \
             or totals(base, alive)
         diffs = [f"{k}: sent {expected.get(k, 0)}, {what} {got.get(k, 0)}"
                  for k in sorted(set(expected) | set(got)) if expected.get(k, 0) != got.get(k, 0)]

@@ -19,7 +19,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from verdict import check, finish
+from verdict import check, eventually, finish
 
 REFUSED = {
     "keychain-tls-no-cert": "certificate",
@@ -46,15 +46,6 @@ def targets(prometheus):
 def operations(prometheus):
     result = api(prometheus, "/api/v1/query", query='sum(keychain_operations_total{job="keychain-tls"})')["result"]
     return int(float(result[0]["value"][1])) if result else 0
-
-
-def wait_for(what, timeout=20):
-    deadline = time.time() + timeout
-    value = what()
-    while not value and time.time() < deadline:
-        time.sleep(0.5)
-        value = what()
-    return value
 
 
 def served_certificate(address, ca, client_cert, client_key):
@@ -94,7 +85,7 @@ def main():
         t = targets(a.prometheus)
         return t if len(t) == 4 and all(h != "unknown" for h, _, _ in t.values()) else None
 
-    t = wait_for(settled) or targets(a.prometheus)
+    t = eventually(settled, 20) or targets(a.prometheus)
     health, error, _ = t.get("keychain-tls", ("missing", "", ""))
     check("Prometheus scrapes over HTTPS with a client certificate and credentials_file",
           health == "up", f"{health} {error}")
@@ -103,7 +94,7 @@ def main():
         check(f"{job} is refused ({expected} in its error)", health == "down" and expected in error,
               f"{health}: {error}")
 
-    seen = wait_for(lambda: operations(a.prometheus) == a.calls or None)
+    seen = eventually(lambda: operations(a.prometheus) == a.calls or None, 20)
     check(f"server d's operation count scraped over HTTPS equals the load ({a.calls})",
           seen is True, f"scraped {operations(a.prometheus)}")
 
@@ -126,7 +117,7 @@ def main():
         when = calendar.timegm(time.strptime(last[:19], "%Y-%m-%dT%H:%M:%S"))
         return (health, error) if when > rotated_at + 1 else None
 
-    health, error = wait_for(scraped_since) or ("stale", "no scrape since the rotation")
+    health, error = eventually(scraped_since, 20) or ("stale", "no scrape since the rotation")
     check("Prometheus scrapes on with the rotated token (server not restarted)",
           health == "up", f"{health} {error}")
     health, error, _ = targets(a.prometheus)["keychain-tls-wrong-token"]
