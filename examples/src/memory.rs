@@ -21,9 +21,9 @@ pub const SLACK: u64 = 16 << 20;
 /// Runs the policy on the current tokio runtime until it shuts down; does nothing off
 /// glibc or without the counting allocator (no live heap to compare with).
 pub fn spawn_release_policy() {
-    let Some(_) = keychain_metrics::alloc::live_bytes() else {
+    if keychain_metrics::alloc::live_bytes().is_none() {
         return;
-    };
+    }
     tokio::spawn(async {
         let mut every = tokio::time::interval(CHECK_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

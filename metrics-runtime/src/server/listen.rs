@@ -16,10 +16,10 @@ use tokio::sync::{oneshot, Semaphore};
 use super::{respond, Endpoint, SHUTDOWN_GRACE};
 
 /// How long a client has to send its request's headers (or its TLS handshake).
-pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections held at once; beyond them, new ones are closed at once. Prometheus
 /// holds one per target and replica.
-pub(crate) const MAX_CONNECTIONS: usize = 256;
+const MAX_CONNECTIONS: usize = 256;
 /// The most a client may send as request line and headers.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
