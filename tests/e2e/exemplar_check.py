@@ -2,7 +2,8 @@
 """Exemplars end to end: a Prometheus with exemplar storage scrapes the server that keeps
 them, the load generator sent a traceparent with every call, and the server exported
 its spans to a file. Checks that each duration histogram and the error counter have
-exemplars in Prometheus, that every exemplar's trace id is one the load generator sent,
+exemplars in Prometheus (scraped in OpenMetrics, and with --native-prometheus in
+protobuf as native histograms), that every exemplar's trace id is one the load generator sent,
 that the dashboard's exemplar queries find them, and that the slowest exemplar leads to
 the server's spans of that trace (a panel's dot to the slow call).
 
@@ -14,7 +15,7 @@ import time
 import urllib.parse
 
 from check import PROMETHEUS_ACCEPT, fetch as get
-from verdict import check, finish
+from verdict import check, eventually, finish
 
 FAMILIES = [
     "keychain_operation_duration_seconds_bucket",
@@ -44,6 +45,7 @@ def exemplars(prometheus, expr):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--prometheus", required=True)
+    p.add_argument("--native-prometheus", help="one with native histograms, scraping the same server")
     p.add_argument("--exposition", required=True)
     p.add_argument("--traces", required=True)
     p.add_argument("--spans", required=True)
@@ -66,19 +68,19 @@ def main():
     check("Prometheus scrapes it (up == 1)", [r["value"][1] for r in up] == ["1"], f"{up}")
 
     # Each family's exemplars, once Prometheus has scraped them (every second).
-    by_family = {}
-    for family in FAMILIES:
-        expr = f'{family}{{job="keychain-exemplars"}}'
-        found = []
-        for _ in range(20):
-            found = exemplars(a.prometheus, expr)
-            if found:
-                break
-            time.sleep(1)
-        by_family[family] = found
+    def traced(prometheus, expr):
+        found = eventually(lambda: exemplars(prometheus, expr), 20)
         foreign = [t for t, _, _ in found if t not in sent]
         check(f"query_exemplars {expr}: exemplars whose trace ids the load generator sent",
               found and not foreign, f"{len(found)} exemplars, {len(foreign)} unknown: {foreign[:3]}")
+        return found
+
+    by_family = {f: traced(a.prometheus, f'{f}{{job="keychain-exemplars"}}') for f in FAMILIES}
+    if a.native_prometheus:
+        # Scraped in protobuf, the durations are native histograms; their exemplars
+        # travel on the classic buckets of the same message.
+        for family in FAMILIES:
+            traced(a.native_prometheus, f'{family.removesuffix("_bucket")}{{job="keychain-exemplars"}}')
 
     # The dashboard's latency panels ask for exemplars, and their queries find them.
     dashboard = json.load(open(a.dashboard))

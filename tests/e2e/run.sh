@@ -7,8 +7,9 @@
 # against what the load generator sent, and the quantiles of both kinds of histogram
 # against the true ones. A third server, started with no configuration (it keeps
 # exemplars), is scraped by a third Prometheus with exemplar storage while traced load
-# runs against it; tests/e2e/exemplar_check.py follows its exemplars to the load
-# generator's trace ids and the server's spans. A fourth server serves its metrics over
+# runs against it, and by a fifth that scrapes protobuf with native histograms;
+# tests/e2e/exemplar_check.py follows their exemplars to the load generator's trace ids
+# and the server's spans. A fourth server serves its metrics over
 # HTTPS with mutual TLS and a token file; a fourth Prometheus scrapes it with a client
 # certificate and `authorization: credentials_file`, and in three ways that must be
 # refused; tests/e2e/tls_check.py checks those and a rotation of the token and the
@@ -27,7 +28,8 @@ fi
 build
 
 read -r rest_a grpc_a metrics_a rest_b grpc_b metrics_b prom prom_native accuracy \
-    rest_c grpc_c metrics_c prom_exemplars rest_d grpc_d metrics_d prom_tls < <(free_ports 17)
+    rest_c grpc_c metrics_c prom_exemplars rest_d grpc_d metrics_d prom_tls \
+    prom_exemplars_native < <(free_ports 18)
 
 for name in a b; do
     eval rest=\$rest_$name grpc=\$grpc_$name metrics=\$metrics_$name
@@ -107,13 +109,17 @@ YAML
 } >"$work/prometheus-tls.yml"
 # The second Prometheus asks for protobuf and stores native histograms; 2.42 then
 # ignores the classic buckets of a histogram that has native ones, hence two servers.
-# The third keeps the exemplars of server c, which it scrapes in OpenMetrics.
-for which in classic native exemplars tls; do
+# The third keeps the exemplars of server c, which it scrapes in OpenMetrics; the fifth
+# too, in protobuf, with native histograms.
+for which in classic native exemplars tls exemplars-native; do
     config=$work/prometheus.yml
     case $which in
         tls) port=$prom_tls flags=() config=$work/prometheus-tls.yml ;;
         native) port=$prom_native flags=(--enable-feature=native-histograms) ;;
         exemplars) port=$prom_exemplars flags=(--enable-feature=exemplar-storage)
+            config=$work/prometheus-exemplars.yml ;;
+        exemplars-native) port=$prom_exemplars_native
+            flags=(--enable-feature=exemplar-storage,native-histograms)
             config=$work/prometheus-exemplars.yml ;;
         *) port=$prom flags=() ;;
     esac
@@ -133,10 +139,12 @@ for port in "$prom" "$prom_native"; do
         sleep 0.1
     done
 done
-for _ in $(seq 200); do
-    curl -sf "http://127.0.0.1:$prom_exemplars/api/v1/query" --data-urlencode 'query=up == 1' \
-        | grep -q '"1"\]' && break
-    sleep 0.1
+for port in "$prom_exemplars" "$prom_exemplars_native"; do
+    for _ in $(seq 200); do
+        curl -sf "http://127.0.0.1:$port/api/v1/query" --data-urlencode 'query=up == 1' \
+            | grep -q '"1"\]' && break
+        sleep 0.1
+    done
 done
 
 echo "e2e: load on both servers"
@@ -171,6 +179,7 @@ python3 tests/e2e/check.py \
     --summary "$work/summary.json" || status=1
 python3 tests/e2e/exemplar_check.py \
     --prometheus "http://127.0.0.1:$prom_exemplars" \
+    --native-prometheus "http://127.0.0.1:$prom_exemplars_native" \
     --exposition "http://127.0.0.1:$metrics_c/metrics" \
     --traces "$work/traces.json" \
     --spans "$work/keys-c-spans.jsonl" \

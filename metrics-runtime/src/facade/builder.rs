@@ -237,9 +237,11 @@ impl MetricsBuilder {
     /// [`trace`](crate::trace)) becomes the exemplar `{trace_id, span_id}` of the bucket
     /// it lands in, in the operation, HTTP and gRPC duration histograms, and of its
     /// `keychain_errors_total` counter; the latest per bucket is kept. Exemplars are
-    /// exposed in OpenMetrics only, so `MetricsServer` then offers OpenMetrics to
-    /// scrapers that rank it first, whatever `openmetrics` says: on Prometheus 2.x, bucket
-    /// bounds are then stored as `le="1.0"` (see the README on `le` spellings).
+    /// exposed in OpenMetrics and in protobuf (on the classic buckets, which Prometheus
+    /// also reads for a native histogram), never in text 0.0.4, so `MetricsServer` then
+    /// offers OpenMetrics to scrapers that rank it first, whatever `openmetrics` says: on
+    /// Prometheus 2.x, bucket bounds are then stored as `le="1.0"` (see the README on
+    /// `le` spellings).
     ///
     /// The HTTP and gRPC layers read an incoming `traceparent` header only then.
     /// Outside a trace the cost is one thread-local load per recording.

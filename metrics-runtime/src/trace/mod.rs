@@ -211,12 +211,16 @@ fn hex_byte(two: &[u8]) -> Option<u8> {
     Some(digit(two[0])? << 4 | digit(two[1])?)
 }
 
-pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
+/// The lower-case hex digits of `bytes`, two per byte, as ASCII.
+pub(crate) fn hex(bytes: &[u8]) -> impl Iterator<Item = u8> + '_ {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
+    bytes
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+}
+
+pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
+    out.extend(hex(bytes).map(char::from));
 }
 
 #[cfg(test)]

@@ -13,10 +13,12 @@ pub struct Gauge {
     #[prost(double, optional, tag = "1")]
     pub value: ::core::option::Option<f64>,
 }
-#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Counter {
     #[prost(double, optional, tag = "1")]
     pub value: ::core::option::Option<f64>,
+    #[prost(message, optional, tag = "2")]
+    pub exemplar: ::core::option::Option<Exemplar>,
 }
 #[derive(Clone, Copy, PartialEq, ::prost::Message)]
 pub struct Quantile {
@@ -71,12 +73,26 @@ pub struct Histogram {
     #[prost(sint64, repeated, tag = "13")]
     pub positive_delta: ::prost::alloc::vec::Vec<i64>,
 }
-#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Bucket {
     #[prost(uint64, optional, tag = "1")]
     pub cumulative_count: ::core::option::Option<u64>,
     #[prost(double, optional, tag = "2")]
     pub upper_bound: ::core::option::Option<f64>,
+    /// The latest traced observation in this bucket. Prometheus reads the classic buckets'
+    /// exemplars for the native histogram of the same message too.
+    #[prost(message, optional, tag = "3")]
+    pub exemplar: ::core::option::Option<Exemplar>,
+}
+/// A traced observation: `trace_id` and `span_id` labels, the value, when it was made.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Exemplar {
+    #[prost(message, repeated, tag = "1")]
+    pub label: ::prost::alloc::vec::Vec<LabelPair>,
+    #[prost(double, optional, tag = "2")]
+    pub value: ::core::option::Option<f64>,
+    #[prost(message, optional, tag = "3")]
+    pub timestamp: ::core::option::Option<::prost_types::Timestamp>,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct BucketSpan {

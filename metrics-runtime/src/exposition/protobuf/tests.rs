@@ -77,7 +77,7 @@ fn an_operation_as_classic_and_native_histogram() {
             ("status", "success")
         ]
     );
-    assert_eq!(success.counter.unwrap().value(), 4.0);
+    assert_eq!(success.counter.as_ref().unwrap().value(), 4.0);
 
     let durations = family(&all, "keychain_operation_duration_seconds");
     assert_eq!(durations.r#type(), MetricType::Histogram);
@@ -182,11 +182,103 @@ fn every_family_and_the_users_own_are_encoded() {
     assert_eq!(
         family(&all, "app_restarts_total").metric[0]
             .counter
+            .as_ref()
             .unwrap()
             .value(),
         2.0
     );
     assert_eq!(family(&all, "keychain_active_connections").metric.len(), 4);
+}
+
+#[test]
+fn exemplars_ride_on_the_classic_buckets_and_the_error_counter() {
+    use super::messages::Exemplar;
+    use crate::trace::TraceContext;
+
+    let m = Metrics::builder()
+        .operation_buckets([0.5, 1.0])
+        .operation_native(Some(NativeHistogram::default()))
+        .exemplars(true)
+        .build()
+        .unwrap();
+    let trace =
+        TraceContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .unwrap();
+    let sign = m.operation(Op::Sign, "pkcs11");
+    let before = std::time::SystemTime::now();
+    sign.record(Status::Success, Duration::from_millis(100)); // no trace: no exemplar
+    {
+        let _in = trace.enter();
+        sign.record(Status::Success, Duration::from_millis(750));
+        sign.record(Status::Error, Duration::from_secs(3));
+        sign.record_error("timeout");
+    }
+    let after = std::time::SystemTime::now();
+    let mut bytes = Vec::new();
+    m.encode_protobuf(&mut bytes);
+    let all = decode(&bytes);
+
+    let unix_ms = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    };
+    let check = |e: &Exemplar, value: f64| {
+        let labels: Vec<(&str, &str)> = e.label.iter().map(|l| (l.name(), l.value())).collect();
+        assert_eq!(
+            labels,
+            [
+                ("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"),
+                ("span_id", "00f067aa0ba902b7")
+            ]
+        );
+        assert_eq!(e.value(), value);
+        let ts = e.timestamp.unwrap();
+        assert_eq!(ts.nanos % 1_000_000, 0, "whole milliseconds");
+        let ms = ts.seconds * 1000 + i64::from(ts.nanos / 1_000_000);
+        assert!((unix_ms(before)..=unix_ms(after)).contains(&ms), "{ms}");
+    };
+
+    let h = family(&all, "keychain_operation_duration_seconds").metric[0]
+        .histogram
+        .clone()
+        .unwrap();
+    assert_eq!(h.sample_count(), 3);
+    // The +Inf bucket, otherwise left out, is written to carry its exemplar.
+    let buckets: Vec<(f64, u64, Option<f64>)> = h
+        .bucket
+        .iter()
+        .map(|b| {
+            (
+                b.upper_bound(),
+                b.cumulative_count(),
+                b.exemplar.as_ref().map(Exemplar::value),
+            )
+        })
+        .collect();
+    assert_eq!(
+        buckets,
+        [
+            (0.5, 1, None),
+            (1.0, 2, Some(0.75)),
+            (f64::INFINITY, 3, Some(3.0))
+        ]
+    );
+    check(h.bucket[1].exemplar.as_ref().unwrap(), 0.75);
+    check(h.bucket[2].exemplar.as_ref().unwrap(), 3.0);
+    // The native buckets of the same observations: 0.1 s, 0.75 s and 3 s, one each.
+    let native: u32 = h.positive_span.iter().map(|s| s.length()).sum();
+    assert_eq!((native, h.positive_delta.len()), (3, 3));
+
+    let errors = family(&all, "keychain_errors_total").metric[0]
+        .counter
+        .clone()
+        .unwrap();
+    assert_eq!(errors.value(), 1.0);
+    check(errors.exemplar.as_ref().unwrap(), 1.0);
+    let ops = family(&all, "keychain_operations_total");
+    assert!(ops
+        .metric
+        .iter()
+        .all(|s| s.counter.as_ref().unwrap().exemplar.is_none()));
 }
 
 /// Decodes spans and deltas back into `(index, count)` pairs.
