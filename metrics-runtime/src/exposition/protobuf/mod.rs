@@ -136,14 +136,23 @@ fn labels(out: &mut Vec<u8>, store: &Store, spec: &Spec, sample: &Sample<'_>) {
                 .unwrap_or(""),
             LabelSource::Const(j) => &store.const_labels[j].1,
         };
-        len_prefix(
-            out,
-            1,
-            len_field_len(name.len()) + len_field_len(value.len()),
-        );
-        bytes_field(out, 1, name.as_bytes());
-        bytes_field(out, 2, value.as_bytes());
+        label_pair(out, name.as_bytes(), value.as_bytes());
     }
+}
+
+/// Bytes of a `LabelPair` field (field 1 of `Metric` and of `Exemplar`), tag included.
+fn label_pair_len(name: usize, value: usize) -> usize {
+    len_field_len(len_field_len(name) + len_field_len(value))
+}
+
+fn label_pair(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    len_prefix(
+        out,
+        1,
+        len_field_len(name.len()) + len_field_len(value.len()),
+    );
+    bytes_field(out, 1, name);
+    bytes_field(out, 2, value);
 }
 
 /// A `Gauge` (field 2 of `Metric`): one double.
@@ -175,6 +184,9 @@ struct ExemplarField {
     value: f64,
     seconds: u64,
     nanos: u64,
+    /// Bytes of the `Timestamp` message…
+    timestamp: usize,
+    /// …and of the whole `Exemplar`.
     body: usize,
 }
 
@@ -187,11 +199,9 @@ impl ExemplarField {
         let seconds = exemplar.unix_ms / 1000;
         let nanos = exemplar.unix_ms % 1000 * 1_000_000;
         let timestamp = uint_field_len(seconds) + uint_field_len(nanos);
-        let pair = |name: &str, bytes: usize| {
-            len_field_len(len_field_len(name.len()) + len_field_len(2 * bytes))
-        };
-        let body = pair(Self::TRACE_ID, 16)
-            + pair(Self::SPAN_ID, 8)
+        // Ids are written in hex: two digits per byte.
+        let body = label_pair_len(Self::TRACE_ID.len(), 32)
+            + label_pair_len(Self::SPAN_ID.len(), 16)
             + DOUBLE_FIELD_LEN
             + len_field_len(timestamp);
         ExemplarField {
@@ -199,6 +209,7 @@ impl ExemplarField {
             value,
             seconds,
             nanos,
+            timestamp,
             body,
         }
     }
@@ -211,25 +222,19 @@ impl ExemplarField {
     fn write(&self, out: &mut Vec<u8>, field: u8) {
         len_prefix(out, field, self.body);
         let trace = &self.exemplar.trace;
+        let mut digits = [0; 32];
         for (name, id) in [
             (Self::TRACE_ID, &trace.trace_id()[..]),
             (Self::SPAN_ID, &trace.span_id()[..]),
         ] {
-            len_prefix(
-                out,
-                1,
-                len_field_len(name.len()) + len_field_len(2 * id.len()),
-            );
-            bytes_field(out, 1, name.as_bytes());
-            len_prefix(out, 2, 2 * id.len());
-            out.extend(hex(id));
+            let digits = &mut digits[..2 * id.len()];
+            for (d, h) in digits.iter_mut().zip(hex(id)) {
+                *d = h;
+            }
+            label_pair(out, name.as_bytes(), digits);
         }
         double_field(out, 2, self.value);
-        len_prefix(
-            out,
-            3,
-            uint_field_len(self.seconds) + uint_field_len(self.nanos),
-        );
+        len_prefix(out, 3, self.timestamp);
         uint_field(out, 1, self.seconds);
         uint_field(out, 2, self.nanos);
     }
