@@ -130,22 +130,18 @@ for which in classic native exemplars tls exemplars-native; do
     ready "http://127.0.0.1:$port/-/ready" || { cat "$work/prometheus-$which.log"; fail "Prometheus ($which) never answered"; }
 done
 
-# Prometheus applies its targets about 5 s after start: wait until both servers have
-# been scraped by both, so that the rates span the load rather than its end.
-for port in "$prom" "$prom_native"; do
+# Prometheus applies its targets about 5 s after start: wait until every server has
+# been scraped by its Prometheus, so that the rates span the load rather than its end.
+# scraped PORT QUERY N: waits up to 20 s for QUERY to give N at the Prometheus on PORT.
+scraped() {
     for _ in $(seq 200); do
-        curl -sf "http://127.0.0.1:$port/api/v1/query" --data-urlencode 'query=count(up{job="keychain"} == 1)' \
-            | grep -q '"2"\]' && break
+        curl -sf "http://127.0.0.1:$1/api/v1/query" --data-urlencode "query=$2" \
+            | grep -q "\"$3\"\]" && return
         sleep 0.1
     done
-done
-for port in "$prom_exemplars" "$prom_exemplars_native"; do
-    for _ in $(seq 200); do
-        curl -sf "http://127.0.0.1:$port/api/v1/query" --data-urlencode 'query=up == 1' \
-            | grep -q '"1"\]' && break
-        sleep 0.1
-    done
-done
+}
+for port in "$prom" "$prom_native"; do scraped "$port" 'count(up{job="keychain"} == 1)' 2; done
+for port in "$prom_exemplars" "$prom_exemplars_native"; do scraped "$port" 'up == 1' 1; done
 
 echo "e2e: load on both servers"
 target/debug/keychain-load --quiet --requests "${E2E_REQUESTS:-1500}" --concurrency 8 \
