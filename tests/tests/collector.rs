@@ -319,3 +319,32 @@ fn invalid_settings_are_errors() {
         assert_eq!(zero, CollectorError::ZeroHealthTimeout);
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_means_the_first_reading_is_in_and_uptime_is_read_when_scraped() {
+    let m = Metrics::new();
+    let backend = TestBackend::new("pkcs11");
+    backend.keys.store(7, Ordering::SeqCst);
+    let collector = ResourceCollector::new(m.clone())
+        .interval(Duration::from_secs(3600))
+        .backend(backend.clone())
+        .start()
+        .unwrap();
+    collector.ready().await;
+    // No waiting beyond ready(): what a scrape right after start-up sees.
+    let labels = [("backend", "pkcs11")];
+    assert_eq!(value(&m, "keychain_backend_healthy", &labels), Some(1.0));
+    assert_eq!(value(&m, "keychain_keys_total", &labels), Some(7.0));
+    assert!(value(&m, "keychain_memory_sys_bytes", &[]).is_some_and(|b| b > 0.0));
+    // Uptime moves between two scrapes although the next reading is an hour away.
+    let first = value(&m, "keychain_server_uptime_seconds", &[]).unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = value(&m, "keychain_server_uptime_seconds", &[]).unwrap();
+    assert!(second - first >= 1.0, "{first} then {second}");
+    assert_eq!(backend.polls.load(Ordering::SeqCst), 1);
+    // A stopped collector is ready too: nothing to wait for.
+    let handle = ResourceCollector::new(Metrics::new()).start().unwrap();
+    handle.token().cancel();
+    handle.ready().await;
+    collector.stop().await;
+}

@@ -218,13 +218,20 @@ async fn gzip_when_accepted() {
         .unwrap();
     assert_eq!(text, metrics.encode_text());
     assert!(compressed.len() < text.len());
-    let plain = client()
-        .get(&url)
-        .header("accept-encoding", "gzip;q=0, br")
-        .send()
-        .await
-        .unwrap();
-    assert!(plain.headers().get("content-encoding").is_none());
+    // Refused in any case: parameter names are case-insensitive.
+    for refused in ["gzip;q=0, br", "gzip;Q=0, br", "GZip ; Q = 0.0"] {
+        let plain = client()
+            .get(&url)
+            .header("accept-encoding", refused)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            plain.headers().get("content-encoding").is_none(),
+            "{refused}"
+        );
+        assert_eq!(plain.text().await.unwrap(), metrics.encode_text());
+    }
 }
 
 #[tokio::test]
@@ -306,10 +313,43 @@ async fn a_token_file_is_required_and_rotated_without_a_restart() {
     std::fs::rename(&next, &file).unwrap();
     assert_eq!(status_with(&url, Some("first-secret")).await, 401);
     assert_eq!(status_with(&url, Some("second-secret-rotated")).await, 200);
+    // Deleted, emptied, invalid or not a regular file: the token is revoked, and nobody
+    // is admitted (never everybody) until a valid one is back.
+    let revoked = |why: &'static str| {
+        let url = url.clone();
+        async move {
+            assert_eq!(
+                status_with(&url, Some("second-secret-rotated")).await,
+                401,
+                "{why}"
+            );
+            assert_eq!(status_with(&url, None).await, 401, "{why}");
+            assert_eq!(status_with(&url, Some("")).await, 401, "{why}");
+        }
+    };
+    std::fs::remove_file(&file).unwrap();
+    revoked("deleted").await;
+    std::fs::write(&file, "third-secret").unwrap();
+    assert_eq!(status_with(&url, Some("third-secret")).await, 200);
+    std::fs::write(&file, "").unwrap();
+    revoked("emptied").await;
+    std::fs::write(&file, "two words\n").unwrap();
+    revoked("invalid").await;
+    std::fs::remove_file(&file).unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    // A FIFO would hang the reader, waiting for a writer; it is refused at once.
+    let answered = tokio::time::timeout(Duration::from_secs(5), revoked("a FIFO")).await;
+    assert!(answered.is_ok(), "a request hung on the FIFO");
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(&file, vec![b'x'; 2 * 1024 * 1024]).unwrap();
+    revoked("2 MiB").await;
+    std::fs::write(&file, "fourth-secret\n").unwrap();
+    assert_eq!(status_with(&url, Some("fourth-secret")).await, 200);
     std::fs::remove_dir_all(&dir).unwrap();
-    // The file gone: the last token read stays in force rather than opening the endpoint.
-    assert_eq!(status_with(&url, None).await, 401);
-    assert_eq!(status_with(&url, Some("second-secret-rotated")).await, 200);
 }
 
 #[tokio::test]

@@ -8,13 +8,15 @@
 //! let collector = ResourceCollector::new(metrics)
 //!     .interval(Duration::from_secs(15))
 //!     .start()?;            // collects at once, then every 15 s, on the current runtime
+//! collector.ready().await;  // the first reading is in: serve /metrics from here on
 //! // …
 //! collector.stop().await;   // or cancel its token, or drop it
 //! # Ok(()) }
 //! ```
 //!
 //! Started, it registers in the instance's registry and keeps true:
-//! `keychain_server_uptime_seconds` (since the instance was built),
+//! `keychain_server_uptime_seconds` (since the instance was built, computed when
+//! scraped),
 //! `keychain_memory_sys_bytes` (resident set), `keychain_threads`,
 //! `keychain_memory_alloc_bytes` (live heap, only when a
 //! [`CountingAllocator`](crate::alloc::CountingAllocator) is the global allocator: no
@@ -24,6 +26,10 @@
 //! and max fds, start time, threads), and for each [`BackendStats`] the contract's key,
 //! cert and health gauges. Stopped, it unregisters them again. File reads and backend
 //! counts run on tokio's blocking pool, so the collector never blocks the runtime.
+//!
+//! Until its first reading is in, the gauges read zero and the backends have no series:
+//! a scrape then would show an alert built on `absent()` a gap at every restart. So a
+//! service waits for [`CollectorHandle::ready`] before it serves the endpoint.
 //!
 //! While recording is disabled ([`Metrics::disable`]) it records nothing: no reading,
 //! no backend poll, and the `process_*` metrics show their values from the last scrape
@@ -37,6 +43,7 @@ use std::time::Duration;
 
 use prometheus::core::Collector;
 use prometheus::{Gauge, IntCounterVec, IntGauge, Opts};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -143,10 +150,12 @@ impl ResourceCollector {
             runtime: runtime.clone(),
         };
         let interval = self.interval;
-        let task = runtime.spawn(run(state, interval, token.clone()));
+        let (read, first) = watch::channel(false);
+        let task = runtime.spawn(run(state, interval, token.clone(), read));
         Ok(CollectorHandle {
             token,
             task: Some(task),
+            first,
         })
     }
 }
@@ -157,9 +166,18 @@ impl ResourceCollector {
 pub struct CollectorHandle {
     token: CancellationToken,
     task: Option<JoinHandle<()>>,
+    /// Whether the first reading is in.
+    first: watch::Receiver<bool>,
 }
 
 impl CollectorHandle {
+    /// Waits until the first reading (process, runtime, every backend's health and
+    /// counts, each bounded by its health timeout) is in the registry, or the collector
+    /// has stopped.
+    pub async fn ready(&self) {
+        let _ = self.first.clone().wait_for(|read| *read).await;
+    }
+
     /// Stops the collector and waits until it has unregistered its gauges.
     pub async fn stop(mut self) {
         self.token.cancel();
@@ -185,7 +203,12 @@ impl Drop for CollectorHandle {
     }
 }
 
-async fn run(state: State, interval: Duration, token: CancellationToken) {
+async fn run(
+    state: State,
+    interval: Duration,
+    token: CancellationToken,
+    read: watch::Sender<bool>,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -196,8 +219,8 @@ async fn run(state: State, interval: Duration, token: CancellationToken) {
                 tokio::select! {
                     biased;
                     _ = token.cancelled() => break,
-                    _ = state.collect() => {}
-                }
+                    _ = state.collect() => read.send_replace(true),
+                };
             }
         }
     }
@@ -218,8 +241,6 @@ impl State {
             return;
         }
         let g = &self.gauges;
-        g.uptime
-            .set(self.metrics.store.created.elapsed().as_secs_f64());
         let readings =
             tokio::task::spawn_blocking(|| (process::read(), crate::alloc::live_bytes())).await;
         if let Ok((status, heap)) = readings {
@@ -292,7 +313,6 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
 
 /// The gauges a running collector owns in the registry.
 struct Gauges {
-    uptime: Gauge,
     rss: Option<IntGauge>,
     threads: Option<IntGauge>,
     heap: Option<IntGauge>,
@@ -372,7 +392,10 @@ impl Gauges {
         )
         .map_err(|_| CollectorError::AlreadyRunning)?;
         let mut all: Vec<Box<dyn Collector>> = vec![
-            Box::new(uptime.clone()),
+            Box::new(Uptime {
+                gauge: uptime,
+                metrics: Arc::downgrade(&metrics.store),
+            }),
             Box::new(workers.clone()),
             Box::new(alive_tasks.clone()),
             Box::new(global_queue.clone()),
@@ -396,7 +419,6 @@ impl Gauges {
             .register(Box::new(Shared(Arc::clone(&bundle))))
             .map_err(|_| CollectorError::AlreadyRunning)?;
         Ok(Gauges {
-            uptime,
             rss,
             threads,
             heap,
@@ -412,6 +434,26 @@ impl Gauges {
         let _ = metrics
             .registry()
             .unregister(Box::new(Shared(Arc::clone(&self.bundle))));
+    }
+}
+
+/// `…_server_uptime_seconds`, computed when scraped: set on the interval, it would lag
+/// by up to one (30 s by default). Held still while recording is disabled.
+struct Uptime {
+    gauge: Gauge,
+    metrics: std::sync::Weak<crate::store::Store>,
+}
+
+impl Collector for Uptime {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        if let Some(store) = self.metrics.upgrade().filter(|m| m.enabled()) {
+            self.gauge.set(store.created.elapsed().as_secs_f64());
+        }
+        self.gauge.collect()
     }
 }
 

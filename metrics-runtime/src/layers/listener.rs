@@ -149,13 +149,21 @@ impl<L: axum::serve::Listener> axum::serve::Listener for TrackedListener<L> {
 }
 
 /// A stream of accepted, counted TCP connections for tonic's `serve_with_incoming`.
-/// Sets `TCP_NODELAY` on each, as gRPC wants.
+/// Sets `TCP_NODELAY` on each, as gRPC wants. When accepting fails (out of file
+/// descriptors, most often), it waits [`ACCEPT_BACKOFF`] before trying again instead
+/// of handing the error to tonic, which would try again at once and spin a core while
+/// the descriptors stay exhausted.
 #[cfg(feature = "tonic")]
 pub struct TrackedIncoming {
     listener: tokio::net::TcpListener,
     metrics: Metrics,
     protocol: Protocol,
+    backoff: Option<Pin<Box<tokio::time::Sleep>>>,
 }
+
+/// How long [`TrackedIncoming`] waits after a failed accept.
+#[cfg(feature = "tonic")]
+pub const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 #[cfg(feature = "tonic")]
 impl TrackedIncoming {
@@ -165,6 +173,7 @@ impl TrackedIncoming {
             listener,
             metrics,
             protocol,
+            backoff: None,
         }
     }
 
@@ -180,14 +189,26 @@ impl futures_core::Stream for TrackedIncoming {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let (stream, _) = std::task::ready!(this.listener.poll_accept(cx))?;
-        // Without it, Nagle's algorithm and delayed ACKs add up to 40 ms per message.
-        stream.set_nodelay(true)?;
-        Poll::Ready(Some(Ok(TrackedIo::new(
-            stream,
-            &this.metrics,
-            this.protocol,
-        ))))
+        loop {
+            if let Some(backoff) = &mut this.backoff {
+                std::task::ready!(std::future::Future::poll(backoff.as_mut(), cx));
+                this.backoff = None;
+            }
+            match std::task::ready!(this.listener.poll_accept(cx)) {
+                Ok((stream, _)) => {
+                    // Without it, Nagle's algorithm and delayed ACKs add up to 40 ms per
+                    // message. A connection reset already fails here: drop it.
+                    if stream.set_nodelay(true).is_err() {
+                        continue;
+                    }
+                    let io = TrackedIo::new(stream, &this.metrics, this.protocol);
+                    return Poll::Ready(Some(Ok(io)));
+                }
+                Err(_) => {
+                    this.backoff = Some(Box::pin(tokio::time::sleep(ACCEPT_BACKOFF)));
+                }
+            }
+        }
     }
 }
 

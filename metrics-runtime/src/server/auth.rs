@@ -2,20 +2,51 @@
 //! authentication against bcrypt hashes (`basic_auth_users`), either admitting; with
 //! neither configured, anyone. Secrets are compared in constant time (`subtle`).
 //!
-//! bcrypt is slow on purpose (tens of milliseconds at cost 10), so a verification runs
-//! on tokio's blocking pool, and a user's last verified password is kept to answer the
-//! next scrape (Prometheus sends the same one every interval) with a constant-time
-//! comparison. An unknown user is verified against a configured hash all the same,
-//! so the answer's timing does not tell which users exist.
+//! bcrypt is slow on purpose (tens of milliseconds at cost 10), which makes it a lever
+//! for anyone who can reach the port, so a verification is bounded three ways:
+//!
+//! - a user's last verified password is kept, and the next scrape with it (Prometheus
+//!   sends the same one every interval) is answered with a constant-time comparison,
+//!   before and regardless of anything below: a flood never holds a scraper back;
+//! - at most [`VERIFICATIONS_AT_ONCE`] run at once, on tokio's blocking pool, each
+//!   holding its permit until bcrypt returns, also when the client has hung up;
+//! - after a failed one, verifications wait a back-off that doubles with each further
+//!   failure (up to [`MAX_BACKOFF`]) and ends with a success.
+//!
+//! A request that finds no permit, or comes during the back-off, is refused at once as
+//! [`Verdict::Busy`] (`429`), without running bcrypt. An unknown user is verified
+//! against the configured hash of the highest cost all the same, so neither the answer
+//! nor its timing tells which users exist.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 
 use super::token::{Token, TokenFile};
 use crate::config::{ConfigError, MetricsConfig};
+
+/// bcrypt verifications running at once; the blocking pool may serve the whole service.
+const VERIFICATIONS_AT_ONCE: usize = 2;
+/// The back-off after a first failed verification; it doubles with each further one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest back-off: failures cost at most one bcrypt per this time, and a new
+/// (not yet verified) credential waits at most this long once the failures stop.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// What authentication says of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// It may read the metrics.
+    Admit,
+    /// No valid credential: `401`.
+    Refuse,
+    /// Its credential needs a verification that cannot run now: `429`.
+    Busy,
+}
 
 /// The endpoint's authentication; see the [module docs](self).
 pub(crate) struct Auth {
@@ -26,14 +57,49 @@ pub(crate) struct Auth {
 /// `basic_auth_users`, with each user's last verified password.
 struct Users {
     by_name: BTreeMap<String, User>,
-    /// The hash an unknown user's password is checked against, for the timing.
+    /// The hash an unknown user's password is checked against: the costliest one.
     decoy: String,
+    /// Permits for verifications; each moves into its blocking job.
+    verifications: Arc<Semaphore>,
+    backoff: Arc<Mutex<Backoff>>,
 }
 
 struct User {
     hash: String,
     /// The last password that verified; shared with the verification in flight.
     verified: Arc<Mutex<Option<Vec<u8>>>>,
+}
+
+/// When verifications may run again after failures.
+#[derive(Default)]
+struct Backoff {
+    until: Option<Instant>,
+    wait: Duration,
+}
+
+impl Backoff {
+    fn allows(&self, now: Instant) -> bool {
+        self.until.is_none_or(|until| now >= until)
+    }
+
+    fn failed(&mut self, now: Instant) {
+        self.wait = (self.wait * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
+        self.until = Some(now + self.wait);
+    }
+
+    fn succeeded(&mut self) {
+        *self = Backoff::default();
+    }
+}
+
+/// bcrypt's cost parameter of `hash` (0 if it has none).
+fn cost(hash: &str) -> u32 {
+    hash.parse::<bcrypt::HashParts>()
+        .map_or(0, |parts| parts.get_cost())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Auth {
@@ -44,13 +110,13 @@ impl Auth {
             (None, Some(file)) => Some(Token::File(TokenFile::load(file)?)),
             (None, None) => None,
         };
-        let users = config
-            .basic_auth_users
-            .first_key_value()
-            .map(|(_, decoy)| Users {
+        let users = &config.basic_auth_users;
+        let users = users
+            .values()
+            .max_by_key(|hash| cost(hash))
+            .map(|decoy| Users {
                 decoy: decoy.clone(),
-                by_name: config
-                    .basic_auth_users
+                by_name: users
                     .iter()
                     .map(|(name, hash)| {
                         let user = User {
@@ -60,29 +126,34 @@ impl Auth {
                         (name.clone(), user)
                     })
                     .collect(),
+                verifications: Arc::new(Semaphore::new(VERIFICATIONS_AT_ONCE)),
+                backoff: Arc::default(),
             });
         Ok(Auth { token, users })
     }
 
-    /// Whether a scrape with this `Authorization` header value may read the metrics.
-    pub(crate) async fn admits(&self, authorization: Option<&[u8]>) -> bool {
+    /// What to do with a scrape that sent this `Authorization` header value.
+    pub(crate) async fn admits(&self, authorization: Option<&[u8]>) -> Verdict {
         if self.token.is_none() && self.users.is_none() {
-            return true;
+            return Verdict::Admit;
         }
         let Some(value) = authorization.and_then(|v| std::str::from_utf8(v).ok()) else {
-            return false;
+            return Verdict::Refuse;
         };
         let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
         let credentials = credentials.trim_start();
         if scheme.eq_ignore_ascii_case("bearer") {
-            return self.token.as_ref().is_some_and(|t| t.admits(credentials));
+            let admitted = self.token.as_ref().is_some_and(|t| t.admits(credentials));
+            return if admitted {
+                Verdict::Admit
+            } else {
+                Verdict::Refuse
+            };
         }
-        if scheme.eq_ignore_ascii_case("basic") {
-            if let Some(users) = &self.users {
-                return users.admit(credentials).await;
-            }
+        match &self.users {
+            Some(users) if scheme.eq_ignore_ascii_case("basic") => users.admit(credentials).await,
+            _ => Verdict::Refuse,
         }
-        false
     }
 
     /// The `WWW-Authenticate` challenge of a refused scrape.
@@ -97,39 +168,58 @@ impl Auth {
 
 impl Users {
     /// Checks `user:password` in base64, as basic authentication sends it.
-    async fn admit(&self, credentials: &str) -> bool {
+    async fn admit(&self, credentials: &str) -> Verdict {
         let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credentials) else {
-            return false;
+            return Verdict::Refuse;
         };
         let Some(colon) = decoded.iter().position(|b| *b == b':') else {
-            return false;
+            return Verdict::Refuse;
         };
         let (name, password) = (&decoded[..colon], decoded[colon + 1..].to_vec());
         let user = std::str::from_utf8(name)
             .ok()
             .and_then(|n| self.by_name.get(n));
         if let Some(user) = user {
-            let verified = user.verified.lock().unwrap_or_else(|e| e.into_inner());
+            let verified = lock(&user.verified);
             if verified
                 .as_ref()
                 .is_some_and(|v| bool::from(v.as_slice().ct_eq(&password)))
             {
-                return true;
+                return Verdict::Admit;
             }
         }
+        if !lock(&self.backoff).allows(Instant::now()) {
+            return Verdict::Busy;
+        }
+        let Ok(permit) = Arc::clone(&self.verifications).try_acquire_owned() else {
+            return Verdict::Busy;
+        };
         let hash = user.map_or(&self.decoy, |u| &u.hash).clone();
         let keep = user.map(|u| Arc::clone(&u.verified));
+        let backoff = Arc::clone(&self.backoff);
+        // The job owns its permit: a client that hangs up does not free it early.
         let check = tokio::task::spawn_blocking(move || {
             let matches = bcrypt::verify(&password, &hash).unwrap_or(false);
-            match keep {
+            let admitted = match keep {
                 Some(verified) if matches => {
-                    *verified.lock().unwrap_or_else(|e| e.into_inner()) = Some(password);
+                    *lock(&verified) = Some(password);
                     true
                 }
                 _ => false,
+            };
+            let mut backoff = lock(&backoff);
+            if admitted {
+                backoff.succeeded();
+            } else {
+                backoff.failed(Instant::now());
             }
+            drop(permit);
+            admitted
         });
-        check.await.unwrap_or(false)
+        match check.await {
+            Ok(true) => Verdict::Admit,
+            _ => Verdict::Refuse,
+        }
     }
 }
 
@@ -142,26 +232,40 @@ mod tests {
         format!("Basic {b64}").into_bytes()
     }
 
-    fn config(users: &[(&str, &str)], token: Option<&str>) -> MetricsConfig {
+    fn config(users: &[(&str, &str, u32)], token: Option<&str>) -> MetricsConfig {
         MetricsConfig {
             basic_auth_users: users
                 .iter()
-                .map(|(u, p)| ((*u).to_owned(), bcrypt::hash(p, 4).unwrap()))
+                .map(|(u, p, cost)| ((*u).to_owned(), bcrypt::hash(p, *cost).unwrap()))
                 .collect(),
             bearer_token: token.map(str::to_owned),
             ..MetricsConfig::default()
         }
     }
 
+    fn users(auth: &Auth) -> &Users {
+        auth.users.as_ref().unwrap()
+    }
+
     #[tokio::test]
     async fn basic_users_and_tokens() {
-        let auth = Auth::new(&config(&[("prom", "pw1"), ("grafana", "pw2")], Some("tok"))).unwrap();
-        assert!(auth.admits(Some(&basic("prom", "pw1"))).await);
+        let users = [("prom", "pw1", 4), ("grafana", "pw2", 4)];
+        let auth = Auth::new(&config(&users, Some("tok"))).unwrap();
+        assert_eq!(
+            auth.admits(Some(&basic("prom", "pw1"))).await,
+            Verdict::Admit
+        );
         // Twice: the second answered from the verified password.
-        assert!(auth.admits(Some(&basic("prom", "pw1"))).await);
-        assert!(auth.admits(Some(&basic("grafana", "pw2"))).await);
-        assert!(auth.admits(Some(b"Bearer tok")).await);
-        assert!(auth.admits(Some(b"bearer  tok")).await);
+        assert_eq!(
+            auth.admits(Some(&basic("prom", "pw1"))).await,
+            Verdict::Admit
+        );
+        assert_eq!(
+            auth.admits(Some(&basic("grafana", "pw2"))).await,
+            Verdict::Admit
+        );
+        assert_eq!(auth.admits(Some(b"Bearer tok")).await, Verdict::Admit);
+        assert_eq!(auth.admits(Some(b"bearer  tok")).await, Verdict::Admit);
         for refused in [
             basic("prom", "pw2"),
             basic("prom", "pw1x"),
@@ -173,32 +277,127 @@ mod tests {
             b"Digest prom".to_vec(),
             vec![0xff, 0xfe],
         ] {
-            assert!(
-                !auth.admits(Some(&refused)).await,
+            assert_ne!(
+                auth.admits(Some(&refused)).await,
+                Verdict::Admit,
                 "{:?}",
                 String::from_utf8_lossy(&refused)
             );
         }
-        assert!(!auth.admits(None).await);
+        assert_eq!(auth.admits(None).await, Verdict::Refuse);
         assert_eq!(
             auth.challenge(),
             "Bearer realm=\"metrics\", Basic realm=\"metrics\""
         );
-        // A wrong password after a right one does not ride on the kept one.
-        assert!(!auth.admits(Some(&basic("prom", "pw"))).await);
-        assert!(auth.admits(Some(&basic("prom", "pw1"))).await);
+        // A wrong password after a right one does not ride on the kept one, and the
+        // back-off it causes does not hold back the kept one.
+        assert_ne!(
+            auth.admits(Some(&basic("prom", "pw"))).await,
+            Verdict::Admit
+        );
+        assert_eq!(
+            auth.admits(Some(&basic("prom", "pw1"))).await,
+            Verdict::Admit
+        );
     }
 
     #[tokio::test]
     async fn without_configuration_anyone_and_a_token_alone_refuses_basic() {
-        assert!(
-            Auth::new(&MetricsConfig::default())
-                .unwrap()
-                .admits(None)
-                .await
-        );
+        let open = Auth::new(&MetricsConfig::default()).unwrap();
+        assert_eq!(open.admits(None).await, Verdict::Admit);
         let auth = Auth::new(&config(&[], Some("tok"))).unwrap();
-        assert!(!auth.admits(Some(&basic("tok", "tok"))).await);
+        assert_eq!(
+            auth.admits(Some(&basic("tok", "tok"))).await,
+            Verdict::Refuse
+        );
         assert_eq!(auth.challenge(), "Bearer realm=\"metrics\"");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_wrong_passwords_runs_at_most_two_verifications() {
+        let auth = Arc::new(Auth::new(&config(&[("prom", "pw", 8)], None)).unwrap());
+        assert_eq!(
+            auth.admits(Some(&basic("prom", "pw"))).await,
+            Verdict::Admit
+        );
+        let flood: Vec<_> = (0..20)
+            .map(|i| {
+                let auth = Arc::clone(&auth);
+                let header = basic(if i % 2 == 0 { "prom" } else { "nobody" }, "wrong");
+                tokio::spawn(async move { auth.admits(Some(&header)).await })
+            })
+            .collect();
+        let mut verdicts = BTreeMap::<&str, usize>::new();
+        for attempt in flood {
+            let verdict = match attempt.await.unwrap() {
+                Verdict::Admit => "admit",
+                Verdict::Refuse => "refuse", // one bcrypt run each
+                Verdict::Busy => "busy",     // none
+            };
+            *verdicts.entry(verdict).or_default() += 1;
+        }
+        let refused = verdicts.get("refuse").copied().unwrap_or(0);
+        assert!(
+            (1..=VERIFICATIONS_AT_ONCE).contains(&refused),
+            "{verdicts:?}"
+        );
+        assert_eq!(verdicts.get("busy"), Some(&(20 - refused)), "{verdicts:?}");
+        // The back-off is in force: the next wrong one costs nothing, the kept one passes.
+        assert_eq!(auth.admits(Some(&basic("prom", "x"))).await, Verdict::Busy);
+        assert_eq!(
+            auth.admits(Some(&basic("prom", "pw"))).await,
+            Verdict::Admit
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_hangs_up_keeps_its_verification_counted() {
+        let auth = Arc::new(Auth::new(&config(&[("prom", "pw", 10)], None)).unwrap());
+        let attempts: Vec<_> = (0..10)
+            .map(|_| {
+                let auth = Arc::clone(&auth);
+                tokio::spawn(async move { auth.admits(Some(&basic("x", "y"))).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for attempt in attempts {
+            attempt.abort(); // as hyper drops the handler of a closed connection
+        }
+        let permits = &users(&auth).verifications;
+        assert!(
+            permits.available_permits() < VERIFICATIONS_AT_ONCE,
+            "the jobs still run and hold their permits"
+        );
+        // Until they end, and then during the back-off, more attempts are refused cheaply.
+        assert_eq!(auth.admits(Some(&basic("y", "z"))).await, Verdict::Busy);
+        let _ = permits.acquire_many(VERIFICATIONS_AT_ONCE as u32).await;
+        assert!(!lock(&users(&auth).backoff).allows(Instant::now()));
+    }
+
+    #[test]
+    fn unknown_users_are_checked_against_the_costliest_hash() {
+        let auth = Auth::new(&config(
+            &[("a", "pw", 5), ("b", "pw", 6), ("c", "pw", 4)],
+            None,
+        ))
+        .unwrap();
+        assert_eq!(cost(&users(&auth).decoy), 6);
+        assert_eq!(cost("not a hash"), 0);
+    }
+
+    #[test]
+    fn the_backoff_doubles_to_its_bound_and_ends_with_a_success() {
+        let mut b = Backoff::default();
+        let now = Instant::now();
+        assert!(b.allows(now));
+        for expected in [100, 200, 400, 800, 1000, 1000] {
+            b.failed(now);
+            assert_eq!(b.wait, Duration::from_millis(expected));
+            assert!(!b.allows(now + b.wait - Duration::from_millis(1)));
+            assert!(b.allows(now + b.wait));
+        }
+        b.succeeded();
+        assert!(b.allows(now));
+        assert_eq!(b.wait, Duration::ZERO);
     }
 }

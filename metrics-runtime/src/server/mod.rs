@@ -17,28 +17,33 @@
 //! (with the exemplars) when the scraper's `Accept` ranks it higher (Prometheus does),
 //! gzipped when `Accept-Encoding` allows. Other paths get `404`, other methods `405`.
 //! A bind failure is an error returned by [`MetricsServer::start`].
-//! [`MetricsServer::shutdown`] stops accepting, lets scrapes in progress finish, and
-//! returns within one second, after which the port is free.
+//! [`MetricsServer::shutdown`] stops accepting, lets scrapes in progress finish for a
+//! second, then ends every connection still open, and returns; the port is free then.
 //!
 //! # What protects it
 //!
 //! - **Who may read**: with a bearer token (`bearer_token`, or `bearer_token_file`, read
-//!   again when it changes) or `basic_auth_users` (bcrypt hashes) configured, a scrape
-//!   without a valid one gets `401`; secrets are compared in constant time.
+//!   again when it changes; deleted, emptied or invalid, it admits nobody until it is
+//!   valid again) or `basic_auth_users` (bcrypt hashes) configured, a scrape without a
+//!   valid one gets `401`; secrets are compared in constant time. bcrypt runs at most
+//!   twice at once, and after a failure new credentials wait a back-off (`429`), while
+//!   a user's last verified password passes at once.
 //! - **In transit** (feature `tls`): `tls_server_config` serves HTTPS with rustls, TLS 1.2
 //!   or 1.3, and with a client CA requires (or verifies if given) a client certificate.
 //!   The certificate, key and CA are read again when they change on disk, so a renewed
 //!   certificate is served without a restart. Plain HTTP to the TLS port gets a `400`
 //!   that says to use HTTPS.
 //! - **Bad clients**: a client gets 10 s to send its request's headers (and its TLS
-//!   handshake), at most 16 KiB of them; then the connection is closed. At most 256
-//!   connections are held (new ones beyond are closed at once), at most 8 scrapes are
-//!   answered at once (more get `503` with `Retry-After: 1`), and a request's body is
-//!   never read.
+//!   handshake), at most 16 KiB of them, and 10 s for each write of an answer to make
+//!   progress; then the connection is closed. At most 256 connections are held (at the
+//!   bound the idlest is closed for a new one), at most 8 scrapes are answered at once
+//!   (more get `503` with `Retry-After: 1`), and a request's body is never read.
+//!   Watched files must be regular files of at most 1 MiB, opened without blocking.
 
 mod auth;
 mod listen;
 mod negotiate;
+mod progress;
 #[cfg(feature = "tls")]
 mod tls;
 mod token;
@@ -57,7 +62,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{ConfigError, MetricsConfig};
 use crate::Metrics;
-use auth::Auth;
+use auth::{Auth, Verdict};
 
 /// Scrapes answered at once; more get `503`. Encoding is CPU work on the runtime's
 /// threads, so a crowd of scrapers must not take them all.
@@ -193,7 +198,8 @@ impl MetricsServer {
     }
 
     /// Stops accepting, lets scrapes in progress finish for up to one second, then
-    /// closes everything. The port is free when this returns.
+    /// ends every connection still open (a client that never reads, say). The port is
+    /// free and no connection task is left when this returns.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -201,7 +207,9 @@ impl MetricsServer {
         let Some(mut task) = self.task.take() else {
             return Ok(());
         };
-        match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+        // The task ends the connections left after the grace time; a margin for that.
+        let limit = SHUTDOWN_GRACE + Duration::from_millis(200);
+        match tokio::time::timeout(limit, &mut task).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(ServerError::Serve(e.to_string())),
             Ok(Err(e)) => Err(ServerError::Serve(e.to_string())),
@@ -234,6 +242,14 @@ fn reply(status: StatusCode, text: &'static str) -> Reply {
     response
 }
 
+/// An answer that asks the client to come back in a second.
+fn retry_later(status: StatusCode, text: &'static str) -> Reply {
+    let mut response = reply(status, text);
+    let retry = HeaderValue::from_static("1");
+    response.headers_mut().insert(header::RETRY_AFTER, retry);
+    response
+}
+
 /// One request; its body, if any, is never read.
 async fn respond<B>(endpoint: &Endpoint, request: Request<B>) -> Reply {
     if request.uri().path() != endpoint.path {
@@ -245,27 +261,31 @@ async fn respond<B>(endpoint: &Endpoint, request: Request<B>) -> Reply {
         response.headers_mut().insert(header::ALLOW, allow);
         return response;
     }
-    // Taken before authentication, which may cost a bcrypt verification.
+    // Taken before authentication: requests being verified or encoded are bounded together.
     let Ok(_slot) = endpoint.scrapes.try_acquire() else {
-        let mut response = reply(
+        return retry_later(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many scrapes at once\n",
         );
-        let retry = HeaderValue::from_static("1");
-        response.headers_mut().insert(header::RETRY_AFTER, retry);
-        return response;
     };
     let headers = request.headers();
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    if !endpoint.auth.admits(authorization).await {
-        let mut response = reply(StatusCode::UNAUTHORIZED, "unauthorized\n");
-        let challenge = HeaderValue::from_static(endpoint.auth.challenge());
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, challenge);
-        return response;
+    match endpoint.auth.admits(authorization).await {
+        Verdict::Admit => {}
+        Verdict::Refuse => {
+            let mut response = reply(StatusCode::UNAUTHORIZED, "unauthorized\n");
+            let challenge = HeaderValue::from_static(endpoint.auth.challenge());
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+            return response;
+        }
+        Verdict::Busy => {
+            let text = "too many failed logins at once; retry later\n";
+            return retry_later(StatusCode::TOO_MANY_REQUESTS, text);
+        }
     }
     let text = |name| {
         headers

@@ -52,8 +52,9 @@ fn weighted(header: &str) -> impl Iterator<Item = Entry<'_>> + '_ {
         let mut q = 1.0;
         let mut params = Vec::new();
         for p in parts {
-            match p.trim().strip_prefix("q=") {
-                Some(v) => {
+            // Parameter names are case-insensitive (RFC 9110 §5.6.6): `Q=0` refuses too.
+            match p.split_once('=') {
+                Some((name, v)) if name.trim().eq_ignore_ascii_case("q") => {
                     q = v
                         .trim()
                         .parse::<f32>()
@@ -61,7 +62,7 @@ fn weighted(header: &str) -> impl Iterator<Item = Entry<'_>> + '_ {
                         .filter(|q| q.is_finite())
                         .unwrap_or(1.0)
                 }
-                None => params.push(p),
+                _ => params.push(p),
             }
         }
         Some(Entry { value, params, q })
@@ -155,6 +156,10 @@ mod tests {
             format(Some("APPLICATION/OPENMETRICS-TEXT"), true),
             OPENMETRICS
         );
+        assert_eq!(
+            format(Some("application/openmetrics-text;Q=0, text/plain"), true),
+            TEXT
+        );
     }
 
     #[test]
@@ -162,6 +167,9 @@ mod tests {
         assert!(gzip(Some("gzip")));
         assert!(gzip(Some("deflate, gzip;q=0.8")));
         assert!(!gzip(Some("gzip;q=0")));
+        assert!(!gzip(Some("gzip;Q=0")));
+        assert!(!gzip(Some("GZIP ; Q = 0")));
+        assert!(!gzip(Some("x-gzip;Q=0.0, identity")));
         assert!(!gzip(Some("br")));
         assert!(!gzip(None));
     }

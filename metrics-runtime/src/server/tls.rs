@@ -12,7 +12,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
-use super::watched::Watched;
+use super::watched::{OnFailure, Watched};
 use crate::config::{read_file, ClientAuth, ConfigError, TlsServerConfig, TlsVersion};
 
 const CERT: &str = "metrics.tls_server_config.cert_file";
@@ -28,11 +28,12 @@ impl Tls {
         let mut paths = vec![config.cert_file.clone(), config.key_file.clone()];
         paths.extend(config.client_ca_file.clone());
         let config = config.clone();
-        Watched::new(paths, move |_| acceptor(&config)).map(Tls)
+        Watched::new(paths, OnFailure::KeepLast, move |_| acceptor(&config)).map(Tls)
     }
 
-    /// The acceptor for the next connection.
-    pub(crate) fn acceptor(&self) -> Arc<TlsAcceptor> {
+    /// The acceptor for the next connection (always there: a failed reload keeps the
+    /// last one).
+    pub(crate) fn acceptor(&self) -> Option<Arc<TlsAcceptor>> {
         self.0.current()
     }
 }

@@ -1,12 +1,14 @@
 //! The bearer token scrapes must present: fixed in the configuration, or read from a
 //! file that is read again whenever it changes, so a rotated secret takes effect
-//! without a restart. Compared in constant time (`subtle`).
+//! without a restart. A token file that is deleted, emptied or otherwise invalid
+//! revokes the token: every bearer request is refused until a valid one is back.
+//! Compared in constant time (`subtle`).
 
 use std::path::Path;
 
 use subtle::ConstantTimeEq;
 
-use super::watched::Watched;
+use super::watched::{OnFailure, Watched};
 use crate::config::{check_token, read_file, ConfigError};
 
 /// Where the token comes from.
@@ -23,7 +25,7 @@ impl Token {
         let expected = |token: &str| bool::from(presented.as_bytes().ct_eq(token.as_bytes()));
         match self {
             Token::Fixed(token) => expected(token),
-            Token::File(file) => expected(&file.0.current()),
+            Token::File(file) => file.0.current().is_some_and(|token| expected(&token)),
         }
     }
 }
@@ -36,7 +38,10 @@ const FIELD: &str = "metrics.bearer_token_file";
 impl TokenFile {
     /// Reads `path`; an unreadable file or an invalid token is an error (at start-up).
     pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
-        Watched::new(vec![path.to_owned()], |paths| read(&paths[0])).map(TokenFile)
+        Watched::new(vec![path.to_owned()], OnFailure::Revoke, |paths| {
+            read(&paths[0])
+        })
+        .map(TokenFile)
     }
 }
 
@@ -80,10 +85,18 @@ mod tests {
         std::fs::write(&path, "second-token-longer\r\n").unwrap();
         assert!(t.admits("second-token-longer"));
         assert!(!t.admits("first-token"));
-        // Emptied: the last good token stays.
+        // Emptied, deleted or invalid: no token admits until a valid one is back.
         std::fs::write(&path, "").unwrap();
-        assert!(t.admits("second-token-longer"));
+        assert!(!t.admits("second-token-longer"));
+        assert!(!t.admits(""));
+        std::fs::write(&path, "third\n").unwrap();
+        assert!(t.admits("third"));
+        std::fs::write(&path, "two words").unwrap();
+        assert!(!t.admits("third") && !t.admits("two words"));
+        std::fs::write(&path, "fourth").unwrap();
+        assert!(t.admits("fourth"));
         std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!t.admits("fourth"));
         let e = TokenFile::load(&path).err().unwrap().to_string();
         assert!(e.starts_with("cannot read ") && e.contains("token"), "{e}");
     }
