@@ -21,7 +21,7 @@ use crate::Backends;
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Restore takes what Backup gives, a whole key set: its own, larger limit (about
-/// 200,000 keys), the same as the gRPC API's message limit.
+/// 200,000 keys), the same as the gRPC API's limit for Restore.
 pub const ARCHIVE_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The router, instrumented. Each route's body limit is enforced by
@@ -31,7 +31,11 @@ pub const ARCHIVE_LIMIT: usize = 64 * 1024 * 1024;
 pub fn router(backends: Backends, metrics: Metrics) -> Router {
     let archive = Router::new()
         .route("/v1/{backend}/restore", post(restore))
-        .layer(RequestBodyLimitLayer::new(ARCHIVE_LIMIT));
+        .layer(RequestBodyLimitLayer::new(ARCHIVE_LIMIT))
+        .route_layer(axum::middleware::from_fn_with_state(
+            backends.clone(),
+            restore_turn,
+        ));
     Router::new()
         .route("/v1/{backend}/health", get(health))
         .route("/v1/{backend}/keys", post(generate).get(list))
@@ -54,6 +58,22 @@ pub fn router(backends: Backends, metrics: Metrics) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::new())
         .layer(HttpMetricsLayer::new(metrics).with_route_label())
+}
+
+/// Restores take turns (see [`Backends::restore_turn`]): the turn is taken before the
+/// archive is read and held until the answer; none within the wait is a `503`.
+async fn restore_turn(
+    State(b): State<Backends>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match b.restore_turn().await {
+        Some(_turn) => next.run(request).await,
+        None => {
+            let busy = json!({ "error": "another restore is in progress; retry later" });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(busy)).into_response()
+        }
+    }
 }
 
 /// A keystore error as an HTTP answer.

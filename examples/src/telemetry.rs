@@ -24,13 +24,13 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 
-/// Installs the process's `tracing` subscriber, exporting spans to `path` (appended).
-/// Keep the provider and call [`SdkTracerProvider::shutdown`] at exit to flush.
+use crate::private;
+
+/// Installs the process's `tracing` subscriber, exporting spans to `path` (appended;
+/// created 0600; never through a symbolic link, see [`private::append`]). Keep the
+/// provider and call [`SdkTracerProvider::shutdown`] at exit to flush.
 pub fn init(path: &Path) -> Result<SdkTracerProvider, String> {
-    let file = File::options()
-        .create(true)
-        .append(true)
-        .open(path)
+    let file = private::append(path)
         .map_err(|e| format!("cannot open the span file {}: {e}", path.display()))?;
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(SpanFile(Mutex::new(BufWriter::new(file))))

@@ -1,8 +1,9 @@
 //! The example server's APIs over loopback: bad requests get clear 4xx or gRPC errors
 //! and never crash the server; a backup restores exactly the same key set.
 
+use futures_util::StreamExt;
 use keychain_metrics::Metrics;
-use keychain_metrics_examples::keystore::{KeyKind, KeyStore};
+use keychain_metrics_examples::keystore::{Archive, KeyKind, KeyStore, MAX_ARCHIVE_KEYS};
 use keychain_metrics_examples::pb::keychain_client::KeychainClient;
 use keychain_metrics_examples::pb::{self};
 use keychain_metrics_examples::{grpc, rest, Backends};
@@ -12,7 +13,8 @@ struct Server {
     rest: String,
     grpc: KeychainClient<tonic::transport::Channel>,
     metrics: Metrics,
-    _dir: TempDir,
+    backends: Backends,
+    dir: TempDir,
 }
 
 struct TempDir(std::path::PathBuf);
@@ -30,10 +32,10 @@ async fn start() -> Server {
         rand_id()
     ));
     let metrics = Metrics::new();
-    let backends = Backends {
-        pkcs8: KeyStore::pkcs8(&dir, metrics.clone()).unwrap(),
-        memory: KeyStore::memory(metrics.clone()),
-    };
+    let backends = Backends::new(
+        KeyStore::pkcs8(&dir, metrics.clone()).unwrap(),
+        KeyStore::memory(metrics.clone()),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let rest_addr = listener.local_addr().unwrap();
     let app = rest::router(backends.clone(), metrics.clone());
@@ -45,7 +47,7 @@ async fn start() -> Server {
         metrics.clone(),
         keychain_metrics::Protocol::Grpc,
     );
-    let service = grpc::server(backends);
+    let service = grpc::server(backends.clone());
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
@@ -60,7 +62,8 @@ async fn start() -> Server {
         rest: format!("http://{rest_addr}"),
         grpc: KeychainClient::new(channel).max_decoding_message_size(rest::ARCHIVE_LIMIT),
         metrics,
-        _dir: TempDir(dir),
+        backends,
+        dir: TempDir(dir),
     }
 }
 
@@ -481,5 +484,159 @@ fn pem_files_parse_back_and_writes_leave_no_temporaries() {
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{file:?}");
         keychain_metrics_examples::keystore::Key::from_pem(&pem).unwrap();
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_limits_are_per_method_and_a_restore_of_too_many_keys_is_refused() {
+    let s = start().await;
+    let mut grpc = s.grpc.clone();
+    let key = grpc
+        .generate(pb::GenerateRequest {
+            backend: "memory".into(),
+            kind: "ed25519".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let sign = |size: usize| pb::SignRequest {
+        backend: "memory".into(),
+        id: key.id.clone(),
+        data: vec![7; size],
+    };
+    assert!(grpc.sign(sign(60 * 1024)).await.is_ok());
+    // 64 KiB for every method but Restore (it was 64 MiB for all).
+    let e = grpc.sign(sign(100 * 1024)).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::OutOfRange, "{e}");
+    // Restore takes large archives, but not one of more keys than real archives hold:
+    // 200,001 empty entries are 400 KB on the wire and would be 10 MB decoded.
+    let many = pb::BackupArchive {
+        backend: "memory".into(),
+        keys: vec![pb::BackupKey::default(); MAX_ARCHIVE_KEYS + 1],
+    };
+    let e = grpc.restore(many).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+    assert_eq!(e.message(), "an archive holds at most 200000 keys");
+    // The server goes on, the key set untouched.
+    let listed: Vec<_> = grpc
+        .list(pb::BackendRef {
+            backend: "memory".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .collect::<Vec<_>>()
+        .await;
+    assert_eq!(listed.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_restore_of_too_many_keys_is_refused() {
+    let s = start().await;
+    let pairs = vec![serde_json::json!(["", ""]); MAX_ARCHIVE_KEYS + 1];
+    let archive = serde_json::json!({ "keys": pairs }).to_string();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/memory/restore", s.rest))
+        .header("content-type", "application/json")
+        .body(archive)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("an archive holds at most 200000 keys"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restores_take_turns_over_both_apis() {
+    let s = start().await;
+    let turn = s.backends.restore_turn().await.unwrap();
+    let url = format!("{}/v1/memory/restore", s.rest);
+    let rest = tokio::spawn(async move { post(&url, r#"{"keys":[]}"#).await });
+    let mut grpc = s.grpc.clone();
+    let grpc = tokio::spawn(async move {
+        let archive = pb::BackupArchive {
+            backend: "memory".into(),
+            keys: vec![],
+        };
+        grpc.restore(archive).await.map(|r| r.into_inner().restored)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !rest.is_finished() && !grpc.is_finished(),
+        "a restore ran out of turn"
+    );
+    drop(turn);
+    let (rest, grpc) = (rest.await.unwrap(), grpc.await.unwrap());
+    assert_eq!(rest, (200, serde_json::json!({ "restored": 0 })));
+    assert_eq!(grpc.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_key_file_is_skipped_and_counted_not_fatal_to_list() {
+    let s = start().await;
+    for _ in 0..2 {
+        post(
+            &format!("{}/v1/pkcs8/keys", s.rest),
+            r#"{"kind":"ed25519"}"#,
+        )
+        .await;
+    }
+    std::fs::write(s.dir.0.join("garbage.pem"), "not a key").unwrap();
+    std::fs::write(
+        s.dir.0.join("cut.pem"),
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAw",
+    )
+    .unwrap();
+    let listed = reqwest::get(format!("{}/v1/pkcs8/keys", s.rest))
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    assert_eq!(listed.json::<Vec<Value>>().await.unwrap().len(), 2);
+    let text = s.metrics.encode_text();
+    assert!(
+        text.lines()
+            .any(|l| l == r#"keychain_keys_skipped_total{backend="pkcs8"} 2"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn concurrent_writes_of_one_key_never_corrupt_it() {
+    let dir = keychain_metrics_examples::private::fresh_dir("keychain-race").unwrap();
+    let store = KeyStore::pkcs8(dir.join("keys"), Metrics::new()).unwrap();
+    // A P-256 key is longer than an Ed25519 one: a short write over a long one used to
+    // leave the long one's tail.
+    let p256 = store.generate(KeyKind::EcdsaP256).unwrap();
+    let ed = store.generate(KeyKind::Ed25519).unwrap();
+    let pem = |id: &str| store.export(id).unwrap();
+    let archives = [
+        Archive {
+            keys: vec![("same".into(), pem(&p256.id))],
+        },
+        Archive {
+            keys: vec![("same".into(), pem(&ed.id))],
+        },
+    ];
+    std::thread::scope(|scope| {
+        for t in 0..6 {
+            let (store, archive) = (&store, &archives[t % 2]);
+            scope.spawn(move || {
+                for _ in 0..15 {
+                    store.restore(archive).unwrap();
+                    let _ = store.rotate("same");
+                }
+            });
+        }
+    });
+    let keys = store.list().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].id, "same");
+    store.sign("same", b"data").unwrap();
+    let files = std::fs::read_dir(dir.join("keys")).unwrap().count();
+    assert_eq!(files, 1, "temporary files left behind");
     std::fs::remove_dir_all(&dir).unwrap();
 }

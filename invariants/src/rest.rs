@@ -220,8 +220,5 @@ fn fresh_backends(metrics: &Metrics) -> Result<Backends, Violation> {
         }
         Ok(KeyStore::new(name, storage, metrics.clone()))
     };
-    Ok(Backends {
-        pkcs8: store("pkcs8")?,
-        memory: store("memory")?,
-    })
+    Ok(Backends::new(store("pkcs8")?, store("memory")?))
 }

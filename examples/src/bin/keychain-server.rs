@@ -13,7 +13,7 @@ use keychain_metrics::server::MetricsServer;
 use keychain_metrics::{Metrics, Protocol};
 use keychain_metrics_examples::config::{ServerConfig, DEFAULT};
 use keychain_metrics_examples::keystore::KeyStore;
-use keychain_metrics_examples::{grpc, rest, telemetry, Backends};
+use keychain_metrics_examples::{grpc, private, rest, telemetry, Backends};
 
 #[global_allocator]
 static ALLOC: keychain_metrics::alloc::CountingAllocator<std::alloc::System> =
@@ -35,11 +35,13 @@ struct Args {
     /// Overrides the metrics port.
     #[arg(long)]
     metrics_port: Option<u16>,
-    /// Where the pkcs8 backend keeps its key files (default: a new temporary directory).
+    /// Where the pkcs8 backend keeps its key files: created 0700 if missing, refused if
+    /// another user owns it or may enter it (default: `keys` in a new private temporary
+    /// directory).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Where finished spans are appended as JSON lines (default: a file named after the
-    /// process in the temporary directory).
+    /// Where finished spans are appended as JSON lines, 0600, never through a symbolic
+    /// link (default: `spans.jsonl` in that new temporary directory).
     #[arg(long)]
     spans: Option<PathBuf>,
 }
@@ -56,7 +58,13 @@ fn main() {
         .thread_keep_alive(std::time::Duration::from_secs(3600))
         .build();
     let result = match runtime {
-        Ok(runtime) => runtime.block_on(run(Args::parse())),
+        Ok(runtime) => {
+            let result = runtime.block_on(run(Args::parse()));
+            // Blocking jobs still running (a large restore, a bcrypt verification)
+            // would otherwise keep the process alive after `run` returned.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            result
+        }
         Err(e) => Err(e.into()),
     };
     if let Err(e) = result {
@@ -81,16 +89,20 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(p) = args.metrics_port {
         config.metrics.port = p;
     }
-    let data_dir = match args.data_dir {
-        Some(dir) => dir,
-        None => std::env::temp_dir().join(format!("keychain-server-{}", std::process::id())),
+    // Created fresh when needed: a name in /tmp that another local user could guess,
+    // and make first, is never used.
+    let fresh = match (&args.data_dir, &args.spans) {
+        (Some(_), Some(_)) => None,
+        _ => Some(private::fresh_dir("keychain-server")?),
     };
-    let spans = args.spans.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!(
-            "keychain-server-{}-spans.jsonl",
-            std::process::id()
-        ))
-    });
+    let data_dir = args
+        .data_dir
+        .or_else(|| fresh.as_ref().map(|dir| dir.join("keys")))
+        .ok_or("no data directory")?;
+    let spans = args
+        .spans
+        .or_else(|| fresh.as_ref().map(|dir| dir.join("spans.jsonl")))
+        .ok_or("no span file")?;
     let tracer = telemetry::init(&spans)?;
 
     // Built from the configuration (native histograms on by default) and installed as
@@ -101,21 +113,24 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if !config.metrics.enabled {
         metrics.disable();
     }
-    let backends = Backends {
-        pkcs8: KeyStore::pkcs8(&data_dir, metrics.clone())?,
-        memory: KeyStore::memory(metrics.clone()),
-    };
+    let backends = Backends::new(
+        KeyStore::pkcs8(&data_dir, metrics.clone())?,
+        KeyStore::memory(metrics.clone()),
+    );
 
-    let metrics_server = if config.metrics.enabled {
-        Some(MetricsServer::start(&config.metrics, metrics.clone()).await?)
-    } else {
-        None
-    };
+    // The first reading before the endpoint serves: a scrape right after a restart
+    // sees every backend's series and true gauges, never a gap for absent() alerts.
     let collector = ResourceCollector::new(metrics.clone())
         .interval(config.metrics.collector_interval)
         .backend(backends.pkcs8.clone())
         .backend(backends.memory.clone())
         .start()?;
+    collector.ready().await;
+    let metrics_server = if config.metrics.enabled {
+        Some(MetricsServer::start(&config.metrics, metrics.clone()).await?)
+    } else {
+        None
+    };
 
     let rest_listener = tokio::net::TcpListener::bind(config.rest)
         .await

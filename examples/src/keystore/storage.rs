@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 /// A place to keep PEM keys by id. Ids are checked before they get here.
@@ -20,18 +22,24 @@ pub trait Storage: Send + Sync {
     fn probe(&self) -> io::Result<()>;
 }
 
-/// One `<id>.pem` file per key. A write goes to a temporary file in the same directory,
-/// is synced, and is renamed over the target, and the directory is synced: a crash
-/// leaves either the old key or the new one, never half of one.
+/// One `<id>.pem` file per key, readable by this user only (0600, in a 0700
+/// directory). A write goes to a temporary file of its own in the same directory (a new
+/// name, created exclusively, so concurrent writes never share one), is synced, and is
+/// renamed over the target, and the directory is synced: a crash leaves either the old
+/// key or the new one, never half of one.
 pub struct FileStorage {
     dir: PathBuf,
+    /// Numbers the temporary files of this process.
+    writes: AtomicU64,
 }
 
 impl FileStorage {
-    /// Keys in `dir`, created if needed; leftovers of interrupted writes are removed.
+    /// Keys in `dir`, created (0700) if needed, refused if another user owns it or may
+    /// enter it (see [`private::dir`](crate::private::dir)); leftovers of interrupted
+    /// writes are removed.
     pub fn new(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let dir = dir.into();
-        fs::create_dir_all(&dir)?;
+        crate::private::dir(&dir)?;
         // Leftovers of writes a crash interrupted are not keys.
         for entry in fs::read_dir(&dir)? {
             let path = entry?.path();
@@ -43,7 +51,10 @@ impl FileStorage {
                 let _ = fs::remove_file(path);
             }
         }
-        Ok(FileStorage { dir })
+        Ok(FileStorage {
+            dir,
+            writes: AtomicU64::new(0),
+        })
     }
 
     fn path(&self, id: &str) -> PathBuf {
@@ -57,15 +68,23 @@ impl FileStorage {
 
 impl Storage for FileStorage {
     fn put(&self, id: &str, pem: &str) -> io::Result<()> {
-        let tmp = self.dir.join(format!(".tmp-{id}-{}", std::process::id()));
+        let n = self.writes.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .dir
+            .join(format!(".tmp-{id}-{}-{n}", std::process::id()));
         let mut file = fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .mode(0o600)
             .open(&tmp)?;
-        file.write_all(pem.as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&tmp, self.path(id))?;
+        let written = file
+            .write_all(pem.as_bytes())
+            .and_then(|()| file.sync_all())
+            .and_then(|()| fs::rename(&tmp, self.path(id)));
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written?;
         self.sync_dir()
     }
 
@@ -148,5 +167,46 @@ impl Storage for MemoryStorage {
 
     fn probe(&self) -> io::Result<()> {
         self.keys.read().map(|_| ()).map_err(|_| poisoned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn concurrent_writes_of_one_id_leave_one_whole_value() {
+        let dir = crate::private::fresh_dir("km-storage").unwrap();
+        let storage = FileStorage::new(dir.join("keys")).unwrap();
+        // A long value and a short one: a short write over a long one must not leave
+        // the long one's tail.
+        let values = ["L".repeat(4096) + "\n", "s\n".to_owned()];
+        for _ in 0..20 {
+            std::thread::scope(|scope| {
+                for t in 0..8 {
+                    let (storage, value) = (&storage, &values[t % 2]);
+                    scope.spawn(move || {
+                        for _ in 0..5 {
+                            storage.put("same", value).unwrap();
+                        }
+                    });
+                }
+            });
+            let got = storage.get("same").unwrap().unwrap();
+            assert!(
+                values.contains(&got),
+                "{} bytes: {:?}…",
+                got.len(),
+                &got[..8.min(got.len())]
+            );
+        }
+        assert_eq!(storage.list().unwrap(), ["same"]);
+        let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&storage.path("same")), 0o600);
+        assert_eq!(mode(&dir.join("keys")), 0o700);
+        let leftovers = fs::read_dir(dir.join("keys")).unwrap().count();
+        assert_eq!(leftovers, 1, "temporary files left behind");
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

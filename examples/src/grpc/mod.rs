@@ -1,22 +1,25 @@
 //! The gRPC API (tonic) over the keystore.
 
+mod limits;
+
 use std::pin::Pin;
 
 use futures_util::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::keystore::{Archive, KeyError, KeyInfo, KeyKind};
-use crate::pb::{self, keychain_server::Keychain, keychain_server::KeychainServer};
-use crate::rest::ARCHIVE_LIMIT;
+pub use limits::Keychain as KeychainService;
+
+use crate::pb::{self, keychain_server::Keychain};
 use crate::Backends;
 
 /// The service.
 pub struct Service(pub Backends);
 
-/// The service, ready to add to a tonic server: it takes messages as large as a whole
-/// backup (tonic's default limit is 4 MiB).
-pub fn server(backends: Backends) -> KeychainServer<Service> {
-    KeychainServer::new(Service(backends)).max_decoding_message_size(ARCHIVE_LIMIT)
+/// The service, ready to add to a tonic server: messages of at most 64 KiB, but for
+/// Restore's, which may be as large as a whole backup; see [`KeychainService`].
+pub fn server(backends: Backends) -> KeychainService {
+    KeychainService::new(backends)
 }
 
 fn status(e: KeyError) -> Status {
