@@ -310,3 +310,56 @@ async fn disabled_layer_records_nothing_and_still_serves() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!m.encode_text().contains("keychain_http_requests_total"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_timeout_cuts_a_client_that_never_reads() {
+    use std::io::{Read, Write};
+
+    let m = Metrics::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = TrackedListener::new(listener, m.clone(), Protocol::Http)
+        .write_timeout(Duration::from_millis(500));
+    // An endless body, as fast as the socket takes it.
+    let endless = get(|| async {
+        let chunk = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+        let chunks =
+            futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+        Body::from_stream(chunks)
+    });
+    let router = Router::new()
+        .route("/endless", endless)
+        .layer(HttpMetricsLayer::new(m.clone()));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let drained = tokio::task::spawn_blocking(move || {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        // Not read for 3 s: the body fills the socket buffers and the writes stall.
+        std::thread::sleep(Duration::from_secs(3));
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let started = std::time::Instant::now();
+        let mut total = 0;
+        let mut buf = vec![0; 64 * 1024];
+        while started.elapsed() < Duration::from_secs(15) {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => return Some(total), // the end (or a reset)
+                Ok(n) => total += n,
+            }
+        }
+        None // still streaming
+    })
+    .await
+    .unwrap();
+    // What was buffered arrives, then the end: the server gave up on the connection.
+    let drained = drained.expect("still streaming 15 s later");
+    assert!(drained > 0);
+    common::eventually("the connection counted closed", || {
+        common::value(
+            &m.encode_text(),
+            "keychain_tcp_connections",
+            &[("protocol", "http")],
+        ) == Some(0.0)
+    })
+    .await;
+}

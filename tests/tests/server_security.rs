@@ -493,6 +493,28 @@ async fn a_client_that_never_reads_is_cut_after_the_write_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_closes_its_connection() {
+    let server = start(&basic_config(4)).await;
+    let addr = server.local_addr();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        // 100 pipelined requests without credentials: one answer, then the close.
+        let requests = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(100);
+        let _ = c.write_all(&requests);
+        closed_within(&mut c, Duration::from_secs(5)).unwrap_or_default()
+    })
+    .await
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 401 Unauthorized\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_ends_connections_that_never_finish() {
     let server = start(&MetricsConfig::default()).await;
     let addr = server.local_addr();

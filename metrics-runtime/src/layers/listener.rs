@@ -7,15 +7,22 @@
 //!
 //! Each accepted connection counts once in `keychain_tcp_connections_accepted_total` and
 //! in `keychain_tcp_connections` until it closes (its IO object is dropped).
+//!
+//! `.write_timeout(limit)` on either fails a write that makes no progress for `limit`,
+//! which closes the connection: a client that never reads its answers (pipelining
+//! requests, or not taking a response) otherwise holds it, and its buffers, for ever.
+//! Off by default; the example server sets 10 s.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::stall::StallTimer;
 use crate::contract::labels::Protocol;
 use crate::contract::{TCP_ACCEPTED, TCP_OPEN};
 use crate::store::series::CounterSeries;
@@ -50,11 +57,13 @@ fn open(metrics: &Metrics, protocol: Protocol) -> Open {
 }
 
 pin_project! {
-    /// An accepted connection, counted until dropped. Reads and writes pass through.
+    /// An accepted connection, counted until dropped. Reads and writes pass through;
+    /// with a write timeout, a write that waits longer fails.
     pub struct TrackedIo<T> {
         #[pin]
         inner: T,
         open: Open,
+        stall: StallTimer,
     }
 }
 
@@ -64,7 +73,14 @@ impl<T> TrackedIo<T> {
         TrackedIo {
             inner: io,
             open: open(metrics, protocol),
+            stall: StallTimer::default(),
         }
+    }
+
+    /// Fails a write, flush or shutdown that makes no progress for `limit`.
+    pub fn write_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.stall = StallTimer::new(limit);
+        self
     }
 
     /// The wrapped connection.
@@ -89,15 +105,21 @@ impl<T: AsyncWrite> AsyncWrite for TrackedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write(cx, buf)
+        let this = self.project();
+        let outcome = this.inner.poll_write(cx, buf);
+        this.stall.check(cx, outcome)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_flush(cx)
+        let this = self.project();
+        let outcome = this.inner.poll_flush(cx);
+        this.stall.check(cx, outcome)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_shutdown(cx)
+        let this = self.project();
+        let outcome = this.inner.poll_shutdown(cx);
+        this.stall.check(cx, outcome)
     }
 
     fn poll_write_vectored(
@@ -105,7 +127,9 @@ impl<T: AsyncWrite> AsyncWrite for TrackedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write_vectored(cx, bufs)
+        let this = self.project();
+        let outcome = this.inner.poll_write_vectored(cx, bufs);
+        this.stall.check(cx, outcome)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -119,6 +143,7 @@ pub struct TrackedListener<L> {
     inner: L,
     metrics: Metrics,
     protocol: Protocol,
+    write_timeout: Option<Duration>,
 }
 
 #[cfg(feature = "axum")]
@@ -129,7 +154,15 @@ impl<L> TrackedListener<L> {
             inner: listener,
             metrics,
             protocol,
+            write_timeout: None,
         }
+    }
+
+    /// Closes a connection whose writes make no progress for `limit` (see the
+    /// [module docs](self)).
+    pub fn write_timeout(mut self, limit: Duration) -> Self {
+        self.write_timeout = Some(limit);
+        self
     }
 }
 
@@ -140,7 +173,8 @@ impl<L: axum::serve::Listener> axum::serve::Listener for TrackedListener<L> {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (io, addr) = self.inner.accept().await;
-        (TrackedIo::new(io, &self.metrics, self.protocol), addr)
+        let io = TrackedIo::new(io, &self.metrics, self.protocol);
+        (io.write_timeout(self.write_timeout), addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -158,12 +192,13 @@ pub struct TrackedIncoming {
     listener: tokio::net::TcpListener,
     metrics: Metrics,
     protocol: Protocol,
+    write_timeout: Option<Duration>,
     backoff: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// How long [`TrackedIncoming`] waits after a failed accept.
 #[cfg(feature = "tonic")]
-pub const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 #[cfg(feature = "tonic")]
 impl TrackedIncoming {
@@ -173,8 +208,16 @@ impl TrackedIncoming {
             listener,
             metrics,
             protocol,
+            write_timeout: None,
             backoff: None,
         }
+    }
+
+    /// Closes a connection whose writes make no progress for `limit` (see the
+    /// [module docs](self)).
+    pub fn write_timeout(mut self, limit: Duration) -> Self {
+        self.write_timeout = Some(limit);
+        self
     }
 
     /// The address the listener is bound to.
@@ -202,7 +245,7 @@ impl futures_core::Stream for TrackedIncoming {
                         continue;
                     }
                     let io = TrackedIo::new(stream, &this.metrics, this.protocol);
-                    return Poll::Ready(Some(Ok(io)));
+                    return Poll::Ready(Some(Ok(io.write_timeout(this.write_timeout))));
                 }
                 Err(_) => {
                     this.backoff = Some(Box::pin(tokio::time::sleep(ACCEPT_BACKOFF)));

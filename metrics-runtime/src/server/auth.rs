@@ -8,8 +8,9 @@
 //! - a user's last verified password is kept, and the next scrape with it (Prometheus
 //!   sends the same one every interval) is answered with a constant-time comparison,
 //!   before and regardless of anything below: a flood never holds a scraper back;
-//! - at most [`VERIFICATIONS_AT_ONCE`] run at once, on tokio's blocking pool, each
-//!   holding its permit until bcrypt returns, also when the client has hung up;
+//! - at most [`VERIFICATIONS_AT_ONCE`] run at once, on low-priority threads of their
+//!   own ([`Verifier`]), each holding its permit until bcrypt returns, also when the
+//!   client has hung up;
 //! - after a failed one, verifications wait a back-off that doubles with each further
 //!   failure (up to [`MAX_BACKOFF`]) and ends with a success.
 //!
@@ -27,15 +28,16 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use super::token::{Token, TokenFile};
+use super::verifier::Verifier;
 use crate::config::{ConfigError, MetricsConfig};
 
-/// bcrypt verifications running at once; the blocking pool may serve the whole service.
+/// bcrypt verifications running at once, each on a thread of the [`Verifier`].
 const VERIFICATIONS_AT_ONCE: usize = 2;
 /// The back-off after a first failed verification; it doubles with each further one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest back-off: failures cost at most one bcrypt per this time, and a new
 /// (not yet verified) credential waits at most this long once the failures stop.
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// What authentication says of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +61,9 @@ struct Users {
     by_name: BTreeMap<String, User>,
     /// The hash an unknown user's password is checked against: the costliest one.
     decoy: String,
-    /// Permits for verifications; each moves into its blocking job.
+    /// Permits for verifications; each moves into its job.
     verifications: Arc<Semaphore>,
+    verifier: Verifier,
     backoff: Arc<Mutex<Backoff>>,
 }
 
@@ -111,10 +114,22 @@ impl Auth {
             (None, None) => None,
         };
         let users = &config.basic_auth_users;
+        let verifier = match users.is_empty() {
+            true => None,
+            false => {
+                Some(
+                    Verifier::new(VERIFICATIONS_AT_ONCE).map_err(|e| ConfigError::Field {
+                        field: "metrics.basic_auth_users".into(),
+                        message: format!("cannot start the threads that verify passwords: {e}"),
+                    })?,
+                )
+            }
+        };
         let users = users
             .values()
             .max_by_key(|hash| cost(hash))
-            .map(|decoy| Users {
+            .zip(verifier)
+            .map(|(decoy, verifier)| Users {
                 decoy: decoy.clone(),
                 by_name: users
                     .iter()
@@ -127,6 +142,7 @@ impl Auth {
                     })
                     .collect(),
                 verifications: Arc::new(Semaphore::new(VERIFICATIONS_AT_ONCE)),
+                verifier,
                 backoff: Arc::default(),
             });
         Ok(Auth { token, users })
@@ -198,7 +214,7 @@ impl Users {
         let keep = user.map(|u| Arc::clone(&u.verified));
         let backoff = Arc::clone(&self.backoff);
         // The job owns its permit: a client that hangs up does not free it early.
-        let check = tokio::task::spawn_blocking(move || {
+        let check = self.verifier.run(move || {
             let matches = bcrypt::verify(&password, &hash).unwrap_or(false);
             let admitted = match keep {
                 Some(verified) if matches => {
@@ -217,7 +233,7 @@ impl Users {
             admitted
         });
         match check.await {
-            Ok(true) => Verdict::Admit,
+            Some(true) => Verdict::Admit,
             _ => Verdict::Refuse,
         }
     }
@@ -390,7 +406,7 @@ mod tests {
         let mut b = Backoff::default();
         let now = Instant::now();
         assert!(b.allows(now));
-        for expected in [100, 200, 400, 800, 1000, 1000] {
+        for expected in [100, 200, 400, 800, 1600, 2000, 2000] {
             b.failed(now);
             assert_eq!(b.wait, Duration::from_millis(expected));
             assert!(!b.allows(now + b.wait - Duration::from_millis(1)));

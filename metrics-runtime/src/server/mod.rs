@@ -47,6 +47,7 @@ mod progress;
 #[cfg(feature = "tls")]
 mod tls;
 mod token;
+mod verifier;
 mod watched;
 
 use std::io::Write;
@@ -232,13 +233,18 @@ impl Drop for MetricsServer {
 
 type Reply = Response<Full<Bytes>>;
 
+/// An error answer, after which the connection is closed: a client without a valid
+/// request gets one answer per connection, so pipelining bad requests on one (never
+/// reading the answers) costs it a connection each, not the server a stream of work.
 fn reply(status: StatusCode, text: &'static str) -> Reply {
     let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = status;
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 

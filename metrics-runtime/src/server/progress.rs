@@ -1,10 +1,9 @@
-//! A connection's progress: when it last moved bytes, and a write that makes none for
-//! [`WRITE_STALL_TIMEOUT`] fails. hyper's header timeout covers a client that sends
-//! too little; this covers one that reads nothing. Its pipelined requests keep hyper
-//! writing answers (so the header timer never starts), and a flush into a full socket
-//! would otherwise wait for ever.
+//! A connection's progress: when it last moved bytes (the idlest is closed at the
+//! connection bound), and a write that makes none for [`WRITE_STALL_TIMEOUT`] fails
+//! ([`StallTimer`]). hyper's header timeout covers a client that sends too little; this
+//! covers one that reads nothing: its pipelined requests keep hyper writing answers, so
+//! the header timer never starts.
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
+
+use crate::layers::stall::StallTimer;
 
 /// How long a write (or flush, or close) may wait for the client to read.
 pub(crate) const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,7 +53,7 @@ pin_project! {
         #[pin]
         inner: I,
         activity: Arc<Activity>,
-        stalled: Option<Pin<Box<Sleep>>>,
+        stall: StallTimer,
     }
 }
 
@@ -62,41 +62,25 @@ impl<I> Progress<I> {
         Progress {
             inner,
             activity,
-            stalled: None,
+            stall: StallTimer::new(Some(WRITE_STALL_TIMEOUT)),
         }
     }
 }
 
 impl<I: AsyncWrite> Progress<I> {
-    /// One write-side operation: progress resets the stall timer, a wait arms it.
+    /// One write-side operation: timed by the stall timer, stamped when it moved bytes.
     fn poll_write_side<T>(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         op: impl FnOnce(Pin<&mut I>, &mut Context<'_>) -> Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
         let this = self.project();
-        match op(this.inner, cx) {
-            Poll::Ready(result) => {
-                *this.stalled = None;
-                if result.is_ok() {
-                    this.activity.touch();
-                }
-                Poll::Ready(result)
-            }
-            Poll::Pending => {
-                let timer = this
-                    .stalled
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_STALL_TIMEOUT)));
-                if timer.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                *this.stalled = None;
-                Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the client has read nothing for the write timeout",
-                )))
-            }
+        let outcome = op(this.inner, cx);
+        let outcome = this.stall.check(cx, outcome);
+        if matches!(outcome, Poll::Ready(Ok(_))) {
+            this.activity.touch();
         }
+        outcome
     }
 }
 

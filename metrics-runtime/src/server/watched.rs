@@ -25,6 +25,7 @@ type Loader<T> = Box<dyn Fn(&[PathBuf]) -> Result<T, ConfigError> + Send + Sync>
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OnFailure {
     /// The last value that loaded.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // the TLS settings' policy
     KeepLast,
     /// No value, until a load succeeds again.
     Revoke,
