@@ -19,6 +19,10 @@ use keychain_metrics_examples::{grpc, private, rest, telemetry, Backends};
 static ALLOC: keychain_metrics::alloc::CountingAllocator<std::alloc::System> =
     keychain_metrics::alloc::CountingAllocator::new(std::alloc::System);
 
+/// A client whose socket takes nothing for this long is cut: one that never reads its
+/// answers would otherwise hold its connection and buffers until shutdown.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An instrumented keychain server.
 #[derive(Parser)]
 #[command(version, about)]
@@ -171,7 +175,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let app = rest::router(backends.clone(), metrics.clone())
         .layer(axum::middleware::from_fn(telemetry::http_span));
     let rest_task = tokio::spawn({
-        let listener = TrackedListener::new(rest_listener, metrics.clone(), Protocol::Http);
+        let listener = TrackedListener::new(rest_listener, metrics.clone(), Protocol::Http)
+            .write_timeout(WRITE_TIMEOUT);
         let stop = shutdown.clone();
         async move {
             axum::serve(listener, app)
@@ -180,7 +185,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     let grpc_task = tokio::spawn({
-        let incoming = TrackedIncoming::new(grpc_listener, metrics.clone(), Protocol::Grpc);
+        let incoming = TrackedIncoming::new(grpc_listener, metrics.clone(), Protocol::Grpc)
+            .write_timeout(WRITE_TIMEOUT);
         let service = grpc::server(backends.clone());
         let stop = shutdown.clone();
         async move {
