@@ -4,18 +4,28 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::Listener;
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use keychain_metrics::http::HttpMetricsLayer;
 use keychain_metrics::Metrics;
 use serde::Deserialize;
 use serde_json::json;
+use std::future::Future;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::keystore::{Archive, KeyError, KeyKind};
 use crate::Backends;
+
+/// How long a client has to send a request's headers; also how long a kept-alive
+/// connection may stay idle.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Requests larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -74,6 +84,35 @@ async fn restore_turn(
             (StatusCode::SERVICE_UNAVAILABLE, Json(busy)).into_response()
         }
     }
+}
+
+/// Serves `app` on `listener` until `stop`, then waits for the requests in progress (the
+/// caller bounds that wait). HTTP/1.1, as REST clients speak it, with what `axum::serve`
+/// lacks: hyper's header-read timeout ([`HEADER_READ_TIMEOUT`]), without which a client
+/// that sends its headers slowly, or nothing at all, holds its connection for ever.
+/// (`axum::serve` also offers HTTP/2 without TLS, and its protocol detection waits for
+/// a first byte with no timeout at all.)
+pub async fn serve<L: Listener>(mut listener: L, app: Router, stop: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (io, _) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut stop => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder.serve_connection(TokioIo::new(io), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// A keystore error as an HTTP answer.

@@ -39,7 +39,7 @@ async fn start() -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let rest_addr = listener.local_addr().unwrap();
     let app = rest::router(backends.clone(), metrics.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(rest::serve(listener, app, std::future::pending()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc_addr = listener.local_addr().unwrap();
     let incoming = keychain_metrics::listener::TrackedIncoming::new(
@@ -639,4 +639,37 @@ fn concurrent_writes_of_one_key_never_corrupt_it() {
     let files = std::fs::read_dir(dir.join("keys")).unwrap().count();
     assert_eq!(files, 1, "temporary files left behind");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_client_that_sends_its_headers_slowly_or_not_at_all_is_cut() {
+    use std::io::{Read, Write};
+
+    let s = start().await;
+    let addr = s.rest.trim_start_matches("http://").to_owned();
+    let cut = tokio::task::spawn_blocking(move || {
+        let silent = std::net::TcpStream::connect(&addr).unwrap();
+        let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+        slow.write_all(b"GET /v1/memory/health HTTP/1.1\r\n")
+            .unwrap();
+        let started = std::time::Instant::now();
+        [silent, slow].map(|mut c| {
+            c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .unwrap();
+            let mut rest = Vec::new();
+            let closed = c.read_to_end(&mut rest).is_ok();
+            (closed, started.elapsed())
+        })
+    })
+    .await
+    .unwrap();
+    for (closed, after) in cut {
+        assert!(closed, "still open after {after:?}");
+        assert!(after >= rest::HEADER_READ_TIMEOUT, "cut after {after:?}");
+    }
+    // A whole request is still answered.
+    let ok = reqwest::get(format!("{}/v1/memory/health", s.rest))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
 }

@@ -178,11 +178,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let listener = TrackedListener::new(rest_listener, metrics.clone(), Protocol::Http)
             .write_timeout(WRITE_TIMEOUT);
         let stop = shutdown.clone();
-        async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-        }
+        rest::serve(listener, app, stop.cancelled_owned())
     });
     let grpc_task = tokio::spawn({
         let incoming = TrackedIncoming::new(grpc_listener, metrics.clone(), Protocol::Grpc)
