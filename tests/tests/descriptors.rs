@@ -2,6 +2,8 @@
 //! again instead of handing tonic an error it would retry at once, spinning a core.
 //! In a test binary of its own, as it lowers the process' descriptor limit.
 
+mod common;
+
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -47,14 +49,10 @@ async fn out_of_descriptors_it_backs_off_then_accepts() {
     let Ok(Some(Ok(_conn))) = next else {
         panic!("not accepted once descriptors were back");
     };
-    assert_eq!(open_connections(&metrics), 1.0);
-}
-
-fn open_connections(metrics: &Metrics) -> f64 {
-    let text = metrics.encode_text();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("keychain_tcp_connections{"))
-        .unwrap_or_else(|| panic!("no open-connection gauge in\n{text}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
+    let open = common::value(
+        &metrics.encode_text(),
+        "keychain_tcp_connections",
+        &[("protocol", "grpc")],
+    );
+    assert_eq!(open, Some(1.0));
 }
