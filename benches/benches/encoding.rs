@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use keychain_metrics::{Format, Metrics, NativeHistogram};
+use keychain_metrics::{Metrics, NativeHistogram, TextFormat};
 use keychain_metrics_benches::{fill_contract, fill_errors, PromContract};
 use prometheus::{Encoder, TextEncoder};
 
@@ -24,14 +24,14 @@ fn encode(c: &mut Criterion, name: &str, fill: fn(&Metrics, &PromContract)) {
     g.bench_function("keychain/text", |b| {
         b.iter(|| {
             text.clear();
-            ours.encode_into(Format::Text, &mut text);
+            ours.encode_into(TextFormat::Text, &mut text);
             black_box(text.len())
         })
     });
     g.bench_function("keychain/openmetrics", |b| {
         b.iter(|| {
             text.clear();
-            ours.encode_into(Format::OpenMetrics, &mut text);
+            ours.encode_into(TextFormat::OpenMetrics, &mut text);
             black_box(text.len())
         })
     });

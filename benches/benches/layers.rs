@@ -20,6 +20,7 @@ use keychain_metrics::http::HttpMetricsLayer;
 use keychain_metrics::Metrics;
 use tower::{Layer, Service};
 
+#[allow(unreachable_pub)] // generated
 mod pb {
     tonic::include_proto!("keychain.test.v1");
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use keychain_metrics::alloc::{live_bytes, CountingAllocator};
-use keychain_metrics::{Format, Metrics, Op, Status};
+use keychain_metrics::{Metrics, Op, Status, TextFormat};
 use keychain_metrics_benches::PromContract;
 use prometheus::{Encoder, TextEncoder};
 
@@ -96,7 +96,7 @@ fn grid(c: &mut Criterion) {
             g.bench_function(BenchmarkId::new("keychain", &point), |b| {
                 b.iter(|| {
                     text.clear();
-                    ours.encode_into(Format::Text, &mut text);
+                    ours.encode_into(TextFormat::Text, &mut text);
                     black_box(text.len())
                 })
             });
@@ -134,7 +134,7 @@ fn large(c: &mut Criterion) {
         m
     });
     let mut text = String::new();
-    ours.encode_into(Format::Text, &mut text);
+    ours.encode_into(TextFormat::Text, &mut text);
     eprintln!(
         "large: {series} series: keychain {ours_bytes:.0} B/series, {} bytes of text",
         text.len()
@@ -144,7 +144,7 @@ fn large(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 text.clear();
-                ours.encode_into(Format::Text, &mut text);
+                ours.encode_into(TextFormat::Text, &mut text);
                 black_box(text.len())
             })
         },

@@ -7,7 +7,8 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Ident, Lit, LitStr, Path, Token};
 
-use crate::names::{builtin_of, invalid_operation, snake_case, suggest, OPS};
+use crate::names::{builtin_of, snake_case, suggest, OPS};
+use crate::operation_rule::invalid_reason;
 
 /// Where the backend label comes from.
 #[derive(Clone)]
@@ -226,7 +227,7 @@ pub(crate) fn operation_of_literal(lit: LitStr) -> syn::Result<Operation> {
     if let Some(op) = builtin_of(&name) {
         return Ok(Operation::Builtin(Ident::new(op, lit.span())));
     }
-    match invalid_operation(&name) {
+    match invalid_reason(&name) {
         None => Ok(Operation::Name(lit)),
         Some(reason) => Err(syn::Error::new(
             lit.span(),

@@ -9,7 +9,8 @@ use syn::{Attribute, ImplItem, ImplItemFn, ItemFn, ItemImpl, LitStr, Meta};
 
 use crate::args::{Operation, Partial};
 use crate::expand;
-use crate::names::{builtin_of, invalid_operation};
+use crate::names::builtin_of;
+use crate::operation_rule::invalid_reason;
 
 /// Instruments every method of `block` with `args` as the defaults. Errors name the
 /// method they are about; all of them are reported, beside the block as written.
@@ -124,7 +125,7 @@ fn operation_of_name(ident: &syn::Ident) -> syn::Result<Operation> {
     if let Some(op) = builtin_of(&name) {
         return Ok(Operation::Builtin(syn::Ident::new(op, ident.span())));
     }
-    match invalid_operation(&name) {
+    match invalid_reason(&name) {
         None => Ok(Operation::Name(LitStr::new(&name, ident.span()))),
         Some(reason) => Err(syn::Error::new(
             ident.span(),

@@ -13,6 +13,7 @@ mod derive;
 mod expand;
 mod names;
 mod operation;
+mod operation_rule;
 
 use proc_macro::TokenStream;
 use quote::ToTokens;

@@ -1,24 +1,19 @@
 //! Names: the operations the attribute accepts, the rules for a service's own,
-//! snake_case, and "did you mean".
+//! snake_case, and "did you mean". The operation rule itself is the runtime's
+//! (`operation_rule`, shared with it).
+
+use crate::operation_rule::BUILTINS;
 
 /// The `Op` variants of the runtime, as written in the attribute.
-pub(crate) const OPS: [&str; 15] = [
-    "Generate",
-    "Store",
-    "Get",
-    "Delete",
-    "List",
-    "Sign",
-    "Verify",
-    "Encrypt",
-    "Decrypt",
-    "Export",
-    "Import",
-    "Rotate",
-    "Backup",
-    "Restore",
-    "HealthCheck",
-];
+pub(crate) const OPS: [&str; 15] = {
+    let mut ops = [""; 15];
+    let mut i = 0;
+    while i < 15 {
+        ops[i] = BUILTINS[i].0;
+        i += 1;
+    }
+    ops
+};
 
 /// `KeyNotFound` → `key_not_found`, `IOError` → `io_error`, `Http2Error` → `http2_error`.
 pub(crate) fn snake_case(name: &str) -> String {
@@ -44,31 +39,9 @@ pub(crate) fn snake_case(name: &str) -> String {
     out
 }
 
-/// Longest user operation name, in bytes (the runtime's `MAX_OPERATION_LEN`).
-const MAX_OPERATION_LEN: usize = 64;
-
 /// The `Op` variant whose label value is `label` (`"health_check"` → `HealthCheck`).
 pub(crate) fn builtin_of(label: &str) -> Option<&'static str> {
-    OPS.iter().copied().find(|op| snake_case(op) == label)
-}
-
-/// Why `name` is not a valid operation label value, by the runtime's rules.
-pub(crate) fn invalid_operation(name: &str) -> Option<&'static str> {
-    let bytes = name.as_bytes();
-    if bytes.is_empty() {
-        Some("is empty")
-    } else if bytes.len() > MAX_OPERATION_LEN {
-        Some("is longer than 64 bytes")
-    } else if !bytes[0].is_ascii_lowercase() {
-        Some("does not start with a lowercase ASCII letter")
-    } else if !bytes
-        .iter()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
-    {
-        Some("has characters other than a-z, 0-9 and _")
-    } else {
-        None
-    }
+    BUILTINS.iter().find(|b| b.1 == label).map(|b| b.0)
 }
 
 /// The closest name to `input` among `candidates`, if it is plausibly a typo.
@@ -117,15 +90,10 @@ mod tests {
     fn operation_names() {
         assert_eq!(builtin_of("health_check"), Some("HealthCheck"));
         assert_eq!(builtin_of("unwrap_key"), None);
-        assert_eq!(invalid_operation("unwrap_key"), None);
-        assert_eq!(
-            invalid_operation("Unwrap"),
-            Some("does not start with a lowercase ASCII letter")
-        );
-        assert_eq!(
-            invalid_operation(&"a".repeat(65)),
-            Some("is longer than 64 bytes")
-        );
+        assert_eq!(OPS[14], "HealthCheck");
+        for op in OPS {
+            assert_eq!(builtin_of(&snake_case(op)), Some(op));
+        }
     }
 
     #[test]

@@ -159,6 +159,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod alloc;
+mod clock;
 #[cfg(feature = "collector")]
 pub mod collector;
 #[cfg(feature = "config")]
@@ -200,8 +201,9 @@ pub use contract::labels::{
 };
 pub use contract::native::{NativeHistogram, MAX_NATIVE_BUCKETS, MAX_SCHEMA, MIN_SCHEMA};
 pub use contract::operation::{Operation, MAX_OPERATION_LEN};
-pub use exposition::protobuf::PROTOBUF_CONTENT_TYPE;
-pub use exposition::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
+pub use exposition::{
+    Format, TextFormat, OPENMETRICS_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE, TEXT_CONTENT_TYPE,
+};
 pub use facade::builder::{BuildError, MetricsBuilder};
 pub use facade::connection::{ConnectionGuard, OwnedConnectionGuard};
 pub use facade::global::GlobalAlreadySet;

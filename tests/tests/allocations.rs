@@ -7,7 +7,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Duration;
 
-use keychain_metrics::{Format, Metrics, Op, Protocol, Status};
+use keychain_metrics::{Format, Metrics, Op, Protocol, Status, TextFormat};
 
 struct Counting;
 
@@ -142,12 +142,24 @@ fn scraping_into_a_reused_buffer_allocates_nothing() {
     m.record_http_request("GET", 200, Duration::from_millis(1));
     m.set_backend_healthy("pkcs8", true);
     let mut buf = String::new();
-    for format in [Format::Text, Format::OpenMetrics] {
+    for format in [TextFormat::Text, TextFormat::OpenMetrics] {
         m.encode_into(format, &mut buf); // grows the buffer and the snapshot scratch
         let n = allocations(|| {
             for _ in 0..10 {
                 buf.clear();
                 m.encode_into(format, &mut buf);
+            }
+        });
+        assert_eq!(n, 0, "{format:?}");
+    }
+    // The byte entry point writes the text formats into the caller's own allocation.
+    let mut bytes = Vec::new();
+    for format in [Format::Text, Format::OpenMetrics] {
+        m.encode(format, &mut bytes);
+        let n = allocations(|| {
+            for _ in 0..10 {
+                bytes.clear();
+                m.encode(format, &mut bytes);
             }
         });
         assert_eq!(n, 0, "{format:?}");

@@ -179,7 +179,7 @@ fn concurrent_scrapes_see_whole_recordings_only() {
         let mut buf = String::new();
         while Instant::now() < deadline {
             buf.clear();
-            m.encode_into(keychain_metrics::Format::Text, &mut buf);
+            m.encode_into(keychain_metrics::TextFormat::Text, &mut buf);
             let count = check_consistent(&buf, d);
             assert!(count >= last, "count went backwards");
             last = count;

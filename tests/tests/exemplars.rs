@@ -14,6 +14,7 @@ use keychain_metrics::trace::{ExemplarLayer, TraceContext};
 use keychain_metrics::{instrument_op, Metrics};
 use tonic::transport::{Channel, Server};
 
+#[allow(unreachable_pub)] // generated
 mod pb {
     tonic::include_proto!("keychain.test.v1");
 }

@@ -12,6 +12,7 @@ use keychain_metrics::{Metrics, Protocol};
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status, Streaming};
 
+#[allow(unreachable_pub)] // generated
 mod pb {
     tonic::include_proto!("keychain.test.v1");
 }

@@ -189,7 +189,7 @@ impl Key {
 }
 
 /// A random key id: 16 hex digits.
-pub fn new_id() -> String {
+pub(super) fn new_id() -> String {
     let mut bytes = [0u8; 8];
     OsRng.fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()

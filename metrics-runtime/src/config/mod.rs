@@ -44,19 +44,24 @@
 //! (an IP address or `localhost`; a host name is an error that names the field).
 //! Every field is optional. A bad value is an error that names the field and the value.
 
+mod error;
+mod file;
+mod raw;
 mod web;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::contract::native::{NativeHistogram, NativeLayout};
+use crate::contract::native::NativeHistogram;
 use crate::facade::builder::MetricsBuilder;
 use crate::facade::Metrics;
+pub use error::ConfigError;
+pub(crate) use error::{check_token, invalid};
+pub(crate) use file::read_file;
 pub use web::{ClientAuth, TlsServerConfig, TlsVersion};
 
 /// The metrics endpoint's configuration; see the [module docs](self).
@@ -154,270 +159,6 @@ impl Default for MetricsConfig {
     }
 }
 
-/// A configuration that could not be read or is invalid.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The text is not YAML, or not a mapping (the message has the line and column).
-    Syntax(String),
-    /// A value has the wrong type, or a key is unknown.
-    Field {
-        /// Where, e.g. `metrics.port`.
-        field: String,
-        /// What is wrong, with the line and column.
-        message: String,
-    },
-    /// A field has an invalid value.
-    Invalid {
-        /// The field, e.g. `metrics.port`.
-        field: &'static str,
-        /// The value as given (a token is never shown).
-        value: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// The file could not be read.
-    Io {
-        /// The file.
-        path: String,
-        /// The OS error.
-        error: String,
-    },
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::Syntax(message) => write!(f, "invalid metrics configuration: {message}"),
-            ConfigError::Field { field, message } => write!(f, "{field}: {message}"),
-            ConfigError::Invalid {
-                field,
-                value,
-                reason,
-            } => write!(f, "{field}: {value}: {reason}"),
-            ConfigError::Io { path, error } => write!(f, "cannot read {path}: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-fn invalid(field: &'static str, value: impl fmt::Display, reason: &'static str) -> ConfigError {
-    ConfigError::Invalid {
-        field,
-        value: value.to_string(),
-        reason,
-    }
-}
-
-/// The largest file [`read_file`] takes: a configuration, a token, a certificate chain
-/// or a CA bundle is far smaller.
-pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
-
-/// A file's bytes, or a [`ConfigError::Io`] naming it: the configuration file, and the
-/// token, certificate and key files the server reads (again when they change). Only a
-/// regular file of at most [`MAX_FILE_BYTES`] is read, and it is opened without
-/// blocking, so a FIFO or a device put in its place fails at once instead of hanging
-/// the thread that reads it.
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    use std::io::Read as _;
-
-    let error = |error: String| ConfigError::Io {
-        path: path.display().to_string(),
-        error,
-    };
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    // Opening a FIFO for reading waits for a writer; this does not.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-    let file = options.open(path).map_err(|e| error(e.to_string()))?;
-    let meta = file.metadata().map_err(|e| error(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(error("not a regular file".into()));
-    }
-    let too_large = || error(format!("larger than {} KiB", MAX_FILE_BYTES / 1024));
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| error(e.to_string()))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_large()); // it grew while read
-    }
-    Ok(bytes)
-}
-
-/// A bearer token as `field` gives it: not empty, printable ASCII without spaces. The
-/// token itself is never part of the error.
-pub(crate) fn check_token(field: &'static str, token: &str) -> Result<(), ConfigError> {
-    if token.trim().is_empty() {
-        return Err(invalid(
-            field,
-            "(empty)",
-            "must not be empty; omit it to disable authentication",
-        ));
-    }
-    if token.chars().any(|c| !c.is_ascii_graphic()) {
-        return Err(invalid(
-            field,
-            "(hidden)",
-            "must be printable ASCII without spaces",
-        ));
-    }
-    Ok(())
-}
-
-/// The file as written: loosely typed, so that range and format errors can name the
-/// field and the value instead of a deserializer's type error.
-#[derive(Deserialize, Default)]
-struct RawFile {
-    #[serde(default)]
-    metrics: Option<RawMetrics>,
-    /// The Go server's block; only its `host` is read.
-    #[serde(default)]
-    server: Option<RawServer>,
-}
-
-/// A `server:` block with a string `host`; any other shape belongs to someone else
-/// and is ignored, as before this was read.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawServer {
-    Host { host: String },
-    Other(serde::de::IgnoredAny),
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawMetrics {
-    enabled: Option<bool>,
-    port: Option<i64>,
-    path: Option<String>,
-    address: Option<String>,
-    bearer_token: Option<String>,
-    bearer_token_file: Option<String>,
-    basic_auth_users: Option<BTreeMap<String, String>>,
-    tls_server_config: Option<web::RawTls>,
-    collector_interval: Option<RawDuration>,
-    openmetrics: Option<bool>,
-    exemplars: Option<bool>,
-    native_histograms: Option<RawNatives>,
-}
-
-/// `native_histograms:`: a switch for all three, or one entry per family.
-#[derive(Deserialize)]
-#[serde(
-    untagged,
-    expecting = "true, false, or a map of operation, http and grpc"
-)]
-enum RawNatives {
-    All(bool),
-    Each(RawEach),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEach {
-    operation: Option<RawNative>,
-    http: Option<RawNative>,
-    grpc: Option<RawNative>,
-}
-
-/// One family's native histogram: a switch, or its settings.
-#[derive(Deserialize)]
-#[serde(
-    untagged,
-    expecting = "true, false, or a map of schema or bucket_factor, zero_threshold and max_buckets"
-)]
-enum RawNative {
-    On(bool),
-    Settings(RawNativeSettings),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNativeSettings {
-    schema: Option<i64>,
-    bucket_factor: Option<f64>,
-    zero_threshold: Option<f64>,
-    max_buckets: Option<i64>,
-}
-
-/// The field names of one family's settings, for errors.
-struct NativeFields {
-    schema: &'static str,
-    bucket_factor: &'static str,
-    zero_threshold: &'static str,
-    max_buckets: &'static str,
-}
-
-macro_rules! native_fields {
-    ($family:literal) => {
-        NativeFields {
-            schema: concat!("metrics.native_histograms.", $family, ".schema"),
-            bucket_factor: concat!("metrics.native_histograms.", $family, ".bucket_factor"),
-            zero_threshold: concat!("metrics.native_histograms.", $family, ".zero_threshold"),
-            max_buckets: concat!("metrics.native_histograms.", $family, ".max_buckets"),
-        }
-    };
-}
-
-fn native(raw: Option<RawNative>, f: NativeFields) -> Result<Option<NativeHistogram>, ConfigError> {
-    let s = match raw {
-        Some(RawNative::On(true)) => return Ok(Some(NativeHistogram::default())),
-        None | Some(RawNative::On(false)) => return Ok(None),
-        Some(RawNative::Settings(s)) => s,
-    };
-    let mut n = NativeHistogram::default();
-    match (s.schema, s.bucket_factor) {
-        (Some(_), Some(_)) => {
-            return Err(invalid(
-                f.bucket_factor,
-                "(with schema)",
-                "give schema or bucket_factor, not both",
-            ))
-        }
-        (Some(schema), None) => {
-            n = n.schema(i8::try_from(schema).unwrap_or(i8::MAX));
-            check(&n, f.schema, schema, "must be between -4 and 8")?;
-        }
-        (None, Some(factor)) => {
-            n = n.bucket_factor(factor);
-            check(&n, f.bucket_factor, factor, "must be above 1")?;
-        }
-        (None, None) => {}
-    }
-    if let Some(z) = s.zero_threshold {
-        n = n.zero_threshold(z);
-        check(
-            &n,
-            f.zero_threshold,
-            z,
-            "must be a duration of 0 s up to 1 hour",
-        )?;
-    }
-    if let Some(m) = s.max_buckets {
-        n = n.max_buckets(u32::try_from(m).unwrap_or(0));
-        check(&n, f.max_buckets, m, "must be between 8 and 4096")?;
-    }
-    Ok(Some(n))
-}
-
-/// Fails with `field`, `value` and `reason` if `n` is not valid.
-fn check(
-    n: &NativeHistogram,
-    field: &'static str,
-    value: impl fmt::Display,
-    reason: &'static str,
-) -> Result<(), ConfigError> {
-    NativeLayout::new(n)
-        .map(drop)
-        .map_err(|_| invalid(field, value, reason))
-}
-
 /// The `metrics:` block as a field of a service's own configuration, in any format serde
 /// reads (TOML, YAML, JSON, environment): the same fields, defaults and checks as
 /// [`MetricsConfig::from_yaml`], unknown fields refused. A check's error names the field
@@ -442,20 +183,13 @@ fn check(
 /// ```
 impl<'de> Deserialize<'de> for MetricsConfig {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = RawMetrics::deserialize(deserializer)?;
-        MetricsConfig::from_raw(raw, None).map_err(|e| {
+        let raw = raw::RawMetrics::deserialize(deserializer)?;
+        raw.into_config(None).map_err(|e| {
             let message = e.to_string();
             let within = message.strip_prefix("metrics.").unwrap_or(&message);
             serde::de::Error::custom(within)
         })
     }
-}
-
-#[derive(Deserialize)]
-#[serde(untagged, expecting = "seconds, or a number with ms, s, m or h")]
-enum RawDuration {
-    Seconds(f64),
-    Text(String),
 }
 
 impl MetricsConfig {
@@ -471,80 +205,8 @@ impl MetricsConfig {
     /// # Ok::<(), keychain_metrics::config::ConfigError>(())
     /// ```
     pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
-        let raw = if text.trim().is_empty() {
-            RawFile::default()
-        } else {
-            parse_raw(text)?
-        };
-        let server_host = match raw.server {
-            Some(RawServer::Host { host }) => Some(host),
-            _ => None,
-        };
-        MetricsConfig::from_raw(raw.metrics.unwrap_or_default(), server_host)
-    }
-
-    /// The configuration of a `metrics:` block, checked; `server_host` is the Go
-    /// server's `server.host`, if the document has one.
-    fn from_raw(raw: RawMetrics, server_host: Option<String>) -> Result<Self, ConfigError> {
-        let defaults = MetricsConfig::default();
-        let config = MetricsConfig {
-            enabled: raw.enabled.unwrap_or(defaults.enabled),
-            address: match (raw.address, server_host) {
-                (Some(a), _) => a.trim().parse().map_err(|_| {
-                    invalid("metrics.address", format!("{a:?}"), "not an IP address")
-                })?,
-                (None, Some(host)) => match host.trim() {
-                    "localhost" => defaults.address,
-                    h => h.parse().map_err(|_| {
-                        invalid(
-                            "server.host",
-                            format!("{host:?}"),
-                            "not an IP address: set metrics.address to the address to serve metrics on",
-                        )
-                    })?,
-                },
-                (None, None) => defaults.address,
-            },
-            port: match raw.port {
-                Some(p) => u16::try_from(p)
-                    .ok()
-                    .filter(|p| *p != 0)
-                    .ok_or_else(|| invalid("metrics.port", p, "must be between 1 and 65535"))?,
-                None => defaults.port,
-            },
-            path: raw.path.unwrap_or(defaults.path),
-            bearer_token: raw.bearer_token,
-            bearer_token_file: raw.bearer_token_file.map(PathBuf::from),
-            basic_auth_users: raw.basic_auth_users.unwrap_or_default(),
-            tls_server_config: raw.tls_server_config.map(web::RawTls::read).transpose()?,
-            collector_interval: match raw.collector_interval {
-                Some(d) => parse_duration(d)?,
-                None => defaults.collector_interval,
-            },
-            openmetrics: match (raw.openmetrics, raw.exemplars) {
-                (Some(false), Some(true)) => {
-                    return Err(invalid(
-                        "metrics.openmetrics",
-                        false,
-                        "exemplars: true needs OpenMetrics, the only format that carries \
-                         exemplars; leave openmetrics out or set it to true",
-                    ))
-                }
-                (om, _) => om.unwrap_or(defaults.openmetrics),
-            },
-            exemplars: raw.exemplars.unwrap_or(defaults.exemplars),
-            native_histograms: match raw.native_histograms {
-                Some(RawNatives::All(true)) => NativeHistograms::all(),
-                None | Some(RawNatives::All(false)) => NativeHistograms::default(),
-                Some(RawNatives::Each(each)) => NativeHistograms {
-                    operation: native(each.operation, native_fields!("operation"))?,
-                    http: native(each.http, native_fields!("http"))?,
-                    grpc: native(each.grpc, native_fields!("grpc"))?,
-                },
-            },
-        };
-        config.validate()?;
-        Ok(config)
+        let (metrics, server_host) = raw::parse(text)?;
+        metrics.into_config(server_host)
     }
 
     /// [`MetricsConfig::from_yaml`] for bytes, e.g. a file's: text that is not UTF-8 is
@@ -654,94 +316,4 @@ impl MetricsConfig {
     pub fn is_loopback_only(&self) -> bool {
         self.address.is_loopback()
     }
-}
-
-/// Parses the document, keeping the path of the value a type error is about, so the
-/// error can name the field (`metrics.port`) and not only a line and column.
-fn parse_raw(text: &str) -> Result<RawFile, ConfigError> {
-    let mut path = String::new();
-    // A tag on a field name (`!x port: 1`) would be dropped without a word, and two keys
-    // that differ only by such a tag would meet as a duplicate field with no location.
-    let options = serde_saphyr::options! { reject_tagged_field_names: true };
-    serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
-        let mut track = serde_path_to_error::Track::new();
-        RawFile::deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
-            .inspect_err(|_| path = track.path().to_string())
-    })
-    .map_err(|e| {
-        // Without the source snippet: it could show a bearer token.
-        let message = match e.without_snippet() {
-            serde_saphyr::Error::DuplicateMappingKey { key, location } => {
-                let key = key.as_deref().unwrap_or("a key");
-                at(&format!("{key} is given twice"), location)
-            }
-            serde_saphyr::Error::TaggedStructFieldName { tag, location } => at(
-                &format!("a field name cannot carry a tag ({tag})"),
-                location,
-            ),
-            e => {
-                let message = e.to_string();
-                match message.strip_prefix("error: ") {
-                    Some(rest) => rest.to_owned(),
-                    None => message,
-                }
-            }
-        };
-        // An unknown key is `?` in the path; the error names it, so the map is the field.
-        let field = path.trim_end_matches('?').trim_end_matches('.');
-        if field.is_empty() {
-            ConfigError::Syntax(message)
-        } else {
-            ConfigError::Field {
-                field: field.to_owned(),
-                message,
-            }
-        }
-    })
-}
-
-/// `message at line L, column C`, the way the parser says where.
-fn at(message: &str, location: &serde_saphyr::Location) -> String {
-    format!(
-        "{message} at line {}, column {}",
-        location.line(),
-        location.column()
-    )
-}
-
-/// `30`, `2.5`, `"30s"`, `"500ms"`, `"2m"`, `"1h"`.
-fn parse_duration(raw: RawDuration) -> Result<Duration, ConfigError> {
-    const FIELD: &str = "metrics.collector_interval";
-    let (seconds, shown) = match raw {
-        RawDuration::Seconds(s) => (s, s.to_string()),
-        RawDuration::Text(text) => {
-            let t = text.trim();
-            let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
-                (n, 1e-3)
-            } else if let Some(n) = t.strip_suffix('s') {
-                (n, 1.0)
-            } else if let Some(n) = t.strip_suffix('m') {
-                (n, 60.0)
-            } else if let Some(n) = t.strip_suffix('h') {
-                (n, 3600.0)
-            } else {
-                (t, 1.0)
-            };
-            let n: f64 = number.trim().parse().map_err(|_| {
-                invalid(
-                    FIELD,
-                    format!("{text:?}"),
-                    "not a duration: use seconds or a number with ms, s, m or h",
-                )
-            })?;
-            (n * scale, format!("{text:?}"))
-        }
-    };
-    if seconds.is_nan() || seconds < 0.0 {
-        return Err(invalid(FIELD, shown, "must be greater than zero"));
-    }
-    if seconds == 0.0 {
-        return Err(invalid(FIELD, shown, "must be greater than zero"));
-    }
-    Duration::try_from_secs_f64(seconds).map_err(|_| invalid(FIELD, shown, "too large"))
 }

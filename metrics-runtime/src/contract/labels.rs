@@ -168,7 +168,9 @@ label_enum! {
 }
 
 label_enum! {
-    /// A server protocol: the `protocol` label of `keychain_active_connections`.
+    /// A server protocol: the `protocol` label of `keychain_active_connections`. More
+    /// may come, so matches need a wildcard arm.
+    #[non_exhaustive]
     Protocol, LABEL_PROTOCOL, {
         /// HTTP / REST.
         Http => "http",

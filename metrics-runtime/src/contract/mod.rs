@@ -12,6 +12,7 @@ pub(crate) mod error_type;
 pub(crate) mod labels;
 pub(crate) mod native;
 pub(crate) mod operation;
+pub(crate) mod operation_rule;
 
 use labels::*;
 

@@ -6,8 +6,10 @@ use std::fmt;
 use crate::contract::cardinality::OVERFLOW;
 use crate::contract::labels::Op;
 
+use crate::contract::operation_rule::invalid_reason;
+
 /// Longest user operation name, in bytes.
-pub const MAX_OPERATION_LEN: usize = 64;
+pub const MAX_OPERATION_LEN: usize = crate::contract::operation_rule::MAX_LEN;
 
 /// An `operation` label value: a built-in [`Op`] or a service's own operation.
 ///
@@ -32,27 +34,6 @@ pub struct Operation(Repr);
 enum Repr {
     Builtin(Op),
     User(&'static str),
-}
-
-/// Why a name is not a valid operation label value.
-pub(crate) fn invalid_reason(name: &str) -> Option<&'static str> {
-    let bytes = name.as_bytes();
-    if bytes.is_empty() {
-        return Some("is empty");
-    }
-    if bytes.len() > MAX_OPERATION_LEN {
-        return Some("is longer than 64 bytes");
-    }
-    if !bytes[0].is_ascii_lowercase() {
-        return Some("does not start with a lowercase ASCII letter");
-    }
-    if !bytes
-        .iter()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
-    {
-        return Some("has characters other than a-z, 0-9 and _");
-    }
-    None
 }
 
 impl Operation {
@@ -143,16 +124,16 @@ mod tests {
     }
 
     #[test]
-    fn reasons_name_the_rule() {
-        assert_eq!(invalid_reason(""), Some("is empty"));
-        assert_eq!(
-            invalid_reason("Wrap"),
-            Some("does not start with a lowercase ASCII letter")
-        );
-        assert_eq!(
-            invalid_reason("wrap-key"),
-            Some("has characters other than a-z, 0-9 and _")
-        );
-        assert_eq!(invalid_reason("wrap_key"), None);
+    fn the_built_ins_are_the_shared_list() {
+        // The macros crate accepts exactly these names: `operation_rule::BUILTINS`.
+        let ops: Vec<(String, &str)> = Op::ALL
+            .iter()
+            .map(|op| (format!("{op:?}"), op.as_str()))
+            .collect();
+        let shared: Vec<(String, &str)> = crate::contract::operation_rule::BUILTINS
+            .iter()
+            .map(|&(variant, label)| (variant.to_owned(), label))
+            .collect();
+        assert_eq!(ops, shared);
     }
 }

@@ -20,19 +20,46 @@ pub(crate) mod user;
 use crate::contract::buckets::Buckets;
 use crate::contract::Spec;
 use crate::render::{push_i64, push_nanos_as_seconds, push_u64};
-use crate::store::exemplars::Exemplars;
+use crate::store::families::exemplars::Exemplars;
+use crate::store::families::exposed::{cumulative, Value};
 use crate::store::families::Listed;
-use crate::store::read::{cumulative, Value};
 use crate::store::Store;
 use crate::trace::push_hex;
 pub(crate) use syntax::Syntax;
 
-/// An exposition format.
+/// An exposition format the endpoint serves. More may come (a new text version, say),
+/// so matches need a wildcard arm.
+///
+/// ```
+/// use keychain_metrics::{Format, Metrics, TextFormat};
+///
+/// let metrics = Metrics::new();
+/// let mut body = Vec::new();
+/// metrics.encode(Format::Protobuf, &mut body); // bytes: any format
+/// assert_eq!(Format::from(TextFormat::OpenMetrics).text(), Some(TextFormat::OpenMetrics));
+/// assert_eq!(Format::Protobuf.text(), None);
+/// assert!(Format::Text.content_type().starts_with("text/plain; version=0.0.4"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Format {
     /// Prometheus text format 0.0.4.
     Text,
     /// OpenMetrics 1.0 text.
+    OpenMetrics,
+    /// Length-delimited `io.prometheus.client.MetricFamily` protobuf messages, with
+    /// native histograms: what Prometheus asks for when its native histograms are on.
+    Protobuf,
+}
+
+/// The formats that are text, which [`Metrics::encode_into`](crate::Metrics::encode_into)
+/// appends to a `String`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TextFormat {
+    /// Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0 text, ending in `# EOF`.
     OpenMetrics,
 }
 
@@ -41,6 +68,9 @@ pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// `Content-Type` of OpenMetrics 1.0.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// `Content-Type` of the protobuf exposition.
+pub const PROTOBUF_CONTENT_TYPE: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
 
 impl Format {
     /// The `Content-Type` header value of this format.
@@ -48,15 +78,68 @@ impl Format {
         match self {
             Format::Text => TEXT_CONTENT_TYPE,
             Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+            Format::Protobuf => PROTOBUF_CONTENT_TYPE,
+        }
+    }
+
+    /// This format as a text format, if it is one.
+    pub const fn text(self) -> Option<TextFormat> {
+        match self {
+            Format::Text => Some(TextFormat::Text),
+            Format::OpenMetrics => Some(TextFormat::OpenMetrics),
+            Format::Protobuf => None,
         }
     }
 }
 
-/// Appends the exposition of `store` in `format` to `out`.
-pub(crate) fn encode(store: &Store, format: Format, out: &mut String) {
+impl TextFormat {
+    /// The `Content-Type` header value of this format.
+    pub const fn content_type(self) -> &'static str {
+        Format::from_text(self).content_type()
+    }
+}
+
+impl Format {
+    const fn from_text(text: TextFormat) -> Format {
+        match text {
+            TextFormat::Text => Format::Text,
+            TextFormat::OpenMetrics => Format::OpenMetrics,
+        }
+    }
+}
+
+impl From<TextFormat> for Format {
+    fn from(text: TextFormat) -> Format {
+        Format::from_text(text)
+    }
+}
+
+/// Appends the exposition of `store` in a text `format` to `out`.
+pub(crate) fn encode(store: &Store, format: TextFormat, out: &mut String) {
     match format {
-        Format::Text => encode_with::<text::Text>(store, out),
-        Format::OpenMetrics => encode_with::<openmetrics::OpenMetrics>(store, out),
+        TextFormat::Text => encode_with::<text::Text>(store, out),
+        TextFormat::OpenMetrics => encode_with::<openmetrics::OpenMetrics>(store, out),
+    }
+}
+
+/// Appends the exposition of `store` in any `format` to `out`. A text format is written
+/// into `out`'s own allocation when what `out` holds is UTF-8 (an empty buffer is), so a
+/// reused buffer is not copied.
+pub(crate) fn encode_bytes(store: &Store, format: Format, out: &mut Vec<u8>) {
+    let Some(text) = format.text() else {
+        return protobuf::encode(store, out);
+    };
+    match String::from_utf8(std::mem::take(out)) {
+        Ok(mut buffer) => {
+            encode(store, text, &mut buffer);
+            *out = buffer.into_bytes();
+        }
+        Err(not_utf8) => {
+            *out = not_utf8.into_bytes();
+            let mut buffer = String::new();
+            encode(store, text, &mut buffer);
+            out.extend_from_slice(buffer.as_bytes());
+        }
     }
 }
 

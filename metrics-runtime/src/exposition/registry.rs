@@ -14,7 +14,7 @@ use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 
 use crate::contract::buckets::Buckets;
 use crate::contract::{self, Kind, Spec};
-use crate::store::read::{cumulative, Value};
+use crate::store::families::exposed::{cumulative, Value};
 use crate::store::Store;
 
 thread_local! {

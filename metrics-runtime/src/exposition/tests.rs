@@ -1,4 +1,4 @@
-//! The OpenMetrics exposition: family names, canonical `le`, and `# EOF`.
+//! The text expositions: family names, canonical `le`, `# EOF`, and the entry points.
 
 use std::time::Duration;
 
@@ -247,4 +247,41 @@ fn an_instance_without_exemplars_keeps_none_even_in_a_trace() {
     m.record_operation(Op::Get, "pkcs8", Status::Success, Duration::from_millis(1));
     m.record_error(Op::Get, "pkcs8", "timeout");
     assert!(!m.encode_openmetrics().contains(" # {"));
+}
+
+#[test]
+fn the_byte_entry_point_writes_every_format() {
+    use crate::{Format, TextFormat};
+
+    let m = Metrics::new();
+    m.record_operation(
+        Op::Sign,
+        "pkcs11",
+        Status::Success,
+        Duration::from_millis(2),
+    );
+    for text in [TextFormat::Text, TextFormat::OpenMetrics] {
+        let mut bytes = b"prefix\n".to_vec();
+        m.encode(text.into(), &mut bytes);
+        let mut expected = "prefix\n".to_owned();
+        m.encode_into(text, &mut expected);
+        assert_eq!(bytes, expected.into_bytes(), "{text:?}");
+    }
+    let mut protobuf = Vec::new();
+    m.encode_protobuf(&mut protobuf);
+    let mut bytes = Vec::new();
+    m.encode(Format::Protobuf, &mut bytes);
+    assert_eq!(bytes, protobuf);
+    // After bytes that are not UTF-8 (a protobuf body), text is appended all the same.
+    m.encode(Format::Text, &mut bytes);
+    assert_eq!(&bytes[..protobuf.len()], &protobuf[..]);
+    assert_eq!(&bytes[protobuf.len()..], m.encode_text().as_bytes());
+    assert_eq!(
+        Format::Protobuf.content_type(),
+        crate::PROTOBUF_CONTENT_TYPE
+    );
+    assert_eq!(
+        TextFormat::OpenMetrics.content_type(),
+        crate::OPENMETRICS_CONTENT_TYPE
+    );
 }

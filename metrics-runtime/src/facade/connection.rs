@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::contract::labels::Protocol;
 use crate::facade::Metrics;
-use crate::store::series::CounterSeries;
+use crate::store::families::series::CounterSeries;
 use crate::store::Store;
 
 impl Metrics {

@@ -8,7 +8,7 @@ use crate::contract::buckets::nanos;
 use crate::contract::labels::Status;
 use crate::contract::operation::Operation;
 use crate::facade::Metrics;
-use crate::store::series::{CounterSeries, TimedSeries};
+use crate::store::families::series::{CounterSeries, TimedSeries};
 
 /// Error series this handle remembers; a call site rarely fails in more ways.
 const ERROR_SLOTS: usize = 4;

@@ -10,8 +10,8 @@ use crate::contract::buckets::nanos;
 use crate::contract::labels::{GrpcCode, HttpMethod, Status};
 use crate::contract::operation::Operation;
 use crate::contract::{BACKEND_HEALTHY, CERTS, KEYS};
-use crate::exposition::{self, Format};
-use crate::store::series::saturating_i64;
+use crate::exposition::{self, Format, TextFormat};
+use crate::store::families::series::saturating_i64;
 use crate::store::Store;
 
 /// The metrics of one keychain service: the contract's series, the switch that enables
@@ -144,22 +144,29 @@ impl Metrics {
     /// those registered in [`Metrics::registry`].
     pub fn encode_text(&self) -> String {
         let mut out = String::new();
-        self.encode_into(Format::Text, &mut out);
+        self.encode_into(TextFormat::Text, &mut out);
         out
     }
 
     /// The exposition in OpenMetrics 1.0 text, ending in `# EOF`.
     pub fn encode_openmetrics(&self) -> String {
         let mut out = String::new();
-        self.encode_into(Format::OpenMetrics, &mut out);
+        self.encode_into(TextFormat::OpenMetrics, &mut out);
         out
     }
 
-    /// Appends the exposition in `format` to `out`. With a reused `out` (cleared by the
-    /// caller) and no metrics of your own registered, this does not allocate once the
-    /// buffer has grown to size.
-    pub fn encode_into(&self, format: Format, out: &mut String) {
+    /// Appends the exposition in a text `format` to `out`. With a reused `out` (cleared
+    /// by the caller) and no metrics of your own registered, this does not allocate once
+    /// the buffer has grown to size. [`Metrics::encode`] writes any format as bytes.
+    pub fn encode_into(&self, format: TextFormat, out: &mut String) {
         exposition::encode(&self.store, format, out);
+    }
+
+    /// Appends the exposition in `format`, text or protobuf, to `out`: what an endpoint
+    /// sends under [`Format::content_type`]. A text format reuses `out`'s allocation
+    /// when `out` holds UTF-8 (an empty buffer does).
+    pub fn encode(&self, format: Format, out: &mut Vec<u8>) {
+        exposition::encode_bytes(&self.store, format, out);
     }
 
     /// Appends the protobuf exposition to `out`: length-delimited

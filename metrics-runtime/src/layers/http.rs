@@ -26,9 +26,9 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::clock;
 use crate::contract::labels::{HttpMethod, Protocol};
 use crate::facade::connection::OwnedConnectionGuard;
-use crate::instrument::clock;
 use crate::layers::response::{request_trace, End, Exchange};
 pub use crate::layers::response::{MeteredBody, ResponseFuture};
 use crate::trace::{self, TraceContext};

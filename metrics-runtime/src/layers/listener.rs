@@ -25,7 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::stall::StallTimer;
 use crate::contract::labels::Protocol;
 use crate::contract::{TCP_ACCEPTED, TCP_OPEN};
-use crate::store::series::CounterSeries;
+use crate::store::families::series::CounterSeries;
 use crate::Metrics;
 
 /// Holds one open connection in the gauge; made while recording is enabled, it always

@@ -300,18 +300,8 @@ async fn respond<B>(endpoint: &Endpoint, request: Request<B>) -> Reply {
     };
     let format = negotiate::format(text(header::ACCEPT), endpoint.openmetrics);
     let gzip = negotiate::gzip(text(header::ACCEPT_ENCODING));
-    let exposition = match format {
-        negotiate::Body::Text(format) => {
-            let mut text = String::new();
-            endpoint.metrics.encode_into(format, &mut text);
-            text.into_bytes()
-        }
-        negotiate::Body::Protobuf => {
-            let mut bytes = Vec::new();
-            endpoint.metrics.encode_protobuf(&mut bytes);
-            bytes
-        }
-    };
+    let mut exposition = Vec::new();
+    endpoint.metrics.encode(format, &mut exposition);
     let mut response = Response::builder()
         .header(header::CONTENT_TYPE, format.content_type())
         .header(header::VARY, "Accept, Accept-Encoding");

@@ -3,24 +3,6 @@
 
 use crate::Format;
 
-/// What the endpoint answers with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Body {
-    /// One of the text formats.
-    Text(Format),
-    /// Length-delimited `io.prometheus.client.MetricFamily` messages.
-    Protobuf,
-}
-
-impl Body {
-    pub(crate) fn content_type(self) -> &'static str {
-        match self {
-            Body::Text(format) => format.content_type(),
-            Body::Protobuf => crate::PROTOBUF_CONTENT_TYPE,
-        }
-    }
-}
-
 /// One entry of a header list: its value, lower-cased, its parameters other than `q`,
 /// and its quality. `("text/plain", ["version=0.0.4"], 0.3)`.
 struct Entry<'a> {
@@ -69,33 +51,33 @@ fn weighted(header: &str) -> impl Iterator<Item = Entry<'_>> + '_ {
     })
 }
 
-/// The best body `accept` allows. The protobuf format when the scraper ranks it first
+/// The best format `accept` allows. The protobuf format when the scraper ranks it first
 /// (Prometheus does when its native histograms are on; it says which message and
 /// framing, and nothing else is served under that type); with `openmetrics` offered,
 /// OpenMetrics when ranked above the text format; the text format otherwise, and when
 /// nothing matches.
-pub(crate) fn format(accept: Option<&str>, openmetrics: bool) -> Body {
+pub(crate) fn format(accept: Option<&str>, openmetrics: bool) -> Format {
     let Some(accept) = accept else {
-        return Body::Text(Format::Text);
+        return Format::Text;
     };
-    let mut best: Option<(Body, f32)> = None;
+    let mut best: Option<(Format, f32)> = None;
     for entry in weighted(accept) {
         let body = match entry.value.as_str() {
             "application/vnd.google.protobuf"
                 if entry.has("proto", "io.prometheus.client.MetricFamily")
                     && entry.has("encoding", "delimited") =>
             {
-                Body::Protobuf
+                Format::Protobuf
             }
-            "application/openmetrics-text" if openmetrics => Body::Text(Format::OpenMetrics),
-            "text/plain" | "text/*" | "*/*" => Body::Text(Format::Text),
+            "application/openmetrics-text" if openmetrics => Format::OpenMetrics,
+            "text/plain" | "text/*" | "*/*" => Format::Text,
             _ => continue,
         };
         if entry.q > 0.0 && best.is_none_or(|(_, b)| entry.q > b) {
             best = Some((body, entry.q));
         }
     }
-    best.map_or(Body::Text(Format::Text), |(f, _)| f)
+    best.map_or(Format::Text, |(f, _)| f)
 }
 
 /// Whether `accept_encoding` accepts gzip.
@@ -109,15 +91,15 @@ pub(crate) fn gzip(accept_encoding: Option<&str>) -> bool {
 mod tests {
     use super::*;
 
-    const TEXT: Body = Body::Text(Format::Text);
-    const OPENMETRICS: Body = Body::Text(Format::OpenMetrics);
+    const TEXT: Format = Format::Text;
+    const OPENMETRICS: Format = Format::OpenMetrics;
 
     #[test]
     fn prometheus_with_native_histograms_gets_protobuf() {
         // Prometheus 2.42 with --enable-feature=native-histograms.
         let prom = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-        assert_eq!(format(Some(prom), false), Body::Protobuf);
-        assert_eq!(format(Some(prom), true), Body::Protobuf);
+        assert_eq!(format(Some(prom), false), Format::Protobuf);
+        assert_eq!(format(Some(prom), true), Format::Protobuf);
         // Another message, or another framing, is not what this endpoint writes.
         let other = "application/vnd.google.protobuf;proto=io.prometheus.client.Other;encoding=delimited,text/plain;q=0.5";
         assert_eq!(format(Some(other), true), TEXT);

@@ -1,29 +1,24 @@
 //! How it is kept: the state of one instance and the recordings that land in it.
 //!
 //! A [`Store`] holds the switch, the instance's names, constant labels and bucket
-//! bounds, and one storage per entry of the contract's family table
-//! ([`families::Families`]). A storage is a [`family::Family`] of series found by their
-//! label values (without a lock); a series keeps its numbers in
-//! [`stripe::StripedCells`], a private stripe for each of the first few leased threads
-//! that write it ([`lanes`], [`lease`]) and a shared one, which a scrape reads through
-//! [`read::Exposed`].
+//! bounds, and one storage per entry of the contract's family table. It has three
+//! rooms, each using only the ones before it:
+//!
+//! - [`cells`]: concurrency. A series keeps its numbers in
+//!   [`cells::striped::StripedCells`]: a private stripe for each of the first few leased
+//!   threads that write it ([`cells::lanes`], [`cells::lease`]) and a shared one, each
+//!   under a sequence number ([`cells::seqlock`]), with native buckets ([`cells::native`]).
+//! - [`families`]: metric series and families. [`families::Families`] holds a
+//!   [`families::family::Family`] of series per table entry, found by their label
+//!   values without a lock; a scrape reads them through [`families::exposed::Exposed`].
+//! - [`caches`]: the layers' series, resolved once per HTTP method and gRPC path.
 //!
 //! The recording methods here are the only writers: the facade, the handles and the
 //! layers all call them, so a recording lands the same way whoever makes it.
 
-pub(crate) mod exemplars;
+pub(crate) mod caches;
+pub(crate) mod cells;
 pub(crate) mod families;
-pub(crate) mod family;
-#[cfg(feature = "grpc")]
-pub(crate) mod grpc_cache;
-pub(crate) mod http_cache;
-pub(crate) mod lanes;
-pub(crate) mod lease;
-pub(crate) mod native;
-pub(crate) mod read;
-pub(crate) mod seqlock;
-pub(crate) mod series;
-pub(crate) mod stripe;
 #[cfg(test)]
 mod tests;
 
@@ -36,9 +31,10 @@ use crate::contract::labels::{http_code_label, GrpcCode, HttpMethod, Protocol, S
 use crate::contract::operation::Operation;
 use crate::contract::{self, Spec};
 use crate::render;
+use caches::http::HttpCache;
+use families::family::Family;
+use families::series::{CounterSeries, GaugeSeries, TimedSeries};
 use families::{BucketSets, Caps, Families};
-use http_cache::HttpCache;
-use series::{CounterSeries, GaugeSeries, TimedSeries};
 
 /// The state of one instance; [`crate::Metrics`] is a shared handle on it.
 pub(crate) struct Store {
@@ -61,7 +57,7 @@ pub(crate) struct Store {
     http_cache: HttpCache,
     /// The gRPC series by method, for the layer.
     #[cfg(feature = "grpc")]
-    pub(crate) grpc_methods: family::Family<grpc_cache::GrpcMethod, 1>,
+    pub(crate) grpc_methods: Family<caches::grpc::GrpcMethod, 1>,
     /// The user's metrics, and the contract's as a collector (see `exposition::registry`).
     pub(crate) registry: prometheus::Registry,
 }
@@ -105,7 +101,7 @@ impl Store {
             exemplars: parts.exemplars,
             http_cache: HttpCache::new(),
             #[cfg(feature = "grpc")]
-            grpc_methods: family::Family::new([Some(Arc::clone(&caps.grpc_method))]),
+            grpc_methods: Family::new([Some(Arc::clone(&caps.grpc_method))]),
             registry: prometheus::Registry::new(),
         };
         // The in-flight gauge exposes every protocol from the start.
@@ -299,7 +295,7 @@ impl Store {
     pub(crate) fn add<const N: usize>(
         &self,
         spec: &Spec,
-        family: &family::Family<CounterSeries, N>,
+        family: &Family<CounterSeries, N>,
         values: [&str; N],
         n: u64,
     ) {
@@ -313,7 +309,7 @@ impl Store {
     pub(crate) fn observe<const N: usize>(
         &self,
         spec: &Spec,
-        family: &family::Family<TimedSeries, N>,
+        family: &Family<TimedSeries, N>,
         buckets: &Buckets,
         values: [&str; N],
         nanos: u64,
@@ -331,7 +327,7 @@ impl Store {
     pub(crate) fn set<const N: usize>(
         &self,
         spec: &Spec,
-        family: &family::Family<GaugeSeries, N>,
+        family: &Family<GaugeSeries, N>,
         values: [&str; N],
         value: i64,
     ) {
@@ -358,4 +354,60 @@ fn label_order(spec: &Spec, const_labels: &[(String, String)]) -> Box<[LabelSour
         .collect();
     order.sort_by(|a, b| name(a).cmp(name(b)));
     order.into()
+}
+
+#[cfg(feature = "grpc")]
+impl Store {
+    /// The entry of `path` (as admitted) for the method cache.
+    pub(crate) fn new_grpc_method(&self, [path]: &[&str; 1]) -> caches::grpc::GrpcMethod {
+        let f = &self.families;
+        let counter = |spec, family: &Family<CounterSeries, 1>| {
+            family.get_or_create([path], |v| self.counter(spec, v))
+        };
+        caches::grpc::GrpcMethod {
+            values: families::series::values_of(&[path]),
+            duration: f.grpc_durations.get_or_create([path], |v| {
+                self.histogram(&contract::GRPC_DURATION, &self.buckets.grpc, v)
+            }),
+            received: counter(&contract::GRPC_RECEIVED, &f.grpc_received),
+            sent: counter(&contract::GRPC_SENT, &f.grpc_sent),
+            calls: Default::default(),
+            codes: Default::default(),
+        }
+    }
+
+    /// One call of `method`: its request counter for `code`, its duration, its message
+    /// counts and its call type, the series a lookup by path in each family would find.
+    pub(crate) fn record_grpc_method(
+        &self,
+        method: &caches::grpc::GrpcMethod,
+        code: GrpcCode,
+        nanos: u64,
+        received: u64,
+        sent: u64,
+    ) {
+        if !self.enabled() {
+            return;
+        }
+        let f = &self.families;
+        let path = &*method.values[0];
+        method.codes[code.index()]
+            .get_or_init(|| {
+                f.grpc_requests.get_or_create([path, code.as_str()], |v| {
+                    self.counter(&contract::GRPC_REQUESTS, v)
+                })
+            })
+            .add(1);
+        method.duration.record(&self.buckets.grpc, None, nanos);
+        method.received.add(received);
+        method.sent.add(sent);
+        let call_type = caches::grpc::CallType::observed(received, sent);
+        method.calls[call_type as usize]
+            .get_or_init(|| {
+                f.grpc_calls.get_or_create([path, call_type.as_str()], |v| {
+                    self.counter(&contract::GRPC_CALLS, v)
+                })
+            })
+            .add(1);
+    }
 }

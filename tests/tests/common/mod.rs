@@ -1,12 +1,12 @@
 //! Helpers for assertions on expositions, and for waiting on servers.
 #![allow(dead_code)]
 
-pub use keychain_metrics_invariants::exposition::Sample;
+pub(crate) use keychain_metrics_invariants::exposition::Sample;
 use keychain_metrics_invariants::exposition::{self, Format};
 
 /// Parses the samples of a text or OpenMetrics exposition (told apart by `# EOF`) with
 /// the strict reader the fuzz targets use. Panics on anything malformed: a test failure.
-pub fn parse(text: &str) -> Vec<Sample> {
+pub(crate) fn parse(text: &str) -> Vec<Sample> {
     let format = if text.ends_with("# EOF\n") {
         Format::OpenMetrics
     } else {
@@ -29,7 +29,7 @@ fn matching(text: &str, name: &str, labels: &[(&str, &str)]) -> Vec<Sample> {
 }
 
 /// The value of the one sample named `name` whose labels include all of `labels`.
-pub fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let matches: Vec<f64> = matching(text, name, labels)
         .into_iter()
         .map(|s| s.value)
@@ -43,7 +43,7 @@ pub fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 /// `keychain_active_connections{protocol}`: requests in flight over `protocol`.
-pub fn in_flight(m: &keychain_metrics::Metrics, protocol: &str) -> f64 {
+pub(crate) fn in_flight(m: &keychain_metrics::Metrics, protocol: &str) -> f64 {
     value(
         &m.encode_text(),
         "keychain_active_connections",
@@ -53,7 +53,7 @@ pub fn in_flight(m: &keychain_metrics::Metrics, protocol: &str) -> f64 {
 }
 
 /// Number of sample lines whose name starts with `prefix`.
-pub fn count_series(text: &str, prefix: &str) -> usize {
+pub(crate) fn count_series(text: &str, prefix: &str) -> usize {
     parse(text)
         .iter()
         .filter(|s| s.name.starts_with(prefix))
@@ -62,7 +62,7 @@ pub fn count_series(text: &str, prefix: &str) -> usize {
 
 /// Waits until `f` holds (servers finish a moment after clients see their answers);
 /// fails after 5 s.
-pub async fn eventually(what: &str, f: impl Fn() -> bool) {
+pub(crate) async fn eventually(what: &str, f: impl Fn() -> bool) {
     for _ in 0..500 {
         if f() {
             return;
@@ -73,7 +73,7 @@ pub async fn eventually(what: &str, f: impl Fn() -> bool) {
 }
 
 /// The output of a future that completes at its first poll; panics if it would wait.
-pub fn now<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn now<F: std::future::Future>(f: F) -> F::Output {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match std::pin::pin!(f).poll(&mut cx) {
         std::task::Poll::Ready(v) => v,
@@ -83,7 +83,7 @@ pub fn now<F: std::future::Future>(f: F) -> F::Output {
 
 /// The trace ids of the exemplars on the samples named `name` whose labels include all
 /// of `labels`, in exposition order.
-pub fn exemplar_traces(text: &str, name: &str, labels: &[(&str, &str)]) -> Vec<String> {
+pub(crate) fn exemplar_traces(text: &str, name: &str, labels: &[(&str, &str)]) -> Vec<String> {
     matching(text, name, labels)
         .into_iter()
         .filter_map(|s| s.exemplar?.labels.get("trace_id").cloned())

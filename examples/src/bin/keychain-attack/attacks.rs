@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// A runtime for the attacks: one thread, at nice 10.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -28,7 +28,12 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// Connects, sends a scrape with a bad password (`:` in base64: an empty user, so the
 /// decoy hash) and hangs up at once, `per_second` times a second until `until`. The
 /// number sent.
-pub async fn login_flood(metrics: SocketAddr, per_second: u32, until: Instant, on: bool) -> u64 {
+pub(crate) async fn login_flood(
+    metrics: SocketAddr,
+    per_second: u32,
+    until: Instant,
+    on: bool,
+) -> u64 {
     const REQUEST: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic Og==\r\n\r\n";
     let mut ticks = tokio::time::interval(Duration::from_secs(1) / per_second);
     let mut sent = 0;
@@ -44,7 +49,7 @@ pub async fn login_flood(metrics: SocketAddr, per_second: u32, until: Instant, o
 }
 
 /// What a never-reading client sends to each port: requests pipelined back to back.
-pub enum Stuck {
+pub(crate) enum Stuck {
     /// HTTP/1.1 requests to `path`.
     Http(&'static str),
     /// Nothing at all (a gRPC client that never sends its preface).
@@ -53,7 +58,7 @@ pub enum Stuck {
 
 /// `count` connections to `addr` that send their requests until the socket is full
 /// (or for at most a second each) and then never read: held until dropped.
-pub async fn stuck(addr: SocketAddr, what: Stuck, count: usize) -> Vec<TcpStream> {
+pub(crate) async fn stuck(addr: SocketAddr, what: Stuck, count: usize) -> Vec<TcpStream> {
     let mut held = Vec::with_capacity(count);
     for _ in 0..count {
         let Ok(mut c) = TcpStream::connect(addr).await else {
@@ -79,7 +84,7 @@ pub async fn stuck(addr: SocketAddr, what: Stuck, count: usize) -> Vec<TcpStream
 
 /// An archive of about 64 MiB of as many keys as a restore takes, each a 328-byte
 /// bogus PEM; built before the attack, so that building it is not measured.
-pub fn large_archive() -> pb::BackupArchive {
+pub(crate) fn large_archive() -> pb::BackupArchive {
     let keys = (ARCHIVE_LIMIT - 1024) / 350; // 344 bytes each on the wire
     assert!(keys <= MAX_ARCHIVE_KEYS);
     let bogus = "-----BEGIN PRIVATE KEY-----\n".to_owned() + &"A".repeat(300);
@@ -98,7 +103,7 @@ pub fn large_archive() -> pb::BackupArchive {
 /// each on the wire and 48 in memory once decoded (1.6 GB): refused as its keys are
 /// counted. Then `large` ([`large_archive`]): read whole, then refused as invalid.
 /// Their gRPC codes and times.
-pub async fn restores(
+pub(crate) async fn restores(
     grpc: &str,
     large: pb::BackupArchive,
 ) -> Result<[(tonic::Code, Duration); 2], String> {

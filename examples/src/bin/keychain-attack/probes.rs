@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 /// Scrapes `url` every second until `until`, with basic auth, as Prometheus does
 /// (one kept-alive connection, a 2 s timeout): each scrape's time, `None` if it failed.
-pub async fn scrape(
+pub(crate) async fn scrape(
     url: String,
     (user, password): (String, String),
     until: Instant,
@@ -41,14 +41,14 @@ pub async fn scrape(
 }
 
 /// Signs with a pkcs8 key over REST.
-pub struct Signer {
+pub(crate) struct Signer {
     client: reqwest::Client,
     url: String,
 }
 
 impl Signer {
     /// Generates the key it signs with.
-    pub async fn new(rest: &str) -> Result<Self, String> {
+    pub(crate) async fn new(rest: &str) -> Result<Self, String> {
         let client = reqwest::Client::new();
         let key: Value = client
             .post(format!("{rest}/v1/pkcs8/keys"))
@@ -68,7 +68,7 @@ impl Signer {
     }
 
     /// Signs 40 times a second until `until`: each successful call's time.
-    pub async fn sign_until(&self, until: Instant) -> Vec<Duration> {
+    pub(crate) async fn sign_until(&self, until: Instant) -> Vec<Duration> {
         let data = base64::engine::general_purpose::STANDARD.encode(b"attack");
         let mut ticks = tokio::time::interval(Duration::from_millis(25));
         let mut times = Vec::new();
@@ -90,7 +90,7 @@ impl Signer {
 }
 
 /// The 99th percentile.
-pub fn p99(times: &[Duration]) -> Duration {
+pub(crate) fn p99(times: &[Duration]) -> Duration {
     let mut sorted = times.to_vec();
     sorted.sort();
     sorted
@@ -100,10 +100,10 @@ pub fn p99(times: &[Duration]) -> Duration {
 }
 
 /// The peak resident set of a process, sampled every 50 ms.
-pub struct Rss(Arc<AtomicU64>);
+pub(crate) struct Rss(Arc<AtomicU64>);
 
 impl Rss {
-    pub fn watch(pid: i32) -> Self {
+    pub(crate) fn watch(pid: i32) -> Self {
         let peak = Arc::new(AtomicU64::new(0));
         let sampler = Arc::clone(&peak);
         tokio::spawn(async move {
@@ -115,7 +115,7 @@ impl Rss {
         Rss(peak)
     }
 
-    pub fn max(&self) -> u64 {
+    pub(crate) fn max(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
 }
@@ -145,7 +145,7 @@ fn running(pid: i32) -> bool {
 }
 
 /// Sends SIGINT and waits up to `limit` for the process to end: how long it took.
-pub async fn interrupt(pid: i32, limit: Duration) -> Option<Duration> {
+pub(crate) async fn interrupt(pid: i32, limit: Duration) -> Option<Duration> {
     let started = Instant::now();
     // SAFETY: kill only sends a signal; the pid is the server this run was given.
     if unsafe { libc::kill(pid, libc::SIGINT) } != 0 {

@@ -14,7 +14,7 @@ use crate::report::Tally;
 use crate::{Plan, Rng, Target};
 
 /// One call's context: the worker's clients and what it tallies into.
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     pub plan: &'a Plan,
     pub target: &'a Target,
     pub http: &'a reqwest::Client,
@@ -25,7 +25,7 @@ pub struct Call<'a> {
 
 impl Call<'_> {
     /// Makes one call, records it, and returns its JSON answer when it succeeded.
-    pub async fn rest(
+    pub(crate) async fn rest(
         &mut self,
         op: &'static str,
         method: reqwest::Method,
@@ -55,7 +55,7 @@ impl Call<'_> {
 
     /// Records a gRPC call in `trace` that started at `started`; its message if it
     /// succeeded.
-    pub fn done<T>(
+    pub(crate) fn done<T>(
         &self,
         op: &'static str,
         started: Instant,
@@ -69,7 +69,7 @@ impl Call<'_> {
     }
 
     /// A key the server acknowledged creating: known from now on, and logged.
-    pub fn created(&self, backend: &'static str, kind: &'static str, id: String) {
+    pub(crate) fn created(&self, backend: &'static str, kind: &'static str, id: String) {
         if let Some(log) = &self.plan.acknowledged {
             if let Ok(mut file) = log.lock() {
                 // One write per line, so a killed run leaves whole lines.
@@ -84,7 +84,7 @@ impl Call<'_> {
     /// A Restore of `keys` (id, PEM) succeeded: the backend holds exactly those now, so
     /// they are the ones known (keys deleted since the backup are back, keys created
     /// since are gone), and `--max-keys` keeps bounding what the server holds.
-    pub fn restored(&self, backend: &'static str, keys: Vec<(String, String)>) {
+    pub(crate) fn restored(&self, backend: &'static str, keys: Vec<(String, String)>) {
         let Ok(mut known) = self.target.keys.lock() else {
             return;
         };
@@ -100,7 +100,7 @@ impl Call<'_> {
     }
 
     /// A key about to be deleted: no longer known.
-    pub fn forget(&self, backend: &'static str, kind: &'static str, id: &str) {
+    pub(crate) fn forget(&self, backend: &'static str, kind: &'static str, id: &str) {
         if let Ok(mut keys) = self.target.keys.lock() {
             if let Some(ids) = keys.get_mut(&(backend, kind)) {
                 ids.retain(|k| k != id);
@@ -109,7 +109,7 @@ impl Call<'_> {
     }
 
     /// Whether creating another key of `kind` would pass `--max-keys`.
-    pub fn at_cap(&self, backend: &'static str, kind: &'static str) -> bool {
+    pub(crate) fn at_cap(&self, backend: &'static str, kind: &'static str) -> bool {
         self.target.keys.lock().is_ok_and(|keys| {
             keys.get(&(backend, kind))
                 .is_some_and(|ids| ids.len() >= self.plan.max_keys)
@@ -117,7 +117,7 @@ impl Call<'_> {
     }
 
     /// A known key of `kind`, at random.
-    pub fn known(
+    pub(crate) fn known(
         &self,
         backend: &'static str,
         kind: &'static str,
@@ -129,7 +129,7 @@ impl Call<'_> {
     }
 
     /// A key of `kind`, generating one if none is known yet.
-    pub async fn key(
+    pub(crate) async fn key(
         &mut self,
         backend: &'static str,
         kind: &'static str,
@@ -144,7 +144,7 @@ impl Call<'_> {
 
 /// A fresh sampled W3C `traceparent` for one call, and its trace id: every call is a
 /// trace of its own, which the server's exemplars and spans then name.
-pub fn traceparent() -> (String, [u8; 16]) {
+pub(crate) fn traceparent() -> (String, [u8; 16]) {
     static SEED: OnceLock<u64> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let seed = *SEED.get_or_init(|| {
@@ -171,7 +171,7 @@ fn mix(seed: u64, n: u64) -> u64 {
 }
 
 /// `message` as a gRPC request carrying a fresh `traceparent`, and its trace id.
-pub fn traced<T>(message: T) -> (tonic::Request<T>, [u8; 16]) {
+pub(crate) fn traced<T>(message: T) -> (tonic::Request<T>, [u8; 16]) {
     let (header, trace) = traceparent();
     let mut request = tonic::Request::new(message);
     if let Ok(value) = header.parse() {

@@ -6,7 +6,7 @@ use crate::call::Call;
 use crate::{Rng, KINDS};
 
 /// Generate or Import (of a key made here), half and half.
-pub async fn writes(call: &mut Call<'_>, rng: &mut Rng) {
+pub(crate) async fn writes(call: &mut Call<'_>, rng: &mut Rng) {
     let backend = rng.pick(&call.plan.backends);
     let kind = rng.pick(&KINDS);
     if rng.chance(0.5) {
@@ -25,7 +25,7 @@ pub async fn writes(call: &mut Call<'_>, rng: &mut Rng) {
 /// 8, list 10, rotate 7, delete 5, backup (then restore, three times in ten) 3,
 /// health check 7. With `--max-keys`, a step that would create a key past it deletes
 /// one instead.
-pub async fn full(call: &mut Call<'_>, rng: &mut Rng) {
+pub(crate) async fn full(call: &mut Call<'_>, rng: &mut Rng) {
     let backend = rng.pick(&call.plan.backends);
     match rng.next() % 100 {
         0..=9 => {

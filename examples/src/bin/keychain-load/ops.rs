@@ -48,7 +48,11 @@ fn backend_ref(backend: &str) -> pb::BackendRef {
 
 impl Call<'_> {
     /// Generates a key of `kind`; its id, now known, if the server made it.
-    pub async fn generate(&mut self, backend: &'static str, kind: &'static str) -> Option<String> {
+    pub(crate) async fn generate(
+        &mut self,
+        backend: &'static str,
+        kind: &'static str,
+    ) -> Option<String> {
         let id = if self.over_grpc {
             let request = pb::GenerateRequest {
                 backend: backend.into(),
@@ -70,7 +74,7 @@ impl Call<'_> {
     }
 
     /// Imports `pem` (a key of `kind`); the new id if the server took it.
-    pub async fn import(
+    pub(crate) async fn import(
         &mut self,
         backend: &'static str,
         kind: &'static str,
@@ -97,7 +101,7 @@ impl Call<'_> {
     }
 
     /// Stores `pem` (a key of `kind`) under `id`.
-    pub async fn store(
+    pub(crate) async fn store(
         &mut self,
         backend: &'static str,
         kind: &'static str,
@@ -124,7 +128,12 @@ impl Call<'_> {
     }
 
     /// Deletes a known key of `kind`, if there is one.
-    pub async fn delete(&mut self, backend: &'static str, kind: &'static str, rng: &mut Rng) {
+    pub(crate) async fn delete(
+        &mut self,
+        backend: &'static str,
+        kind: &'static str,
+        rng: &mut Rng,
+    ) {
         let Some(id) = self.known(backend, kind, rng) else {
             return;
         };
@@ -138,7 +147,7 @@ impl Call<'_> {
     }
 
     /// Looks a key up.
-    pub async fn get(&mut self, backend: &'static str, id: String) {
+    pub(crate) async fn get(&mut self, backend: &'static str, id: String) {
         if self.over_grpc {
             grpc!(self, "get", get(key_ref(backend, id)));
         } else {
@@ -148,7 +157,12 @@ impl Call<'_> {
     }
 
     /// Signs `data`; the signature if the server made one.
-    pub async fn sign(&mut self, backend: &'static str, id: &str, data: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) async fn sign(
+        &mut self,
+        backend: &'static str,
+        id: &str,
+        data: &[u8],
+    ) -> Option<Vec<u8>> {
         if self.over_grpc {
             let request = pb::SignRequest {
                 backend: backend.into(),
@@ -167,7 +181,7 @@ impl Call<'_> {
     }
 
     /// Verifies `signature` over `data`.
-    pub async fn verify(
+    pub(crate) async fn verify(
         &mut self,
         backend: &'static str,
         id: String,
@@ -190,7 +204,7 @@ impl Call<'_> {
     }
 
     /// Encrypts (`op` = `encrypt`) or decrypts (`decrypt`) `data`; the result if any.
-    pub async fn crypt(
+    pub(crate) async fn crypt(
         &mut self,
         op: &'static str,
         backend: &'static str,
@@ -217,7 +231,7 @@ impl Call<'_> {
     }
 
     /// Exports a key; its PEM if the server gave it.
-    pub async fn export(&mut self, backend: &'static str, id: String) -> Option<String> {
+    pub(crate) async fn export(&mut self, backend: &'static str, id: String) -> Option<String> {
         if self.over_grpc {
             grpc!(self, "export", export(key_ref(backend, id))).map(|p| p.pem)
         } else {
@@ -227,7 +241,7 @@ impl Call<'_> {
     }
 
     /// Lists a backend's keys (over gRPC, a server stream read to its end).
-    pub async fn list(&mut self, backend: &'static str) {
+    pub(crate) async fn list(&mut self, backend: &'static str) {
         if !self.over_grpc {
             let path = format!("/v1/{backend}/keys");
             self.rest("list", Method::GET, &path, None).await;
@@ -252,7 +266,7 @@ impl Call<'_> {
     }
 
     /// Rotates a key.
-    pub async fn rotate(&mut self, backend: &'static str, id: String) {
+    pub(crate) async fn rotate(&mut self, backend: &'static str, id: String) {
         if self.over_grpc {
             grpc!(self, "rotate", rotate(key_ref(backend, id)));
         } else {
@@ -263,7 +277,7 @@ impl Call<'_> {
 
     /// Backs a backend up and, when `restore`, restores what it got: the key set goes
     /// back to the backup's.
-    pub async fn backup(&mut self, backend: &'static str, restore: bool) {
+    pub(crate) async fn backup(&mut self, backend: &'static str, restore: bool) {
         if self.over_grpc {
             let archive = grpc!(self, "backup", backup(backend_ref(backend)));
             let Some(archive) = archive.filter(|_| restore) else {
@@ -296,7 +310,7 @@ impl Call<'_> {
     }
 
     /// Checks a backend's health.
-    pub async fn health_check(&mut self, backend: &'static str) {
+    pub(crate) async fn health_check(&mut self, backend: &'static str) {
         if self.over_grpc {
             grpc!(self, "health_check", health_check(backend_ref(backend)));
         } else {

@@ -7,14 +7,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 /// Calls, errors and latencies of one operation.
-pub type Counts = (u64, u64, Vec<Duration>);
+pub(crate) type Counts = (u64, u64, Vec<Duration>);
 
 /// One call's trace: how long it took, where it went, and its trace id.
-pub type Traced = (Duration, String, &'static str, [u8; 16]);
+pub(crate) type Traced = (Duration, String, &'static str, [u8; 16]);
 
 /// What was sent and how it went.
 #[derive(Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// By (target, operation).
     pub calls: Mutex<BTreeMap<(String, &'static str), Counts>>,
     /// Every call's trace.
@@ -22,7 +22,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn record(
+    pub(crate) fn record(
         &self,
         target: &str,
         op: &'static str,
@@ -51,7 +51,7 @@ fn hex(trace: &[u8; 16]) -> String {
 
 /// Lists the slowest calls with their trace ids (the ones to look up in the server's
 /// spans, or in an exemplar) and writes every trace id sent to `path`, if given.
-pub fn slowest(
+pub(crate) fn slowest(
     tally: &Tally,
     path: Option<&std::path::Path>,
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -81,7 +81,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-pub fn report(
+pub(crate) fn report(
     tally: &Tally,
     elapsed: Duration,
     summary: Option<&std::path::Path>,

@@ -12,7 +12,7 @@
 
 #[cfg(test)]
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::pedantic, missing_docs)]
+#[allow(clippy::all, clippy::pedantic, missing_docs, unreachable_pub)]
 mod messages;
 mod wire;
 
@@ -21,20 +21,16 @@ use prometheus::Encoder as _;
 use crate::contract::buckets::Buckets;
 use crate::contract::{Kind, Spec};
 use crate::exposition::registry;
-use crate::store::exemplars::{Exemplar, Exemplars};
+use crate::store::cells::native::NativeSnapshot;
+use crate::store::families::exemplars::{Exemplar, Exemplars};
+use crate::store::families::exposed::{cumulative, Sample, Value};
 use crate::store::families::Listed;
-use crate::store::native::NativeSnapshot;
-use crate::store::read::{cumulative, Sample, Value};
 use crate::store::{LabelSource, Store};
 use crate::trace::hex;
 use wire::{
     bytes_field, double_field, len_field_len, len_prefix, uint_field, uint_field_len, varint,
     varint_len, zigzag, DOUBLE_FIELD_LEN,
 };
-
-/// `Content-Type` of the protobuf exposition.
-pub const PROTOBUF_CONTENT_TYPE: &str =
-    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
 
 /// `MetricType` values.
 fn metric_type(kind: Kind) -> u64 {

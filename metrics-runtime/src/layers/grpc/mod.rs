@@ -45,13 +45,13 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::clock;
 use crate::contract::cardinality::OVERFLOW;
 use crate::contract::labels::{GrpcCode, Protocol};
 use crate::facade::connection::OwnedConnectionGuard;
-use crate::instrument::clock;
 use crate::layers::response::{request_trace, with_chunks, End, Exchange};
 pub use crate::layers::response::{MeteredBody, ResponseFuture};
-use crate::store::grpc_cache::GrpcMethod;
+use crate::store::caches::grpc::GrpcMethod;
 use crate::store::Store;
 use crate::trace::{self, TraceContext};
 use crate::Metrics;

@@ -6,14 +6,14 @@
 //! its home lane, one load and one compare, and looks further only when that is not
 //! its own. A series so costs memory for the threads that wrote it, at most [`LANES`]
 //! of them, instead of a slot per possible lease. Later threads share the series' locked
-//! stripe until it proves contended (see [`crate::store::stripe`]).
+//! stripe until it proves contended (see [`crate::store::cells::striped`]).
 //!
 //! A lane is never given back: a lease outlives its thread (the next thread to take it
 //! continues its counts), so its lanes stay its own.
 
 use std::sync::atomic::{AtomicU16, Ordering};
 
-use crate::store::lease::Id;
+use crate::store::cells::lease::Id;
 
 /// Private stripes per series. Four keep an operation series' worst case (every lane
 /// taken, plus the shared stripe) within 1.5× the `prometheus` crate's memory per series
@@ -32,7 +32,7 @@ fn home(id: Id) -> usize {
 
 impl Owners {
     /// The home lane of `id`, if `id` owns it: the recording path's test. For
-    /// [`crate::store::lease::NO_ID`] it is `None`.
+    /// [`crate::store::cells::lease::NO_ID`] it is `None`.
     #[inline(always)]
     pub(crate) fn at_home(&self, id: Id) -> Option<usize> {
         let home = home(id);
@@ -61,7 +61,7 @@ impl Owners {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::lease::{id_of, NO_ID};
+    use crate::store::cells::lease::{id_of, NO_ID};
 
     #[test]
     fn leases_claim_their_home_lane_first_then_any_free_one() {

@@ -1,4 +1,5 @@
-//! The clock of instrumented calls: the CPU's timestamp counter where it is invariant.
+//! The clock of instrumented calls and of the layers: the CPU's timestamp counter where
+//! it is invariant.
 //!
 //! An `std::time::Instant::now()` + `elapsed()` pair costs 63 ns on this project's VM,
 //! a raw TSC pair 37–43 ns (`quanta`); a call site reads the clock twice, so this is most

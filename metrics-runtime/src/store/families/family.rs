@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::contract::cardinality::{clip, LabelCap};
-use crate::store::series::Labelled;
+use crate::store::families::series::Labelled;
 
 /// An open-addressing table of series, read without locks. Only the holder of the
 /// family's write lock inserts, and a slot, once filled, never changes: a reader that
@@ -259,7 +259,7 @@ impl<S: Labelled, const N: usize> Family<S, N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::series::CounterSeries;
+    use crate::store::families::series::CounterSeries;
 
     fn family() -> Family<CounterSeries, 2> {
         Family::new([None, None])

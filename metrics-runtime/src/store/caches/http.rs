@@ -6,7 +6,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::contract::labels::HttpMethod;
-use crate::store::series::{CounterSeries, TimedSeries};
+use crate::store::families::series::{CounterSeries, TimedSeries};
 
 /// Status codes remembered per method; most endpoints answer with a handful.
 const CODES: usize = 4;

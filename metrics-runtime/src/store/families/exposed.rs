@@ -2,15 +2,14 @@
 //! the series through [`Exposed`], so a family is declared once and served by both.
 
 use std::cell::RefCell;
-use std::sync::Arc;
 
-use crate::contract::cardinality::LabelCap;
 use crate::contract::native::NativeLayout;
-use crate::store::exemplars::Exemplars;
-use crate::store::family::Family;
-use crate::store::native::NativeSnapshot;
-use crate::store::series::{CounterSeries, GaugeSeries, Labelled, TimedSeries};
-use crate::store::stripe::MAX_CELLS;
+use crate::store::cells::native::NativeSnapshot;
+use crate::store::cells::stripe::MAX_CELLS;
+use crate::store::families::exemplars::Exemplars;
+use crate::store::families::family::Family;
+use crate::store::families::series::{CounterSeries, GaugeSeries, Labelled, TimedSeries};
+use crate::store::families::storage::{DeltaGauges, Operations, ProtocolGauges};
 
 /// The current value of one series.
 pub(crate) enum Value<'a> {
@@ -108,24 +107,6 @@ impl<const N: usize> Exposed for Family<TimedSeries, N> {
     }
 }
 
-/// The operations: per (operation, backend), the status counts and the duration
-/// histogram in one cell array, exposed as two families.
-pub(crate) struct Operations(pub(crate) Family<TimedSeries, 2>);
-
-impl Operations {
-    pub(crate) fn new(caps: [Option<Arc<LabelCap>>; 2]) -> Self {
-        Operations(Family::new(caps))
-    }
-}
-
-impl std::ops::Deref for Operations {
-    type Target = Family<TimedSeries, 2>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
 thread_local! {
     /// Snapshot buffer of the operations, reused across scrapes on this thread.
     static SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
@@ -192,30 +173,11 @@ impl Exposed for Operations {
     }
 }
 
-/// The in-flight gauge: one delta-moved series per protocol, always exposed.
-pub(crate) struct ProtocolGauges(pub(crate) Vec<CounterSeries>);
-
-impl ProtocolGauges {
-    /// Empty until the store creates the series, which needs the constant labels.
-    pub(crate) fn new(_caps: [Option<Arc<LabelCap>>; 1]) -> Self {
-        ProtocolGauges(Vec::new())
-    }
-}
-
 impl Exposed for ProtocolGauges {
     fn visit(&self, _: Option<&NativeLayout>, f: &mut dyn FnMut(Sample<'_>)) {
         for s in &self.0 {
             f(sample(s, &s.labels, Value::Gauge(s.value() as i64)));
         }
-    }
-}
-
-/// Gauges moved by deltas, kept in a family (open TCP connections, by protocol).
-pub(crate) struct DeltaGauges<const N: usize>(pub(crate) Family<CounterSeries, N>);
-
-impl<const N: usize> DeltaGauges<N> {
-    pub(crate) fn new(caps: [Option<Arc<LabelCap>>; N]) -> Self {
-        DeltaGauges(Family::new(caps))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Per-thread leases.
 //!
 //! Each recording thread leases a small integer, unique among the threads alive at the
-//! same time. A lease owns the private stripes it claimed (see [`crate::store::lanes`]),
+//! same time. A lease owns the private stripes it claimed (see [`crate::store::cells::lanes`]),
 //! so its holder is their only writer and updates them with plain loads and stores
 //! instead of locked read-modify-write instructions. A lease returns to the pool when its
 //! thread exits and is handed to the next new thread: the stripes' counts are
@@ -56,7 +56,7 @@ fn capacity_from(cores: usize, setting: Option<&str>) -> usize {
 fn acquire() -> Option<usize> {
     let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
     // The lowest free lease: the threads alive at a time keep small, distinct numbers,
-    // so they find their home lanes free (see `crate::store::lanes`). Threads start
+    // so they find their home lanes free (see `crate::store::cells::lanes`). Threads start
     // rarely; a scan of at most 4,096 numbers is cheap beside one.
     let lowest = (0..pool.free.len()).min_by_key(|&i| pool.free[i]);
     if let Some(at) = lowest {
@@ -69,7 +69,7 @@ fn acquire() -> Option<usize> {
     None
 }
 
-/// A thread's lease as lanes know it (see [`crate::store::lanes`]): the lease number
+/// A thread's lease as lanes know it (see [`crate::store::cells::lanes`]): the lease number
 /// plus one, so that no lease is 0, a free lane.
 pub(crate) type Id = u16;
 

@@ -2,15 +2,15 @@
 //!
 //! A series is a fixed number of `u64` cells (for an operation: three status counts,
 //! the histogram buckets and the duration sum in nanoseconds), followed, for a histogram
-//! with native buckets, by their part (see [`crate::store::native`]). The cells are kept in
+//! with native buckets, by their part (see [`crate::store::cells::native`]). The cells are kept in
 //! several stripes and a scrape adds them up: a private stripe ("lane") for each of the
-//! first few leased threads that write the series (see [`crate::store::lanes`] and
-//! [`crate::store::lease`]), and a shared stripe for every other thread. When writers
+//! first few leased threads that write the series (see [`crate::store::cells::lanes`] and
+//! [`crate::store::cells::lease`]), and a shared stripe for every other thread. When writers
 //! keep meeting on the shared stripe, every lease gets a private stripe of that series:
 //! memory goes where contention is, as in `java.util.concurrent.atomic.LongAdder`.
 //!
 //! Each stripe carries a sequence number, a seqlock with a single writer at a time (see
-//! [`crate::store::seqlock`], model-checked with `loom`): the writer makes it odd,
+//! [`crate::store::cells::seqlock`], model-checked with `loom`): the writer makes it odd,
 //! updates the cells and makes it even again; a reader retries until it has read all
 //! cells between two equal even values. So a scrape sees every recording
 //! whole or not at all: a histogram's buckets, count and sum (and an operation's status
@@ -23,144 +23,12 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use crate::contract::buckets::MAX_BUCKETS;
 use crate::contract::native::NativeLayout;
-use crate::store::lanes::{Owners, LANES};
-use crate::store::lease::{self, Id, NO_ID};
-use crate::store::native::{self, NativeCells, NativeSnapshot};
-use crate::store::seqlock::{self, Open};
-
-/// Most cells a series may have: an operation's 3 status counts, [`MAX_BUCKETS`]
-/// buckets, `+Inf` and the sum. Bounds the stack buffer a scrape reads into.
-pub(crate) const MAX_CELLS: usize = 3 + MAX_BUCKETS + 2;
-
-const PER_LINE: usize = 16;
-
-/// 128 bytes: two cache lines, so the adjacent-line prefetcher cannot make two
-/// threads' stripes share a line either.
-#[repr(align(128))]
-struct Line([AtomicU64; PER_LINE]);
-
-const _: () = assert!(std::mem::size_of::<Line>() == PER_LINE * 8);
-
-impl Line {
-    fn new() -> Self {
-        Line(std::array::from_fn(|_| AtomicU64::new(0)))
-    }
-}
-
-/// One copy of a series' cells, preceded by its sequence number and followed by its
-/// native part (see [`crate::store::native`]), which the same sequence covers.
-struct Stripe {
-    lines: Box<[Line]>,
-}
-
-/// Where the native part of a series' stripes is: after its `len` classic cells.
-#[derive(Clone, Copy)]
-struct Native {
-    len: usize,
-    span: usize,
-}
-
-impl Native {
-    #[inline(always)]
-    fn of(self, stripe: &Stripe) -> NativeCells<'_> {
-        // After the sequence and the classic cells.
-        NativeCells::at(&stripe.flat()[1 + self.len..], self.span)
-    }
-}
-
-/// Write access to one stripe, handed to the closure of [`StripedCells::write`].
-pub(crate) struct StripeWriter<'a>(&'a Stripe, Option<Native>);
-
-impl StripeWriter<'_> {
-    /// Adds `n` (wrapping) to cell `i`. The writer is exclusive, so load and store suffice.
-    #[inline(always)]
-    pub(crate) fn add(&self, i: usize, n: u64) {
-        let cell = self.0.cell(i);
-        cell.store(
-            cell.load(Ordering::Relaxed).wrapping_add(n),
-            Ordering::Relaxed,
-        );
-    }
-
-    /// Counts one observation in the native bucket `index` (`None`: the zero bucket).
-    #[inline(always)]
-    pub(crate) fn native(&self, index: Option<i32>) {
-        if let Some(native) = self.1 {
-            if !native.of(self.0).try_observe(index) {
-                observe_cold(self.0, native, index.unwrap_or_default());
-            }
-        }
-    }
-}
-
-/// Out of line, taking what it needs in registers, so the recording path stays short.
-#[cold]
-#[inline(never)]
-fn observe_cold(stripe: &Stripe, native: Native, index: i32) {
-    native.of(stripe).observe_cold(index);
-}
-
-impl Stripe {
-    fn new(cells: usize, native: Option<(Native, u32)>) -> Self {
-        let extra = native.map_or(0, |(n, _)| native::cells_for(n.span));
-        let lines = (1 + cells + extra).div_ceil(PER_LINE);
-        let stripe = Stripe {
-            lines: (0..lines).map(|_| Line::new()).collect(),
-        };
-        if let Some((n, coarse)) = native {
-            n.of(&stripe).init(coarse);
-        }
-        stripe
-    }
-
-    #[inline(always)]
-    fn seq(&self) -> &AtomicU64 {
-        &self.lines[0].0[0]
-    }
-
-    /// Every cell, the sequence first, as one slice.
-    #[inline(always)]
-    fn flat(&self) -> &[AtomicU64] {
-        // SAFETY: `Line` is `repr(align(128))` around `[AtomicU64; 16]`: 128 bytes with
-        // no padding, so `lines` is `PER_LINE * len` contiguous, initialised cells,
-        // borrowed for as long as `self`.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.lines.as_ptr().cast::<AtomicU64>(),
-                self.lines.len() * PER_LINE,
-            )
-        }
-    }
-
-    #[inline(always)]
-    fn cell(&self, i: usize) -> &AtomicU64 {
-        let slot = i + 1;
-        &self.lines[slot / PER_LINE].0[slot % PER_LINE]
-    }
-
-    /// Adds a consistent snapshot of this stripe's cells into `out` (wrapping), and of
-    /// its native buckets into `native`.
-    fn read_into(&self, out: &mut [u64], mut native: Option<(Native, &mut NativeSnapshot)>) {
-        let mut tmp = [0u64; MAX_CELLS];
-        let tmp = &mut tmp[..out.len()];
-        seqlock::read(self.seq(), || {
-            for (i, t) in tmp.iter_mut().enumerate() {
-                *t = self.cell(i).load(Ordering::Relaxed);
-            }
-            if let Some((n, snapshot)) = native.as_mut() {
-                snapshot.stage(&n.of(self));
-            }
-        });
-        for (o, t) in out.iter_mut().zip(tmp.iter()) {
-            *o = o.wrapping_add(*t);
-        }
-        if let Some((_, snapshot)) = native {
-            snapshot.commit();
-        }
-    }
-}
+use crate::store::cells::lanes::{Owners, LANES};
+use crate::store::cells::lease::{self, Id, NO_ID};
+use crate::store::cells::native::NativeSnapshot;
+use crate::store::cells::seqlock::{self, Open};
+use crate::store::cells::stripe::{Native, Stripe, StripeWriter, MAX_CELLS};
 
 /// Contended acquisitions of a series' shared stripe after which every lease gets its
 /// own stripe of that series: a series that many threads write at once is worth a slot
@@ -350,7 +218,7 @@ impl StripedCells {
     /// Bytes this series currently occupies on the heap (without native chunks).
     #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
-        let stripe = std::mem::size_of::<Line>() * self.shared.lines.len();
+        let stripe = std::mem::size_of::<super::stripe::Line>() * self.shared.lines.len();
         let per_lease = self
             .per_lease
             .get()

@@ -5,7 +5,7 @@
 //! whose latencies span two powers of two holds two or three lines, not the whole
 //! window. The window's first index and the halvings applied so far are cells of their
 //! own. Everything here is written by the stripe's writer inside its sequence (see
-//! [`crate::store::stripe`]) and read by a scrape inside the same sequence as the
+//! [`crate::store::cells::stripe`]) and read by a scrape inside the same sequence as the
 //! classic cells: the zero bucket and the native buckets always add up to the count.
 //!
 //! An observation outside the window moves the window when the buckets in use and the
@@ -15,7 +15,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::contract::native::{reduce, NativeLayout, MIN_SCHEMA};
+use crate::contract::native::reduce;
+pub(crate) use crate::store::cells::native_snapshot::NativeSnapshot;
+use crate::store::cells::native_snapshot::{fit, StripeRead};
 
 const PER_CHUNK: usize = 16;
 
@@ -213,6 +215,11 @@ impl<'a> NativeCells<'a> {
     }
 
     /// Reads this stripe into `out`.
+    /// Reads this stripe's buckets into `snapshot`, to be committed or read again.
+    pub(crate) fn stage(&self, snapshot: &mut NativeSnapshot) {
+        self.read(&mut snapshot.staged);
+    }
+
     fn read(&self, out: &mut StripeRead) {
         out.counts.clear();
         out.zero = self.header(ZERO).load(Ordering::Relaxed);
@@ -254,112 +261,10 @@ fn bump(cell: &AtomicU64, n: u64) {
     );
 }
 
-/// Halves the resolution of `counts` (ascending `(index, count)`, merged) until their
-/// indexes span at most `span`; returns the halvings.
-fn fit(counts: &mut Vec<(i64, u64)>, span: usize) -> u32 {
-    counts.sort_unstable_by_key(|&(i, _)| i);
-    merge(counts);
-    let mut shift = 0;
-    while counts.len() > 1 && (counts[counts.len() - 1].0 - counts[0].0) as usize >= span {
-        for c in counts.iter_mut() {
-            c.0 = i64::from(reduce(c.0 as i32, 1));
-        }
-        merge(counts);
-        shift += 1;
-    }
-    shift
-}
-
-/// Merges neighbours with equal indexes in a sorted list.
-fn merge(counts: &mut Vec<(i64, u64)>) {
-    counts.dedup_by(|next, kept| {
-        let same = next.0 == kept.0;
-        if same {
-            kept.1 = kept.1.wrapping_add(next.1);
-        }
-        same
-    });
-}
-
-/// One stripe's native buckets as read.
-#[derive(Debug, Default, Clone, PartialEq)]
-struct StripeRead {
-    zero: u64,
-    shift: u32,
-    counts: Vec<(i64, u64)>,
-}
-
-/// A series' native histogram: its stripes summed at one schema.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub(crate) struct NativeSnapshot {
-    /// The schema of `buckets`.
-    pub(crate) schema: i8,
-    pub(crate) zero_threshold: f64,
-    pub(crate) zero_count: u64,
-    /// `(index, count)` of the non-empty buckets, ascending.
-    pub(crate) buckets: Vec<(i32, u64)>,
-    /// Halvings of the stripes read so far, and their counts at their own schemas.
-    parts: Vec<(u32, i64, u64)>,
-    /// The stripe being read, kept by [`NativeSnapshot::commit`] once its sequence
-    /// shows no write overlapped the read.
-    staged: StripeRead,
-}
-
-impl NativeSnapshot {
-    /// Starts a snapshot, reusing this one's buffers.
-    pub(crate) fn clear(&mut self) {
-        self.zero_count = 0;
-        self.buckets.clear();
-        self.parts.clear();
-    }
-
-    /// Reads one stripe's buckets, to be committed or read again.
-    pub(crate) fn stage(&mut self, cells: &NativeCells<'_>) {
-        cells.read(&mut self.staged);
-    }
-
-    /// Adds the stripe last staged.
-    pub(crate) fn commit(&mut self) {
-        let stripe = &self.staged;
-        self.zero_count = self.zero_count.wrapping_add(stripe.zero);
-        self.parts
-            .extend(stripe.counts.iter().map(|&(i, n)| (stripe.shift, i, n)));
-        self.staged.counts.clear();
-        self.staged.zero = 0;
-    }
-
-    /// Brings every stripe to the coarsest schema among them, then halves further while
-    /// the buckets span more than the layout allows (stopping at the lowest schema).
-    pub(crate) fn finish(&mut self, layout: &NativeLayout) {
-        let coarsest = self.parts.iter().map(|p| p.0).max().unwrap_or(0);
-        let mut counts: Vec<(i64, u64)> = self
-            .parts
-            .iter()
-            .map(|&(shift, i, n)| (i64::from(reduce(i as i32, coarsest - shift)), n))
-            .collect();
-        let shift = coarsest + fit(&mut counts, layout.max_buckets());
-        // At schema -4 all of u64 nanoseconds spans 5 buckets, below the least maximum
-        // of 8: no histogram is ever halved past Prometheus' lowest schema.
-        let schema = layout.fine_schema() - shift as i32;
-        debug_assert!(schema >= i32::from(MIN_SCHEMA));
-        self.schema = schema as i8;
-        self.zero_threshold = layout.zero_threshold();
-        self.buckets.clear();
-        self.buckets
-            .extend(counts.iter().map(|&(i, n)| (i as i32, n)));
-    }
-
-    /// Observations in the zero bucket and the others.
-    #[cfg(test)]
-    pub(crate) fn count(&self) -> u64 {
-        self.zero_count + self.buckets.iter().map(|b| b.1).sum::<u64>()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::native::NativeHistogram;
+    use crate::contract::native::{NativeHistogram, NativeLayout};
 
     fn layout(schema: i8, max: u32) -> NativeLayout {
         NativeLayout::new(&NativeHistogram::default().schema(schema).max_buckets(max)).unwrap()
@@ -408,7 +313,7 @@ mod tests {
     fn snapshot(layout: &NativeLayout, stripes: &[&Stripe]) -> NativeSnapshot {
         let mut out = NativeSnapshot::default();
         for s in stripes {
-            out.stage(&s.cells());
+            s.cells().stage(&mut out);
             out.commit();
         }
         out.finish(layout);

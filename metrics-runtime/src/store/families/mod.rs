@@ -1,6 +1,15 @@
 //! The store's half of the family table ([`crate::contract::for_each_family!`]): one
 //! field per declared storage, its construction with the caps the table names, and
 //! the list of every family with what it takes to expose it.
+//!
+//! One [`family::Family`] holds the [`series`] of one metric; [`exposed`] reads every
+//! storage for a scrape; [`storage`] has the storages beyond a plain family; [`exemplars`] keeps each bucket's latest traced observation.
+
+pub(crate) mod exemplars;
+pub(crate) mod exposed;
+pub(crate) mod family;
+pub(crate) mod series;
+pub(crate) mod storage;
 
 use std::sync::Arc;
 
@@ -13,9 +22,10 @@ use crate::contract::{
     GRPC_REQUESTS, GRPC_SENT, HTTP_DURATION, HTTP_REQUESTS, HTTP_ROUTE_DURATION,
     HTTP_ROUTE_REQUESTS, KEYS, OPERATIONS, OPERATION_DURATION, TCP_ACCEPTED, TCP_OPEN,
 };
-use crate::store::family::Family;
-use crate::store::read::{DeltaGauges, Exposed, Operations, ProtocolGauges};
-use crate::store::series::{CounterSeries, GaugeSeries, TimedSeries};
+use crate::store::families::exposed::Exposed;
+use crate::store::families::family::Family;
+use crate::store::families::series::{CounterSeries, GaugeSeries, TimedSeries};
+use crate::store::families::storage::{DeltaGauges, Operations, ProtocolGauges};
 
 /// The caps of the bounded labels, shared by every family that has the label.
 pub(crate) struct Caps {

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::contract::buckets::Buckets;
 use crate::contract::labels::Status;
-use crate::store::exemplars::{self, Exemplars};
-use crate::store::stripe::{StripeWriter, StripedCells};
+use crate::store::cells::{stripe::StripeWriter, striped::StripedCells};
+use crate::store::families::exemplars::{self, Exemplars};
 
 /// A series' own label values (not the constant labels), as admitted.
 pub(crate) type Values = Box<[Box<str>]>;

@@ -1,0 +1,1 @@
+../../metrics-runtime/src/contract/operation_rule.rs
