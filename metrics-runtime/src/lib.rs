@@ -15,6 +15,14 @@
 //!   `tracing` span's OpenTelemetry context) become exemplars, for an instance built with
 //!   [`MetricsBuilder::exemplars`]; `span` in the attribute opens a `tracing` span per call.
 //!
+//! The [`guide`] has a chapter per concern: [instrumenting](guide::instrumenting), the
+//! [layers](guide::layers), the [endpoint and its security](guide::endpoint), every
+//! [configuration](guide::configuration) field with its default and error, the
+//! [metric contract](guide::metric_contract), [traces and
+//! exemplars](guide::traces_and_exemplars), [native histograms](guide::native_histograms),
+//! [Prometheus 2 and 3](guide::prometheus), [alerts](guide::alerts_and_fleet),
+//! [reliability](guide::reliability) and [performance](guide::performance).
+//!
 //! # Features
 //!
 //! On by default, and light (`http` and `tower`'s traits): `http` and `grpc`, the tower
@@ -214,6 +222,73 @@ pub use facade::Metrics;
 /// where to add a family, a layer or a format.
 #[doc = include_str!("../ARCHITECTURE.md")]
 pub mod architecture {}
+
+/// Link targets of the guide's chapters in these docs. A chapter names another as
+/// `[label][chapter]` and defines the label for GitHub (`[chapter]: chapter.md`) at its
+/// end; these definitions come first, and the first definition of a label wins.
+macro_rules! guide_links {
+    () => {
+        "[instrumenting]: crate::guide::instrumenting\n\
+         [layers]: crate::guide::layers\n\
+         [endpoint]: crate::guide::endpoint\n\
+         [configuration]: crate::guide::configuration\n\
+         [metric-contract]: crate::guide::metric_contract\n\
+         [traces]: crate::guide::traces_and_exemplars\n\
+         [native-histograms]: crate::guide::native_histograms\n\
+         [prometheus]: crate::guide::prometheus\n\
+         [alerts]: crate::guide::alerts_and_fleet\n\
+         [reliability]: crate::guide::reliability\n\
+         [performance]: crate::guide::performance\n\
+         [migrating]: crate::guide::migrating_from_go\n\
+         [example-server]: crate::guide::example_server\n\
+         [architecture]: crate::architecture\n\n"
+    };
+}
+
+pub mod guide {
+    //! The guide, one chapter per concern (the files of `docs/` in the repository). Their
+    //! Rust examples run as doctests.
+    //!
+    //! | chapter | what it answers |
+    //! |---|---|
+    //! | [`instrumenting`] | the attribute, the derive, operations of your own, whole `impl` blocks, recording by hand |
+    //! | [`layers`] | one line per server: requests, durations, in-flight requests, connections |
+    //! | [`endpoint`] | serving `/metrics`, negotiation, TLS and auth, what protects it, the resource collector |
+    //! | [`configuration`] | every field and builder setting, its default, and the error a bad value gets |
+    //! | [`metric_contract`] | the families, labels and label values, bounds, what a scrape is guaranteed to see |
+    //! | [`traces_and_exemplars`] | from a slow panel to the slow call |
+    //! | [`native_histograms`] | exponential buckets beside the classic ones: settings, accuracy, cost |
+    //! | [`prometheus`] | what Prometheus 2 and 3 ask for and get |
+    //! | [`alerts_and_fleet`] | PromQL, recording rules, tested SLO alerts, a fleet on VictoriaMetrics |
+    //! | [`reliability`] | the end-to-end proof, fuzzing, crash safety, attacks, soak |
+    //! | [`performance`] | one table per area, beside the `prometheus` crate and `autometrics` |
+    //! | [`migrating_from_go`] | every identifier of the Go package and what changed |
+    //! | [`example_server`] | the instrumented keystore of the repository and its tools |
+    //! | [`architecture`](crate::architecture) | the module map, the data path, where to add things |
+
+    macro_rules! chapters {
+        ($($name:ident = $file:literal),* $(,)?) => {$(
+            #[doc = concat!(guide_links!(), include_str!(concat!("../docs/", $file)))]
+            pub mod $name {}
+        )*};
+    }
+
+    chapters! {
+        instrumenting = "instrumenting.md",
+        layers = "layers.md",
+        endpoint = "endpoint.md",
+        configuration = "configuration.md",
+        metric_contract = "metric-contract.md",
+        traces_and_exemplars = "traces-and-exemplars.md",
+        native_histograms = "native-histograms.md",
+        prometheus = "prometheus.md",
+        alerts_and_fleet = "alerts-and-fleet.md",
+        reliability = "reliability.md",
+        performance = "performance.md",
+        migrating_from_go = "migrating-from-go.md",
+        example_server = "example-server.md",
+    }
+}
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]
