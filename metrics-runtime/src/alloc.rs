@@ -10,8 +10,8 @@
 //! allocation to, and subtracts it from, a counter. The counter is striped over 64
 //! cache-padded cells (a thread keeps one), so threads allocating at once do not fight
 //! over one cache line; reading the live total adds the cells up. The cost is one
-//! uncontended atomic add per allocation and per free; see the README for the measured
-//! figure. Without it installed, the collector exposes no live-heap metric at all rather
+//! uncontended atomic add per allocation and per free; the
+//! [performance](crate::guide::performance) chapter has the measured figure. Without it installed, the collector exposes no live-heap metric at all rather
 //! than a made-up 0.
 
 use std::alloc::{GlobalAlloc, Layout};
