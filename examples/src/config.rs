@@ -13,6 +13,7 @@ metrics:
   path: /metrics
   native_histograms: true
   exemplars: true
+  created_samples: true
 rest:
   address: 127.0.0.1:8080
 grpc:

@@ -17,6 +17,13 @@ import urllib.parse
 from check import PROMETHEUS_ACCEPT, fetch as get
 from verdict import check, eventually, finish
 
+# The contract's counters and histograms, which must carry their start.
+CONTRACT = {
+    "keychain_operations", "keychain_operation_duration_seconds", "keychain_errors",
+    "keychain_http_requests", "keychain_http_request_duration_seconds",
+    "keychain_grpc_requests", "keychain_grpc_request_duration_seconds",
+}
+
 FAMILIES = [
     "keychain_operation_duration_seconds_bucket",
     "keychain_http_request_duration_seconds_bucket",
@@ -40,6 +47,42 @@ def exemplars(prometheus, expr):
         for e in series["exemplars"]:
             found.append((e["labels"].get("trace_id"), float(e["value"]), series["seriesLabels"]))
     return found
+
+
+def check_created_samples(body):
+    """The server's built-in configuration writes `_created` samples: a parser this
+    project did not write (prometheus_client's OpenMetrics parser, strict about the
+    grammar) reads them, one per counter and histogram series of the crate's families
+    (every one of the contract's, which must be there), each a start between ten
+    minutes ago and now. The service's own `prometheus` metrics have none: that crate
+    keeps no start."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    try:
+        families = list(text_string_to_metric_families(body))
+    except Exception as e:  # noqa: BLE001 - reported as a failed check
+        check("prometheus_client parses the OpenMetrics exposition", False, str(e)[:300])
+        return
+    check("prometheus_client parses the OpenMetrics exposition", families, f"{len(families)} families")
+    now = time.time()
+    missing, wrong, counted = [], [], 0
+    for family in families:
+        if family.type not in ("counter", "histogram") or not family.name.startswith("keychain_"):
+            continue
+        last = "_total" if family.type == "counter" else "_count"
+        series = {tuple(sorted(s.labels.items())) for s in family.samples if s.name.endswith(last)}
+        created = {tuple(sorted(s.labels.items())): s.value for s in family.samples
+                   if s.name == family.name + "_created"}
+        counted += len(created)
+        if not created and family.name not in CONTRACT:
+            continue  # the service's own metric, from the prometheus crate
+        missing += [f"{family.name}{dict(k)}" for k in series - set(created)]
+        wrong += [f"{family.name}{dict(k)}: {v}" for k, v in created.items() if not now - 600 <= v <= now + 1]
+    seen = {f.name for f in families if any(s.name == f.name + "_created" for s in f.samples)}
+    check("every counter and histogram series has its _created sample, a start in the last ten minutes",
+          counted and CONTRACT <= seen and not missing and not wrong,
+          f"{counted} _created samples; families without: {sorted(CONTRACT - seen)}; "
+          f"missing {missing[:3]}; wrong {wrong[:3]}")
 
 
 def main():
@@ -66,6 +109,9 @@ def main():
           f"{content_type}, {len(lines)} exemplar lines")
     up = api(a.prometheus, "query", query='up{job="keychain-exemplars"}')["result"]
     check("Prometheus scrapes it (up == 1)", [r["value"][1] for r in up] == ["1"], f"{up}")
+    check_created_samples(body)
+    created = api(a.prometheus, "query", query='count(keychain_operations_created)')["result"]
+    check("Prometheus 2.42 takes the _created samples (as series of their own)", created, f"{created}")
 
     # Each family's exemplars, once Prometheus has scraped them (every second).
     def traced(prometheus, expr):

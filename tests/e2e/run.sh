@@ -25,6 +25,10 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
         apt-get install -y -qq --no-install-recommends prometheus >/dev/null || {
         fail "cannot install prometheus"; }
 fi
+# prometheus_client's OpenMetrics parser checks server c's output from outside.
+python3 -c 'import prometheus_client' 2>/dev/null \
+    || pip install -q 'prometheus_client==0.26.0' >/dev/null 2>&1 \
+    || fail "cannot install prometheus_client"
 build
 
 read -r rest_a grpc_a metrics_a rest_b grpc_b metrics_b prom prom_native accuracy \

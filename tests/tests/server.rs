@@ -29,6 +29,12 @@ const OPS_LINE: &str =
 /// The `Accept` header Prometheus 2.42 sends when scraping.
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
 
+/// What an OpenMetrics 1.0.0 answer says it is: the format, and how names that are not
+/// legacy would be escaped (Prometheus' default, as the scraper named none).
+fn openmetrics_answer() -> String {
+    format!("{OPENMETRICS_CONTENT_TYPE}; escaping=underscores")
+}
+
 /// A bucket line as the Go package wrote it, which Go-era queries select.
 const GO_BUCKET: &str =
     r#"keychain_operation_duration_seconds_bucket{backend="pkcs8",operation="sign",le="1"} 1"#;
@@ -59,6 +65,27 @@ async fn text_by_default_even_to_prometheus() {
     }
 }
 
+/// The `Accept` header Prometheus 3.14 sends by default (scrape/scrape.go, acceptHeader,
+/// with DefaultScrapeProtocols and UTF-8 name validation).
+const PROMETHEUS_3_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
+#[tokio::test]
+async fn prometheus_3_gets_the_text_version_and_escaping_it_asked_for() {
+    let (_server, metrics, url) = start(MetricsConfig::default()).await;
+    let response = client()
+        .get(&url)
+        .header("accept", PROMETHEUS_3_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8"
+    );
+    // Every name is a legacy one: the 1.0.0 body is the 0.0.4 body.
+    assert_eq!(response.text().await.unwrap(), metrics.encode_text());
+}
+
 #[tokio::test]
 async fn openmetrics_when_offered_and_asked() {
     let config = MetricsConfig::from_yaml("metrics: { openmetrics: true }").unwrap();
@@ -70,7 +97,7 @@ async fn openmetrics_when_offered_and_asked() {
         .send()
         .await
         .unwrap();
-    assert_eq!(om.headers()["content-type"], OPENMETRICS_CONTENT_TYPE);
+    assert_eq!(om.headers()["content-type"], &*openmetrics_answer());
     let body = om.text().await.unwrap();
     assert!(body.contains("# TYPE keychain_operations counter\n"));
     assert!(body.contains(OPS_LINE));
@@ -106,7 +133,7 @@ async fn an_instance_with_exemplars_serves_them_in_openmetrics() {
         .send()
         .await
         .unwrap();
-    assert_eq!(om.headers()["content-type"], OPENMETRICS_CONTENT_TYPE);
+    assert_eq!(om.headers()["content-type"], &*openmetrics_answer());
     let body = om.text().await.unwrap();
     let bucket = r#"keychain_operation_duration_seconds_bucket{backend="pkcs8",operation="sign",le="0.005"} 1 # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"} 0.002 "#;
     assert!(body.contains(bucket), "{body}");
@@ -442,4 +469,41 @@ async fn start_binds_the_configured_port() {
         .unwrap();
     assert_eq!(r.status(), 200);
     server.shutdown().await.unwrap();
+}
+
+#[test]
+fn created_samples_with_openmetrics_off_is_a_config_error() {
+    let e = MetricsConfig::from_yaml("metrics: { created_samples: true, openmetrics: false }")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("metrics.openmetrics: false: created_samples: true needs OpenMetrics"),
+        "{e}"
+    );
+    let config = MetricsConfig::from_yaml("metrics: { created_samples: true }").unwrap();
+    assert!(config.created_samples && !config.openmetrics);
+}
+
+#[tokio::test]
+async fn created_samples_offer_openmetrics_with_each_start() {
+    let config = MetricsConfig::from_yaml("metrics: { created_samples: true }").unwrap();
+    let metrics = config.metrics_builder().build().unwrap();
+    metrics.record_operation(Op::Sign, "pkcs8", Status::Success, Duration::from_millis(2));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = MetricsServer::start_on(listener, &config, metrics.clone()).unwrap();
+    let url = format!("http://{}{}", server.local_addr(), config.path);
+    let om = client()
+        .get(&url)
+        .header("accept", PROMETHEUS_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(om.headers()["content-type"], &*openmetrics_answer());
+    let body = om.text().await.unwrap();
+    let created =
+        r#"keychain_operations_created{backend="pkcs8",operation="sign",status="success"} "#;
+    assert!(body.contains(created), "{body}");
+    // Text scrapers see no `_created` samples.
+    let text = client().get(&url).send().await.unwrap();
+    assert!(!text.text().await.unwrap().contains("_created"));
 }

@@ -110,6 +110,10 @@ pub struct MetricsConfig {
     /// [`MetricsBuilder::exemplars`]); OpenMetrics is then offered whatever
     /// `openmetrics` says.
     pub exemplars: bool,
+    /// Whether OpenMetrics carries `_created` samples, each counter's and histogram's
+    /// start (see [`MetricsBuilder::created_samples`]); OpenMetrics is then offered
+    /// whatever `openmetrics` says.
+    pub created_samples: bool,
     /// The native histograms of the duration families.
     pub native_histograms: NativeHistograms,
 }
@@ -154,6 +158,7 @@ impl Default for MetricsConfig {
             collector_interval: Duration::from_secs(30),
             openmetrics: false,
             exemplars: false,
+            created_samples: false,
             native_histograms: NativeHistograms::default(),
         }
     }
@@ -304,6 +309,7 @@ impl MetricsConfig {
             .http_native(n.http)
             .grpc_native(n.grpc)
             .exemplars(self.exemplars)
+            .created_samples(self.created_samples)
     }
 
     /// The address to listen on.

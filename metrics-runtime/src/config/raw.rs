@@ -48,6 +48,7 @@ pub(super) struct RawMetrics {
     collector_interval: Option<RawDuration>,
     openmetrics: Option<bool>,
     exemplars: Option<bool>,
+    created_samples: Option<bool>,
     native_histograms: Option<RawNatives>,
 }
 
@@ -317,8 +318,8 @@ impl RawMetrics {
                 Some(d) => parse_duration(d)?,
                 None => defaults.collector_interval,
             },
-            openmetrics: match (raw.openmetrics, raw.exemplars) {
-                (Some(false), Some(true)) => {
+            openmetrics: match (raw.openmetrics, raw.exemplars, raw.created_samples) {
+                (Some(false), Some(true), _) => {
                     return Err(invalid(
                         "metrics.openmetrics",
                         false,
@@ -326,9 +327,18 @@ impl RawMetrics {
                          exemplars; leave openmetrics out or set it to true",
                     ))
                 }
-                (om, _) => om.unwrap_or(defaults.openmetrics),
+                (Some(false), _, Some(true)) => {
+                    return Err(invalid(
+                        "metrics.openmetrics",
+                        false,
+                        "created_samples: true needs OpenMetrics, the only text format \
+                         with _created samples; leave openmetrics out or set it to true",
+                    ))
+                }
+                (om, _, _) => om.unwrap_or(defaults.openmetrics),
             },
             exemplars: raw.exemplars.unwrap_or(defaults.exemplars),
+            created_samples: raw.created_samples.unwrap_or(defaults.created_samples),
             native_histograms: match raw.native_histograms {
                 Some(RawNatives::All(true)) => NativeHistograms::all(),
                 None | Some(RawNatives::All(false)) => NativeHistograms::default(),

@@ -8,6 +8,7 @@
 //! its label list rendered and escaped at creation, so a scrape only copies bytes and
 //! formats integers. The user's metrics follow, from their protobufs.
 
+pub(crate) mod escaping;
 pub(crate) mod openmetrics;
 pub(crate) mod protobuf;
 pub(crate) mod registry;
@@ -155,6 +156,16 @@ fn encode_with<S: Syntax>(store: &Store, out: &mut String) {
     S::finish(w.out);
 }
 
+/// A time as seconds since the Unix epoch, to the millisecond: `1796193661.899`.
+fn push_unix_seconds(out: &mut String, unix_ms: u64) {
+    push_u64(out, unix_ms / 1000);
+    let ms = unix_ms % 1000;
+    out.push('.');
+    out.push(char::from(b'0' + (ms / 100) as u8));
+    out.push(char::from(b'0' + (ms / 10 % 10) as u8));
+    out.push(char::from(b'0' + (ms % 10) as u8));
+}
+
 struct Writer<'a, S> {
     out: &'a mut String,
     syntax: std::marker::PhantomData<S>,
@@ -169,11 +180,13 @@ impl<S: Syntax> Writer<'_, S> {
             *name = store.name(spec);
         }
         let mut open = usize::MAX;
+        let created_samples = S::CREATED_SAMPLES && store.created_samples;
         listed.family.visit(None, &mut |sample| {
             let part = sample.part.min(1);
             let name = names[part];
+            let spec = listed.specs[part];
             if open != part {
-                self.header(name, listed.specs[part]);
+                self.header(name, spec);
                 open = part;
             }
             let exemplars = sample.exemplars.filter(|_| S::EXEMPLARS);
@@ -189,6 +202,17 @@ impl<S: Syntax> Writer<'_, S> {
                     self.histogram(name, sample.labels, buckets, cells, exemplars)
                 }
                 (Value::Histogram(..), None) => {}
+            }
+            if let Some(created) = sample.created.filter(|_| created_samples) {
+                // `_created` beside `_total` or `_count`: the family's name, then it.
+                self.series(
+                    S::family_name(name, spec.kind),
+                    "_created",
+                    sample.labels,
+                    None,
+                );
+                push_unix_seconds(self.out, created / 1_000_000);
+                self.out.push('\n');
             }
         });
     }
@@ -245,12 +269,7 @@ impl<S: Syntax> Writer<'_, S> {
             push_u64(out, e.value);
         }
         out.push(' ');
-        push_u64(out, e.unix_ms / 1000);
-        let ms = e.unix_ms % 1000;
-        out.push('.');
-        out.push(char::from(b'0' + (ms / 100) as u8));
-        out.push(char::from(b'0' + (ms / 10 % 10) as u8));
-        out.push(char::from(b'0' + (ms % 10) as u8));
+        push_unix_seconds(out, e.unix_ms);
     }
 
     fn sample_u64(&mut self, name: &str, suffix: &str, labels: &str, value: u64) {

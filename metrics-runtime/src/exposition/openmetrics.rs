@@ -13,6 +13,7 @@ pub(crate) struct OpenMetrics;
 impl Syntax for OpenMetrics {
     const CANONICAL_FLOATS: bool = true;
     const EXEMPLARS: bool = true;
+    const CREATED_SAMPLES: bool = true;
     const UNTYPED: &'static str = "unknown";
     const COUNTERS_END_IN_TOTAL: bool = true;
 

@@ -10,6 +10,8 @@ pub(crate) trait Syntax {
     const CANONICAL_FLOATS: bool;
     /// Whether samples carry exemplars (` # {trace_id="…"} value timestamp`).
     const EXEMPLARS: bool;
+    /// Whether counters and histograms may carry `_created` samples (their start).
+    const CREATED_SAMPLES: bool;
     /// The type name of a metric without one.
     const UNTYPED: &'static str;
     /// Whether a counter's samples must end in `_total` (the user's may not).

@@ -285,3 +285,80 @@ fn the_byte_entry_point_writes_every_format() {
         crate::OPENMETRICS_CONTENT_TYPE
     );
 }
+
+#[test]
+fn created_samples_follow_their_counter_and_histogram_in_openmetrics_only() {
+    let unix_secs = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let m = Metrics::builder()
+        .operation_buckets([0.5])
+        .created_samples(true)
+        .build()
+        .unwrap();
+    let before = unix_secs();
+    m.record_operation(
+        Op::Sign,
+        "pkcs11",
+        Status::Success,
+        Duration::from_millis(2),
+    );
+    m.set_keys_total("pkcs11", 3);
+    let after = unix_secs();
+    let om = m.encode_openmetrics();
+    let lines: Vec<&str> = om.lines().collect();
+    let created_after = |sample: &str, created: &str| {
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with(sample))
+            .unwrap_or_else(|| panic!("no {sample} in {om}"));
+        let next = lines[at + 1];
+        let value = next
+            .strip_prefix(created)
+            .unwrap_or_else(|| panic!("{next} after {sample}"));
+        let secs: f64 = value.trim().parse().unwrap();
+        // Written to the millisecond.
+        assert!(
+            before - 0.001 <= secs && secs <= after,
+            "{before} <= {secs} <= {after}"
+        );
+        assert_eq!(
+            value.trim().split('.').nth(1).map(str::len),
+            Some(3),
+            "{value}"
+        );
+        secs
+    };
+    let labels = r#"{backend="pkcs11",operation="sign",status="success"}"#;
+    let a = created_after(
+        &format!("keychain_operations_total{labels} 1"),
+        &format!("keychain_operations_created{labels} "),
+    );
+    let e = created_after(
+        r#"keychain_operations_total{backend="pkcs11",operation="sign",status="error"} 0"#,
+        r#"keychain_operations_created{backend="pkcs11",operation="sign",status="error"} "#,
+    );
+    let h = created_after(
+        r#"keychain_operation_duration_seconds_count{backend="pkcs11",operation="sign"} 1"#,
+        r#"keychain_operation_duration_seconds_created{backend="pkcs11",operation="sign"} "#,
+    );
+    assert!(a == e && e == h, "one series, one start: {a} {e} {h}");
+    assert!(
+        !om.contains("keychain_keys_created"),
+        "gauges have no start"
+    );
+    assert!(om.ends_with("# EOF\n"));
+    // Never in the text format, and not in OpenMetrics unless asked for.
+    assert!(!m.encode_text().contains("_created"));
+    let plain = Metrics::new();
+    plain.record_operation(
+        Op::Sign,
+        "pkcs11",
+        Status::Success,
+        Duration::from_millis(2),
+    );
+    assert!(!plain.encode_openmetrics().contains("_created"));
+}

@@ -12,6 +12,7 @@ pub(crate) struct Text;
 impl Syntax for Text {
     const CANONICAL_FLOATS: bool = false;
     const EXEMPLARS: bool = false;
+    const CREATED_SAMPLES: bool = false;
     const UNTYPED: &'static str = "untyped";
     const COUNTERS_END_IN_TOTAL: bool = false;
 

@@ -34,6 +34,7 @@ pub struct MetricsBuilder {
     http_native: Option<NativeHistogram>,
     grpc_native: Option<NativeHistogram>,
     exemplars: bool,
+    created_samples: bool,
     const_labels: Vec<(String, String)>,
     max_label_values: usize,
 }
@@ -49,6 +50,7 @@ impl Default for MetricsBuilder {
             http_native: None,
             grpc_native: None,
             exemplars: false,
+            created_samples: false,
             const_labels: Vec::new(),
             max_label_values: DEFAULT_MAX_LABEL_VALUES,
         }
@@ -213,8 +215,9 @@ impl MetricsBuilder {
     /// `*_operation_duration_seconds` (default `None`: classic buckets only; try
     /// `Some(NativeHistogram::default())`). Native buckets are served only to scrapers
     /// that ask for the protobuf format; text and OpenMetrics output are unchanged. They
-    /// cost 2.3–3.4 ns per recording on top of the classic buckets' 5 ns (see the
-    /// README), which is why they are opt-in, as in client_golang.
+    /// cost about 3 ns per recording on top of the classic buckets' 7 ns (see
+    /// [performance](crate::guide::performance)), which is why they are opt-in, as in
+    /// client_golang.
     pub fn operation_native(mut self, native: Option<NativeHistogram>) -> Self {
         self.operation_native = native;
         self
@@ -240,13 +243,25 @@ impl MetricsBuilder {
     /// exposed in OpenMetrics and in protobuf (on the classic buckets, which Prometheus
     /// also reads for a native histogram), never in text 0.0.4, so `MetricsServer` then
     /// offers OpenMetrics to scrapers that rank it first, whatever `openmetrics` says: on
-    /// Prometheus 2.x, bucket bounds are then stored as `le="1.0"` (see the README on
-    /// `le` spellings).
+    /// Prometheus 2.x, bucket bounds are then stored as `le="1.0"` (see
+    /// [Prometheus 2 and 3](crate::guide::prometheus) on `le` spellings).
     ///
     /// The HTTP and gRPC layers read an incoming `traceparent` header only then.
     /// Outside a trace the cost is one thread-local load per recording.
     pub fn exemplars(mut self, on: bool) -> Self {
         self.exemplars = on;
+        self
+    }
+
+    /// Writes `_created` samples in OpenMetrics (default `false`, as in client_golang):
+    /// each counter and histogram series' start, when it was created, so that a
+    /// Prometheus that ingests start timestamps (3.x) knows where a `rate()` begins.
+    /// `MetricsServer` then offers OpenMetrics to scrapers that rank it first, as with
+    /// [`MetricsBuilder::exemplars`]. The protobuf exposition always carries the start
+    /// (`created_timestamp`); text 0.0.4 never does. A Prometheus that does not ingest
+    /// start timestamps (2.x) stores `_created` samples as series of their own.
+    pub fn created_samples(mut self, on: bool) -> Self {
+        self.created_samples = on;
         self
     }
 
@@ -319,6 +334,7 @@ impl MetricsBuilder {
             const_labels: self.const_labels,
             max_label_values: self.max_label_values,
             exemplars: self.exemplars,
+            created_samples: self.created_samples,
         };
         let store = Arc::new(Store::new(parts));
         let bridge = Bridge::new(&store).map_err(|e| BuildError::Registry(e.to_string()))?;

@@ -12,10 +12,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! It serves `GET` (and `HEAD`) of the configured path: the text format 0.0.4, or, with
-//! [`MetricsConfig::openmetrics`] set or an instance that keeps exemplars, OpenMetrics 1.0
-//! (with the exemplars) when the scraper's `Accept` ranks it higher (Prometheus does),
-//! gzipped when `Accept-Encoding` allows. Other paths get `404`, other methods `405`.
+//! It serves `GET` (and `HEAD`) of the configured path: the text format (0.0.4, or 1.0.0
+//! to a scraper that ranks it higher, as Prometheus 3 does), or, with
+//! [`MetricsConfig::openmetrics`] set or an instance that keeps exemplars or writes
+//! `_created` samples, OpenMetrics 1.0 when the scraper's `Accept` ranks it higher
+//! (Prometheus does); protobuf when ranked first; gzipped when `Accept-Encoding` allows.
+//! The `Content-Type` names the version and, for the 1.0.0 formats, the `escaping` the
+//! scraper asked for. Other paths get `404`, other methods `405`.
 //! A bind failure is an error returned by [`MetricsServer::start`].
 //! [`MetricsServer::shutdown`] stops accepting, lets scrapes in progress finish for a
 //! second, then ends every connection still open, and returns; the port is free then.
@@ -154,7 +157,11 @@ impl MetricsServer {
         })?;
         let endpoint = Arc::new(Endpoint {
             // Exemplars exist only in OpenMetrics.
-            openmetrics: config.openmetrics || config.exemplars || metrics.store.exemplars,
+            openmetrics: config.openmetrics
+                || config.exemplars
+                || config.created_samples
+                || metrics.store.exemplars
+                || metrics.store.created_samples,
             metrics,
             path: config.path.clone(),
             auth: Auth::new(config).map_err(ServerError::Config)?,
@@ -298,12 +305,12 @@ async fn respond<B>(endpoint: &Endpoint, request: Request<B>) -> Reply {
             .get(name)
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
-    let format = negotiate::format(text(header::ACCEPT), endpoint.openmetrics);
+    let answer = negotiate::negotiate(text(header::ACCEPT), endpoint.openmetrics);
     let gzip = negotiate::gzip(text(header::ACCEPT_ENCODING));
     let mut exposition = Vec::new();
-    endpoint.metrics.encode(format, &mut exposition);
+    endpoint.metrics.encode(answer.format, &mut exposition);
     let mut response = Response::builder()
-        .header(header::CONTENT_TYPE, format.content_type())
+        .header(header::CONTENT_TYPE, &*answer.content_type())
         .header(header::VARY, "Accept, Accept-Encoding");
     let body = if gzip {
         response = response.header(header::CONTENT_ENCODING, "gzip");

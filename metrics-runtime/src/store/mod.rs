@@ -54,6 +54,8 @@ pub(crate) struct Store {
     pub(crate) families: Families,
     /// Whether the duration histograms and the error counters keep exemplars.
     pub(crate) exemplars: bool,
+    /// Whether OpenMetrics carries `_created` samples.
+    pub(crate) created_samples: bool,
     http_cache: HttpCache,
     /// The gRPC series by method, for the layer.
     #[cfg(feature = "grpc")]
@@ -69,6 +71,7 @@ pub(crate) struct Parts {
     pub(crate) buckets: BucketSets,
     pub(crate) max_label_values: usize,
     pub(crate) exemplars: bool,
+    pub(crate) created_samples: bool,
 }
 
 /// Where a label of a series comes from.
@@ -99,6 +102,7 @@ impl Store {
             buckets: parts.buckets,
             families: Families::new(&caps),
             exemplars: parts.exemplars,
+            created_samples: parts.created_samples,
             http_cache: HttpCache::new(),
             #[cfg(feature = "grpc")]
             grpc_methods: Family::new([Some(Arc::clone(&caps.grpc_method))]),

@@ -19,6 +19,8 @@ pub struct Counter {
     pub value: ::core::option::Option<f64>,
     #[prost(message, optional, tag = "2")]
     pub exemplar: ::core::option::Option<Exemplar>,
+    #[prost(message, optional, tag = "3")]
+    pub created_timestamp: ::core::option::Option<::prost_types::Timestamp>,
 }
 #[derive(Clone, Copy, PartialEq, ::prost::Message)]
 pub struct Quantile {
@@ -35,71 +37,119 @@ pub struct Summary {
     pub sample_sum: ::core::option::Option<f64>,
     #[prost(message, repeated, tag = "3")]
     pub quantile: ::prost::alloc::vec::Vec<Quantile>,
+    #[prost(message, optional, tag = "4")]
+    pub created_timestamp: ::core::option::Option<::prost_types::Timestamp>,
 }
 #[derive(Clone, Copy, PartialEq, ::prost::Message)]
 pub struct Untyped {
     #[prost(double, optional, tag = "1")]
     pub value: ::core::option::Option<f64>,
 }
-/// A classic histogram (cumulative buckets), a native one (exponential buckets as spans
-/// and deltas), or both over the same observations.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Histogram {
     #[prost(uint64, optional, tag = "1")]
     pub sample_count: ::core::option::Option<u64>,
+    /// Overrides sample_count if > 0.
+    #[prost(double, optional, tag = "4")]
+    pub sample_count_float: ::core::option::Option<f64>,
     #[prost(double, optional, tag = "2")]
     pub sample_sum: ::core::option::Option<f64>,
-    /// Ascending upper bounds; the +Inf bucket may be left out (it is the count).
+    /// Buckets for the conventional histogram.
+    ///
+    /// Ordered in increasing order of upper_bound, +Inf bucket is optional.
     #[prost(message, repeated, tag = "3")]
     pub bucket: ::prost::alloc::vec::Vec<Bucket>,
-    /// Each power of two is split into 2^schema buckets (-4 <= schema <= 8).
+    #[prost(message, optional, tag = "15")]
+    pub created_timestamp: ::core::option::Option<::prost_types::Timestamp>,
+    /// schema defines the bucket schema. Currently, valid numbers are -4 <= n <= 8.
+    /// They are all for base-2 bucket schemas, where 1 is a bucket boundary in each case, and
+    /// then each power of two is divided into 2^n logarithmic buckets.
+    /// Or in other words, each bucket boundary is the previous boundary times 2^(2^-n).
+    /// In the future, more bucket schemas may be added using numbers < -4 or > 8.
     #[prost(sint32, optional, tag = "5")]
     pub schema: ::core::option::Option<i32>,
-    /// Observations with an absolute value at or below this count in the zero bucket.
+    /// Breadth of the zero bucket.
     #[prost(double, optional, tag = "6")]
     pub zero_threshold: ::core::option::Option<f64>,
+    /// Count in zero bucket.
     #[prost(uint64, optional, tag = "7")]
     pub zero_count: ::core::option::Option<u64>,
+    /// Overrides sb_zero_count if > 0.
+    #[prost(double, optional, tag = "8")]
+    pub zero_count_float: ::core::option::Option<f64>,
+    /// Negative buckets for the native histogram.
     #[prost(message, repeated, tag = "9")]
     pub negative_span: ::prost::alloc::vec::Vec<BucketSpan>,
-    #[prost(sint64, repeated, tag = "10")]
+    /// Use either "negative_delta" or "negative_count", the former for
+    /// regular histograms with integer counts, the latter for float
+    /// histograms.
+    ///
+    /// Count delta of each bucket compared to previous one (or to zero for 1st bucket).
+    #[prost(sint64, repeated, packed = "false", tag = "10")]
     pub negative_delta: ::prost::alloc::vec::Vec<i64>,
-    /// Runs of consecutive buckets: the first offset is the first index, each later one
-    /// the gap after the previous run. A histogram with no observation yet carries one
-    /// empty span, so that it still reads as native.
+    /// Absolute count of each bucket.
+    #[prost(double, repeated, packed = "false", tag = "11")]
+    pub negative_count: ::prost::alloc::vec::Vec<f64>,
+    /// Positive buckets for the native histogram.
+    /// Use a no-op span (offset 0, length 0) for a native histogram without any
+    /// observations yet and with a zero_threshold of 0. Otherwise, it would be
+    /// indistinguishable from a classic histogram.
     #[prost(message, repeated, tag = "12")]
     pub positive_span: ::prost::alloc::vec::Vec<BucketSpan>,
-    /// Each bucket's count minus the previous bucket's (the first: minus zero).
-    #[prost(sint64, repeated, tag = "13")]
+    /// Use either "positive_delta" or "positive_count", the former for
+    /// regular histograms with integer counts, the latter for float
+    /// histograms.
+    ///
+    /// Count delta of each bucket compared to previous one (or to zero for 1st bucket).
+    #[prost(sint64, repeated, packed = "false", tag = "13")]
     pub positive_delta: ::prost::alloc::vec::Vec<i64>,
+    /// Absolute count of each bucket.
+    #[prost(double, repeated, packed = "false", tag = "14")]
+    pub positive_count: ::prost::alloc::vec::Vec<f64>,
+    /// Only used for native histograms. These exemplars MUST have a timestamp.
+    #[prost(message, repeated, tag = "16")]
+    pub exemplars: ::prost::alloc::vec::Vec<Exemplar>,
 }
+/// A Bucket of a conventional histogram, each of which is treated as
+/// an individual counter-like time series by Prometheus.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Bucket {
+    /// Cumulative in increasing order.
     #[prost(uint64, optional, tag = "1")]
     pub cumulative_count: ::core::option::Option<u64>,
+    /// Overrides cumulative_count if > 0.
+    #[prost(double, optional, tag = "4")]
+    pub cumulative_count_float: ::core::option::Option<f64>,
+    /// Inclusive.
     #[prost(double, optional, tag = "2")]
     pub upper_bound: ::core::option::Option<f64>,
-    /// The latest traced observation in this bucket. Prometheus reads the classic buckets'
-    /// exemplars for the native histogram of the same message too.
     #[prost(message, optional, tag = "3")]
     pub exemplar: ::core::option::Option<Exemplar>,
 }
-/// A traced observation: `trace_id` and `span_id` labels, the value, when it was made.
+/// A BucketSpan defines a number of consecutive buckets in a native
+/// histogram with their offset. Logically, it would be more
+/// straightforward to include the bucket counts in the Span. However,
+/// the protobuf representation is more compact in the way the data is
+/// structured here (with all the buckets in a single array separate
+/// from the Spans).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BucketSpan {
+    /// Gap to previous span, or starting point for 1st span (which can be negative).
+    #[prost(sint32, optional, tag = "1")]
+    pub offset: ::core::option::Option<i32>,
+    /// Length of consecutive buckets.
+    #[prost(uint32, optional, tag = "2")]
+    pub length: ::core::option::Option<u32>,
+}
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Exemplar {
     #[prost(message, repeated, tag = "1")]
     pub label: ::prost::alloc::vec::Vec<LabelPair>,
     #[prost(double, optional, tag = "2")]
     pub value: ::core::option::Option<f64>,
+    /// OpenMetrics-style.
     #[prost(message, optional, tag = "3")]
     pub timestamp: ::core::option::Option<::prost_types::Timestamp>,
-}
-#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
-pub struct BucketSpan {
-    #[prost(sint32, optional, tag = "1")]
-    pub offset: ::core::option::Option<i32>,
-    #[prost(uint32, optional, tag = "2")]
-    pub length: ::core::option::Option<u32>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Metric {
@@ -113,10 +163,10 @@ pub struct Metric {
     pub summary: ::core::option::Option<Summary>,
     #[prost(message, optional, tag = "5")]
     pub untyped: ::core::option::Option<Untyped>,
-    #[prost(int64, optional, tag = "6")]
-    pub timestamp_ms: ::core::option::Option<i64>,
     #[prost(message, optional, tag = "7")]
     pub histogram: ::core::option::Option<Histogram>,
+    #[prost(int64, optional, tag = "6")]
+    pub timestamp_ms: ::core::option::Option<i64>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct MetricFamily {
@@ -128,15 +178,23 @@ pub struct MetricFamily {
     pub r#type: ::core::option::Option<i32>,
     #[prost(message, repeated, tag = "4")]
     pub metric: ::prost::alloc::vec::Vec<Metric>,
+    #[prost(string, optional, tag = "5")]
+    pub unit: ::core::option::Option<::prost::alloc::string::String>,
 }
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum MetricType {
+    /// COUNTER must use the Metric field "counter".
     Counter = 0,
+    /// GAUGE must use the Metric field "gauge".
     Gauge = 1,
+    /// SUMMARY must use the Metric field "summary".
     Summary = 2,
+    /// UNTYPED must use the Metric field "untyped".
     Untyped = 3,
+    /// HISTOGRAM must use the Metric field "histogram".
     Histogram = 4,
+    /// GAUGE_HISTOGRAM must use the Metric field "histogram".
     GaugeHistogram = 5,
 }
 impl MetricType {

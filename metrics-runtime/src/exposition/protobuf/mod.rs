@@ -87,11 +87,20 @@ impl Writer {
             metric.clear();
             labels(metric, store, listed.specs[part], &sample);
             match (&sample.value, listed.buckets) {
-                (Value::Counter(n), _) => counter(metric, *n as f64, sample.exemplars),
+                (Value::Counter(n), _) => {
+                    counter(metric, *n as f64, sample.exemplars, sample.created)
+                }
                 (Value::Gauge(n), _) => gauge(metric, *n as f64),
                 (Value::Histogram(cells, native), Some(buckets)) => {
                     histogram.clear();
-                    write_histogram(histogram, buckets, cells, *native, sample.exemplars);
+                    write_histogram(
+                        histogram,
+                        buckets,
+                        cells,
+                        *native,
+                        sample.exemplars,
+                        sample.created,
+                    );
                     bytes_field(metric, 7, histogram);
                 }
                 (Value::Histogram(..), None) => {}
@@ -157,20 +166,60 @@ fn gauge(out: &mut Vec<u8>, value: f64) {
     double_field(out, 1, value);
 }
 
-/// A `Counter` (field 3 of `Metric`): its value and the exemplar kept, if any (the
-/// increment it was traced with).
-fn counter(out: &mut Vec<u8>, value: f64, exemplars: Option<&Exemplars>) {
+/// A `Counter` (field 3 of `Metric`): its value, the exemplar kept, if any (the
+/// increment it was traced with), and its start (`created_timestamp`).
+fn counter(out: &mut Vec<u8>, value: f64, exemplars: Option<&Exemplars>, created: Option<u64>) {
     let exemplar = exemplars
         .and_then(|e| e.get(0))
         .map(|e| ExemplarField::new(e, e.value as f64));
+    let created = created.map(Timestamp::from_unix_nanos);
     len_prefix(
         out,
         3,
-        DOUBLE_FIELD_LEN + exemplar.as_ref().map_or(0, ExemplarField::len),
+        DOUBLE_FIELD_LEN
+            + exemplar.as_ref().map_or(0, ExemplarField::len)
+            + created.as_ref().map_or(0, Timestamp::len),
     );
     double_field(out, 1, value);
     if let Some(exemplar) = exemplar {
         exemplar.write(out, 2);
+    }
+    if let Some(created) = created {
+        created.write(out, 3);
+    }
+}
+
+/// A `google.protobuf.Timestamp` whose size is known before its container is written.
+struct Timestamp {
+    seconds: u64,
+    nanos: u64,
+    /// Bytes of the message.
+    body: usize,
+}
+
+impl Timestamp {
+    fn new(seconds: u64, nanos: u64) -> Self {
+        let body = uint_field_len(seconds) + uint_field_len(nanos);
+        Timestamp {
+            seconds,
+            nanos,
+            body,
+        }
+    }
+
+    fn from_unix_nanos(nanos: u64) -> Self {
+        Timestamp::new(nanos / 1_000_000_000, nanos % 1_000_000_000)
+    }
+
+    /// Bytes of the field, tag and length included.
+    fn len(&self) -> usize {
+        len_field_len(self.body)
+    }
+
+    fn write(&self, out: &mut Vec<u8>, field: u8) {
+        len_prefix(out, field, self.body);
+        uint_field(out, 1, self.seconds);
+        uint_field(out, 2, self.nanos);
     }
 }
 
@@ -178,11 +227,8 @@ fn counter(out: &mut Vec<u8>, value: f64, exemplars: Option<&Exemplars>) {
 struct ExemplarField {
     exemplar: Exemplar,
     value: f64,
-    seconds: u64,
-    nanos: u64,
-    /// Bytes of the `Timestamp` message…
-    timestamp: usize,
-    /// …and of the whole `Exemplar`.
+    timestamp: Timestamp,
+    /// Bytes of the whole `Exemplar`.
     body: usize,
 }
 
@@ -192,19 +238,16 @@ impl ExemplarField {
     const SPAN_ID: &'static str = "span_id";
 
     fn new(exemplar: Exemplar, value: f64) -> Self {
-        let seconds = exemplar.unix_ms / 1000;
-        let nanos = exemplar.unix_ms % 1000 * 1_000_000;
-        let timestamp = uint_field_len(seconds) + uint_field_len(nanos);
+        let timestamp =
+            Timestamp::new(exemplar.unix_ms / 1000, exemplar.unix_ms % 1000 * 1_000_000);
         // Ids are written in hex: two digits per byte.
         let body = label_pair_len(Self::TRACE_ID.len(), 32)
             + label_pair_len(Self::SPAN_ID.len(), 16)
             + DOUBLE_FIELD_LEN
-            + len_field_len(timestamp);
+            + timestamp.len();
         ExemplarField {
             exemplar,
             value,
-            seconds,
-            nanos,
             timestamp,
             body,
         }
@@ -230,20 +273,23 @@ impl ExemplarField {
             label_pair(out, name.as_bytes(), digits);
         }
         double_field(out, 2, self.value);
-        len_prefix(out, 3, self.timestamp);
-        uint_field(out, 1, self.seconds);
-        uint_field(out, 2, self.nanos);
+        self.timestamp.write(out, 3);
     }
 }
 
 /// A `Histogram` message. `cells`: bucket counts (not cumulative, `+Inf` last), then
-/// the sum in nanoseconds; `exemplars`, one per bucket, if the series keeps them.
+/// the sum in nanoseconds; `exemplars`, one per bucket, if the series keeps them;
+/// `created`, the series' start. With native buckets, the exemplars are also the
+/// histogram's own list (field 16), which Prometheus 3 reads for native histograms: the
+/// latest of each classic bucket, so a bounded, recent set spread over the range, each
+/// with its timestamp.
 fn write_histogram(
     out: &mut Vec<u8>,
     buckets: &Buckets,
     cells: &[u64],
     native: Option<&NativeSnapshot>,
     exemplars: Option<&Exemplars>,
+    created: Option<u64>,
 ) {
     let counts = &cells[..buckets.len()];
     let total = cumulative(counts).last().unwrap_or(0);
@@ -270,7 +316,17 @@ fn write_histogram(
             }
         }
     }
+    if let Some(created) = created {
+        Timestamp::from_unix_nanos(created).write(out, 15);
+    }
     let Some(native) = native else { return };
+    if let Some(exemplars) = exemplars {
+        for i in 0..buckets.len() {
+            if let Some(e) = exemplars.get(i) {
+                ExemplarField::new(e, e.value as f64 / 1e9).write(out, 16);
+            }
+        }
+    }
     uint_field(out, 5, zigzag(i64::from(native.schema)));
     double_field(out, 6, native.zero_threshold);
     uint_field(out, 7, native.zero_count);

@@ -264,6 +264,13 @@ fn exemplars_ride_on_the_classic_buckets_and_the_error_counter() {
     );
     check(h.bucket[1].exemplar.as_ref().unwrap(), 0.75);
     check(h.bucket[2].exemplar.as_ref().unwrap(), 3.0);
+    // The histogram's own list, which Prometheus 3 reads for the native histogram: the
+    // same exemplars, each with its timestamp.
+    let own: Vec<f64> = h.exemplars.iter().map(Exemplar::value).collect();
+    assert_eq!(own, [0.75, 3.0]);
+    for (e, value) in h.exemplars.iter().zip([0.75, 3.0]) {
+        check(e, value);
+    }
     // The native buckets of the same observations: 0.1 s, 0.75 s and 3 s, one each.
     let native: u32 = h.positive_span.iter().map(|s| s.length()).sum();
     assert_eq!((native, h.positive_delta.len()), (3, 3));
@@ -358,4 +365,56 @@ fn native_buckets_equal_a_count_by_definition() {
         assert!(spread <= max_buckets as i32, "case {case}: spans {spread}");
         assert!(h.schema() >= -4 && h.schema() <= i32::from(schema));
     }
+}
+
+#[test]
+fn counters_and_histograms_carry_their_start() {
+    let unix_nanos = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64
+    };
+    let m = Metrics::new();
+    let before = unix_nanos();
+    m.record_operation(
+        Op::Sign,
+        "pkcs11",
+        Status::Success,
+        Duration::from_millis(2),
+    );
+    m.record_error(Op::Sign, "pkcs11", "timeout");
+    let after = unix_nanos();
+    std::thread::sleep(Duration::from_millis(5));
+    m.record_operation(Op::Sign, "pkcs11", Status::Error, Duration::from_millis(2));
+    m.set_keys_total("pkcs11", 3);
+    let mut bytes = Vec::new();
+    m.encode_protobuf(&mut bytes);
+    let all = decode(&bytes);
+    let nanos = |t: &prost_types::Timestamp| t.seconds * 1_000_000_000 + i64::from(t.nanos);
+    let started = |t: Option<&prost_types::Timestamp>| {
+        let t = nanos(t.expect("a created_timestamp"));
+        assert!((before..=after).contains(&t), "{before} <= {t} <= {after}");
+        t
+    };
+    // Both status counters and the histogram of one series share its start: when the
+    // series was created, not when each status was first counted.
+    let ops = &family(&all, "keychain_operations_total").metric;
+    let starts: Vec<i64> = ops
+        .iter()
+        .map(|s| started(s.counter.as_ref().unwrap().created_timestamp.as_ref()))
+        .collect();
+    assert_eq!(starts.len(), 2);
+    assert!(starts.iter().all(|&t| t == starts[0]));
+    let h = &family(&all, "keychain_operation_duration_seconds").metric[0];
+    assert_eq!(
+        started(h.histogram.as_ref().unwrap().created_timestamp.as_ref()),
+        starts[0]
+    );
+    let errors = &family(&all, "keychain_errors_total").metric[0];
+    started(errors.counter.as_ref().unwrap().created_timestamp.as_ref());
+    // Gauges have no start.
+    let keys = &family(&all, "keychain_keys_total").metric[0];
+    assert_eq!(keys.gauge.as_ref().unwrap().value(), 3.0);
+    assert!(keys.counter.is_none());
 }

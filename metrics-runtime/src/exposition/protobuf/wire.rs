@@ -21,8 +21,9 @@ pub(crate) fn varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 fn tag(out: &mut Vec<u8>, field: u8, wire: u8) {
-    // Field numbers here are below 16: one byte.
-    out.push(field << 3 | wire);
+    // One byte for fields below 16, which the `*_len` functions assume; two for the
+    // histogram's exemplars (16), which are written into a buffer measured afterwards.
+    varint(out, u64::from(field) << 3 | u64::from(wire));
 }
 
 /// ZigZag, for `sint32` and `sint64`.

@@ -43,6 +43,9 @@ pub(crate) struct Sample<'a> {
     /// The series' exemplars, if it keeps them: one per bucket of a histogram, one for
     /// a counter.
     pub(crate) exemplars: Option<&'a Exemplars>,
+    /// A counter's or histogram's start: when the series was created, in nanoseconds
+    /// since the Unix epoch.
+    pub(crate) created: Option<u64>,
 }
 
 /// A storage that can be read series by series, each of its parts in turn.
@@ -61,6 +64,7 @@ fn sample<'a, S: Labelled>(series: &'a S, labels: &'a str, value: Value<'a>) -> 
         last: None,
         value,
         exemplars: None,
+        created: None,
     }
 }
 
@@ -70,6 +74,7 @@ impl<const N: usize> Exposed for Family<CounterSeries, N> {
             for s in all {
                 f(Sample {
                     exemplars: s.exemplar.as_deref(),
+                    created: Some(s.created),
                     ..sample(&**s, &s.labels, Value::Counter(s.value()))
                 });
             }
@@ -100,6 +105,7 @@ impl<const N: usize> Exposed for Family<TimedSeries, N> {
                 let histogram = Value::Histogram(&cells[s.statuses..s.cells.len()], native);
                 f(Sample {
                     exemplars: s.exemplars.as_deref(),
+                    created: Some(s.created),
                     ..sample(&**s, &s.labels, histogram)
                 });
             }
@@ -144,6 +150,7 @@ impl Operations {
                         last: Some(status.as_str()),
                         value: Value::Counter(n),
                         exemplars: None,
+                        created: Some(s.created),
                     });
                 }
             }
@@ -152,6 +159,7 @@ impl Operations {
                 f(Sample {
                     part: 1,
                     exemplars: s.exemplars.as_deref(),
+                    created: Some(s.created),
                     ..sample(&**s, &s.labels, histogram)
                 });
             }

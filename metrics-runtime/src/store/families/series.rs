@@ -1,11 +1,20 @@
 //! The series types: what one label set of a family stores.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::contract::buckets::Buckets;
 use crate::contract::labels::Status;
 use crate::store::cells::{stripe::StripeWriter, striped::StripedCells};
 use crate::store::families::exemplars::{self, Exemplars};
+
+/// Nanoseconds since the Unix epoch: when a series starts, its start (created) timestamp.
+/// Series are never reset, so it stays the start of their counts.
+pub(crate) fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
 
 /// A series' own label values (not the constant labels), as admitted.
 pub(crate) type Values = Box<[Box<str>]>;
@@ -47,6 +56,8 @@ pub(crate) struct TimedSeries {
     pub(crate) status_labels: Box<[Box<str>]>,
     /// The latest traced observation of each bucket, if the instance keeps exemplars.
     pub(crate) exemplars: Option<Box<Exemplars>>,
+    /// When the series was created, in nanoseconds since the Unix epoch.
+    pub(crate) created: u64,
 }
 
 impl TimedSeries {
@@ -65,6 +76,7 @@ impl TimedSeries {
             labels,
             status_labels,
             exemplars: exemplars.then(|| Exemplars::new(buckets.len())),
+            created: unix_nanos(),
         }
     }
 
@@ -115,6 +127,8 @@ pub(crate) struct CounterSeries {
     /// The latest traced increment, for counters that keep one (`keychain_errors_total`
     /// of an instance that keeps exemplars).
     pub(crate) exemplar: Option<Box<Exemplars>>,
+    /// When the series was created, in nanoseconds since the Unix epoch.
+    pub(crate) created: u64,
 }
 
 impl CounterSeries {
@@ -124,6 +138,7 @@ impl CounterSeries {
             values: values_of(values),
             labels,
             exemplar: None,
+            created: unix_nanos(),
         }
     }
 
