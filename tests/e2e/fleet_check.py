@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """The fleet's checks (examples/fleet/run.sh): load at three instances, one killed and
-one Prometheus replica stopped mid-load, then what VictoriaMetrics and the replicas show.
+one Prometheus replica stopped mid-load, then what VictoriaMetrics and the replicas show;
+what Alertmanager notifies (one page for the killed instance, though two replicas send
+it), and its resolution once the instance is back.
 
 Prints one PASS/FAIL line per check and a final 'N passed, N failed' line; exits 1 on
 any failure.
 """
 import argparse
+import http.server
 import json
 import os
+import shlex
 import signal
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -51,6 +56,30 @@ def firing(base, alertname, instance):
                and a["state"] == "firing" for a in alerts)
 
 
+class Sink(http.server.BaseHTTPRequestHandler):
+    """Alertmanager's webhook receiver: keeps every notification, with its path."""
+    received = []
+    lock = threading.Lock()
+
+    def do_POST(self):  # noqa: N802 - the handler's name is http.server's
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        with Sink.lock:
+            Sink.received.append((self.path, body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def notifications(alertname, status=None):
+    """The notifications for `alertname` (group label), optionally of one status."""
+    with Sink.lock:
+        return [(path, n) for path, n in Sink.received
+                if n.get("groupLabels", {}).get("alertname") == alertname
+                and (status is None or n.get("status") == status)]
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--vm", required=True)
@@ -58,9 +87,14 @@ def main():
     p.add_argument("--replica-pid", type=int, required=True, help="the replica to stop mid-load")
     p.add_argument("--instance", action="append", required=True, help="metrics_addr=REST_URL,GRPC_URL")
     p.add_argument("--kill-pid", type=int, required=True, help="the last instance's server")
+    p.add_argument("--restart", required=True, help="the command that starts the killed instance again")
+    p.add_argument("--alertmanager", required=True)
+    p.add_argument("--sink-port", type=int, required=True)
     p.add_argument("--dashboard", required=True)
     p.add_argument("--summary", required=True)
     a = p.parse_args()
+    sink = http.server.ThreadingHTTPServer(("127.0.0.1", a.sink_port), Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
     names = [spec.split("=", 1)[0] for spec in a.instance]
     killed, alive = names[-1], names[:-1]
     replica_a, replica_b = a.replica
@@ -83,6 +117,8 @@ def main():
     for base in a.replica:
         fired = eventually(lambda: firing(base, "KeychainTargetDown", killed), 30)
         check(f"KeychainTargetDown fires for the killed {killed} in {base}", fired)
+    paged = eventually(lambda: notifications("KeychainTargetDown", "firing"), 20)
+    check("Alertmanager pages KeychainTargetDown", paged, f"{len(Sink.received)} notifications in all")
 
     # With one instance gone, fleet-wide sums keep rising, in the store and a replica.
     for base in (a.vm, replica_a):
@@ -147,6 +183,33 @@ def main():
                     check(f"{what}: '{panel['title']}': {target['expr']}", len(result) > 0, f"{len(result)} series")
                 except Exception as e:  # noqa: BLE001 - reported as a failed check
                     check(f"{what}: '{panel['title']}': {target['expr']}", False, str(e)[:200])
+
+    # Two replicas sent the alert all along (one of them until it stopped); without the
+    # `replica` label it is one alert, so one notification: to the pager, with one alert,
+    # naming the killed instance.
+    down = notifications("KeychainTargetDown")
+    alerts = [al for _, n in down for al in n.get("alerts", [])]
+    check("exactly one KeychainTargetDown notification, to the pager, with one alert for the killed instance",
+          len(down) == 1 and down[0][0] == "/page" and len(alerts) == 1
+          and alerts[0]["labels"].get("instance") == killed and "replica" not in alerts[0]["labels"],
+          json.dumps([(path, n.get("status"), [al["labels"] for al in n.get("alerts", [])]) for path, n in down])[:400])
+
+    # The instance comes back: the alert resolves, and a resolved notification follows.
+    restarted = subprocess.Popen(shlex.split(a.restart), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        resolved = eventually(lambda: notifications("KeychainTargetDown", "resolved"), 40)
+        resolved_alerts = [al for _, n in resolved or [] for al in n.get("alerts", [])]
+        check("a resolved KeychainTargetDown notification follows the restart",
+              resolved and all(al["status"] == "resolved" and al["labels"].get("instance") == killed
+                               for al in resolved_alerts),
+              f"{len(resolved or [])} resolved notifications")
+    finally:
+        restarted.send_signal(signal.SIGINT)
+        try:
+            restarted.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            restarted.kill()
+        sink.shutdown()
 
     finish()
 
