@@ -282,6 +282,32 @@ fn bad_native_histogram_settings_name_the_field() {
     );
     assert!(err("metrics: { native_histograms: { rpc: true } }")
         .starts_with("metrics.native_histograms"),);
+    assert_eq!(
+        err("metrics: { native_histograms: { http: { zero_threshold: 0.01, max_zero_threshold: 0.001 } } }"),
+        "metrics.native_histograms.http.max_zero_threshold: 0.001: must be 0 (never widen) or a duration from zero_threshold up to 1 hour"
+    );
+    assert_eq!(
+        err("metrics: { native_histograms: { http: { min_reset_duration: soon } } }"),
+        "metrics.native_histograms.http.min_reset_duration: \"soon\": not a duration: use seconds or a number with ms, s, m or h"
+    );
+}
+
+#[test]
+fn native_histograms_that_recover() {
+    use keychain_metrics::NativeHistogram;
+    let c = MetricsConfig::from_yaml(
+        "metrics: { native_histograms: { operation: { min_reset_duration: 1h, max_zero_threshold: 0.0001 } } }",
+    )
+    .unwrap();
+    assert_eq!(
+        c.native_histograms.operation,
+        Some(
+            NativeHistogram::default()
+                .min_reset_duration(std::time::Duration::from_secs(3600))
+                .max_zero_threshold(0.0001)
+        )
+    );
+    c.metrics_builder().build().unwrap();
 }
 
 #[test]

@@ -60,7 +60,7 @@ pub(super) struct RawMetrics {
 )]
 enum RawNatives {
     All(bool),
-    Each(RawEach),
+    Each(Box<RawEach>),
 }
 
 #[derive(Deserialize)]
@@ -75,7 +75,7 @@ struct RawEach {
 #[derive(Deserialize)]
 #[serde(
     untagged,
-    expecting = "true, false, or a map of schema or bucket_factor, zero_threshold and max_buckets"
+    expecting = "true, false, or a map of schema or bucket_factor, zero_threshold, max_buckets, min_reset_duration and max_zero_threshold"
 )]
 enum RawNative {
     On(bool),
@@ -89,6 +89,8 @@ struct RawNativeSettings {
     bucket_factor: Option<f64>,
     zero_threshold: Option<f64>,
     max_buckets: Option<i64>,
+    min_reset_duration: Option<RawDuration>,
+    max_zero_threshold: Option<f64>,
 }
 
 /// The field names of one family's settings, for errors.
@@ -97,6 +99,8 @@ struct NativeFields {
     bucket_factor: &'static str,
     zero_threshold: &'static str,
     max_buckets: &'static str,
+    min_reset_duration: &'static str,
+    max_zero_threshold: &'static str,
 }
 
 macro_rules! native_fields {
@@ -106,6 +110,16 @@ macro_rules! native_fields {
             bucket_factor: concat!("metrics.native_histograms.", $family, ".bucket_factor"),
             zero_threshold: concat!("metrics.native_histograms.", $family, ".zero_threshold"),
             max_buckets: concat!("metrics.native_histograms.", $family, ".max_buckets"),
+            min_reset_duration: concat!(
+                "metrics.native_histograms.",
+                $family,
+                ".min_reset_duration"
+            ),
+            max_zero_threshold: concat!(
+                "metrics.native_histograms.",
+                $family,
+                ".max_zero_threshold"
+            ),
         }
     };
 }
@@ -147,6 +161,18 @@ fn native(raw: Option<RawNative>, f: NativeFields) -> Result<Option<NativeHistog
     if let Some(m) = s.max_buckets {
         n = n.max_buckets(u32::try_from(m).unwrap_or(0));
         check(&n, f.max_buckets, m, "must be between 8 and 4096")?;
+    }
+    if let Some(d) = s.min_reset_duration {
+        n = n.min_reset_duration(parse_duration(d, f.min_reset_duration)?);
+    }
+    if let Some(z) = s.max_zero_threshold {
+        n = n.max_zero_threshold(z);
+        check(
+            &n,
+            f.max_zero_threshold,
+            z,
+            "must be 0 (never widen) or a duration from zero_threshold up to 1 hour",
+        )?;
     }
     Ok(Some(n))
 }
@@ -238,9 +264,8 @@ fn at(message: &str, location: &serde_saphyr::Location) -> String {
     )
 }
 
-/// `30`, `2.5`, `"30s"`, `"500ms"`, `"2m"`, `"1h"`.
-fn parse_duration(raw: RawDuration) -> Result<Duration, ConfigError> {
-    const FIELD: &str = "metrics.collector_interval";
+/// `30`, `2.5`, `"30s"`, `"500ms"`, `"2m"`, `"1h"`, for `field`.
+fn parse_duration(raw: RawDuration, field: &'static str) -> Result<Duration, ConfigError> {
     let (seconds, shown) = match raw {
         RawDuration::Seconds(s) => (s, s.to_string()),
         RawDuration::Text(text) => {
@@ -258,7 +283,7 @@ fn parse_duration(raw: RawDuration) -> Result<Duration, ConfigError> {
             };
             let n: f64 = number.trim().parse().map_err(|_| {
                 invalid(
-                    FIELD,
+                    field,
                     format!("{text:?}"),
                     "not a duration: use seconds or a number with ms, s, m or h",
                 )
@@ -267,12 +292,12 @@ fn parse_duration(raw: RawDuration) -> Result<Duration, ConfigError> {
         }
     };
     if seconds.is_nan() || seconds < 0.0 {
-        return Err(invalid(FIELD, shown, "must be greater than zero"));
+        return Err(invalid(field, shown, "must be greater than zero"));
     }
     if seconds == 0.0 {
-        return Err(invalid(FIELD, shown, "must be greater than zero"));
+        return Err(invalid(field, shown, "must be greater than zero"));
     }
-    Duration::try_from_secs_f64(seconds).map_err(|_| invalid(FIELD, shown, "too large"))
+    Duration::try_from_secs_f64(seconds).map_err(|_| invalid(field, shown, "too large"))
 }
 
 impl RawMetrics {
@@ -315,7 +340,7 @@ impl RawMetrics {
             basic_auth_users: raw.basic_auth_users.unwrap_or_default(),
             tls_server_config: raw.tls_server_config.map(web::RawTls::read).transpose()?,
             collector_interval: match raw.collector_interval {
-                Some(d) => parse_duration(d)?,
+                Some(d) => parse_duration(d, "metrics.collector_interval")?,
                 None => defaults.collector_interval,
             },
             openmetrics: match (raw.openmetrics, raw.exemplars, raw.created_samples) {

@@ -362,3 +362,72 @@ fn created_samples_follow_their_counter_and_histogram_in_openmetrics_only() {
     );
     assert!(!plain.encode_openmetrics().contains("_created"));
 }
+
+#[test]
+fn an_operation_that_resets_restarts_its_counter_and_histogram_with_one_start() {
+    use crate::NativeHistogram;
+    let native = NativeHistogram::default()
+        .schema(0)
+        .max_buckets(8)
+        .min_reset_duration(Duration::from_millis(1));
+    let m = Metrics::builder()
+        .operation_buckets([0.5])
+        .operation_native(Some(native))
+        .created_samples(true)
+        .build()
+        .unwrap();
+    let sign = m.operation(Op::Sign, "pkcs11");
+    sign.record(Status::Success, Duration::from_micros(1));
+    sign.record(Status::Error, Duration::from_micros(2));
+    std::thread::sleep(Duration::from_millis(5));
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    // 1 s is 19 buckets above 1 µs: more than eight, so the series restarts.
+    sign.record(Status::Success, Duration::from_secs(1));
+    let om = m.encode_openmetrics();
+    let value = |prefix: &str| -> f64 {
+        let line = om
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {om}"));
+        line[prefix.len()..].trim().parse().unwrap()
+    };
+    let labels = r#"{backend="pkcs11",operation="sign""#;
+    assert_eq!(
+        value(&format!(
+            r#"keychain_operations_total{labels},status="success"}}"#
+        )),
+        1.0
+    );
+    assert_eq!(
+        value(&format!(
+            r#"keychain_operations_total{labels},status="error"}}"#
+        )),
+        0.0
+    );
+    assert_eq!(
+        value(&format!(
+            "keychain_operation_duration_seconds_count{labels}}}"
+        )),
+        1.0
+    );
+    let starts = [
+        value(&format!(
+            r#"keychain_operations_created{labels},status="success"}}"#
+        )),
+        value(&format!(
+            r#"keychain_operations_created{labels},status="error"}}"#
+        )),
+        value(&format!(
+            "keychain_operation_duration_seconds_created{labels}}}"
+        )),
+    ];
+    assert!(starts.iter().all(|&s| s == starts[0]), "{starts:?}");
+    assert!(
+        starts[0] >= before - 0.001,
+        "{} is the reset, after {before}",
+        starts[0]
+    );
+}

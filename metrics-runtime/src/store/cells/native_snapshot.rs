@@ -1,5 +1,6 @@
 //! A series' native histogram as a scrape reads it: each stripe's buckets, staged and
-//! committed inside its sequence, then summed at the coarsest schema among them.
+//! committed inside its sequence, then summed at the coarsest schema among them, with
+//! the widest zero bucket among them.
 
 use crate::contract::native::{reduce, NativeLayout, MIN_SCHEMA};
 
@@ -35,6 +36,8 @@ fn merge(counts: &mut Vec<(i64, u64)>) {
 pub(super) struct StripeRead {
     pub(super) zero: u64,
     pub(super) shift: u32,
+    /// The highest fine index its zero bucket holds, once widened.
+    pub(super) zero_limit: Option<i64>,
     pub(super) counts: Vec<(i64, u64)>,
 }
 
@@ -49,6 +52,8 @@ pub(crate) struct NativeSnapshot {
     pub(crate) buckets: Vec<(i32, u64)>,
     /// Halvings of the stripes read so far, and their counts at their own schemas.
     parts: Vec<(u32, i64, u64)>,
+    /// The widest zero bucket of the stripes read so far, as the highest fine index.
+    zero_limit: Option<i64>,
     /// The stripe being read, kept by [`NativeSnapshot::commit`] once its sequence
     /// shows no write overlapped the read.
     pub(super) staged: StripeRead,
@@ -60,6 +65,7 @@ impl NativeSnapshot {
         self.zero_count = 0;
         self.buckets.clear();
         self.parts.clear();
+        self.zero_limit = None;
     }
 
     /// Adds the stripe last staged.
@@ -68,8 +74,15 @@ impl NativeSnapshot {
         self.zero_count = self.zero_count.wrapping_add(stripe.zero);
         self.parts
             .extend(stripe.counts.iter().map(|&(i, n)| (stripe.shift, i, n)));
+        self.zero_limit = self.zero_limit.max(stripe.zero_limit);
+        self.discard();
+    }
+
+    /// Forgets the stripe last staged: it belongs to an epoch before a reset.
+    pub(crate) fn discard(&mut self) {
         self.staged.counts.clear();
         self.staged.zero = 0;
+        self.staged.zero_limit = None;
     }
 
     /// Brings every stripe to the coarsest schema among them, then halves further while
@@ -81,13 +94,22 @@ impl NativeSnapshot {
             .iter()
             .map(|&(shift, i, n)| (i64::from(reduce(i as i32, coarsest - shift)), n))
             .collect();
+        self.zero_threshold = layout.zero_threshold();
+        if let Some(limit) = self.zero_limit {
+            // Buckets wholly inside the widest zero bucket among the stripes join it; one
+            // that straddles its threshold keeps what it holds, all above its own.
+            let inside = |c: &(i64, u64)| c.0 << coarsest <= limit;
+            let folded: u64 = counts.iter().filter(|c| inside(c)).map(|c| c.1).sum();
+            counts.retain(|c| !inside(c));
+            self.zero_count = self.zero_count.wrapping_add(folded);
+            self.zero_threshold = layout.widened_zero_threshold(limit);
+        }
         let shift = coarsest + fit(&mut counts, layout.max_buckets());
         // At schema -4 all of u64 nanoseconds spans 5 buckets, below the least maximum
         // of 8: no histogram is ever halved past Prometheus' lowest schema.
         let schema = layout.fine_schema() - shift as i32;
         debug_assert!(schema >= i32::from(MIN_SCHEMA));
         self.schema = schema as i8;
-        self.zero_threshold = layout.zero_threshold();
         self.buckets.clear();
         self.buckets
             .extend(counts.iter().map(|&(i, n)| (i as i32, n)));

@@ -5,7 +5,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::contract::buckets::MAX_BUCKETS;
+use crate::contract::native::NativeLimits;
 use crate::store::cells::native::{self, NativeCells, NativeSnapshot};
+use crate::store::cells::reset::Resets;
 use crate::store::cells::seqlock;
 
 /// Most cells a series may have: an operation's 3 status counts, [`MAX_BUCKETS`]
@@ -33,11 +35,15 @@ pub(super) struct Stripe {
     pub(super) lines: Box<[Line]>,
 }
 
-/// Where the native part of a series' stripes is: after its `len` classic cells.
+/// Where the native part of a series' stripes is (after its `len` classic cells), how
+/// many buckets its window spans, the halvings a new stripe starts with, and what it
+/// may do before halving again.
 #[derive(Clone, Copy)]
 pub(super) struct Native {
     pub(super) len: usize,
     pub(super) span: usize,
+    pub(super) coarse: u32,
+    pub(super) limits: NativeLimits,
 }
 
 impl Native {
@@ -48,8 +54,13 @@ impl Native {
     }
 }
 
-/// Write access to one stripe, handed to the closure of [`StripedCells::write`].
-pub(crate) struct StripeWriter<'a>(pub(super) &'a Stripe, pub(super) Option<Native>);
+/// Write access to one stripe, handed to the closure of `StripedCells::write`: the
+/// stripe, its native part, and the series' resets if it may reset.
+pub(crate) struct StripeWriter<'a>(
+    pub(super) &'a Stripe,
+    pub(super) Option<Native>,
+    pub(super) Option<&'a Resets>,
+);
 
 impl StripeWriter<'_> {
     /// Adds `n` (wrapping) to cell `i`. The writer is exclusive, so load and store suffice.
@@ -63,11 +74,13 @@ impl StripeWriter<'_> {
     }
 
     /// Counts one observation in the native bucket `index` (`None`: the zero bucket).
+    /// It may reset the series (clearing this stripe), so it comes before the classic
+    /// cells of the same recording are added.
     #[inline(always)]
     pub(crate) fn native(&self, index: Option<i32>) {
         if let Some(native) = self.1 {
             if !native.of(self.0).try_observe(index) {
-                observe_cold(self.0, native, index.unwrap_or_default());
+                observe_cold(self.0, native, self.2, index.unwrap_or_default());
             }
         }
     }
@@ -76,21 +89,54 @@ impl StripeWriter<'_> {
 /// Out of line, taking what it needs in registers, so the recording path stays short.
 #[cold]
 #[inline(never)]
-fn observe_cold(stripe: &Stripe, native: Native, index: i32) {
-    native.of(stripe).observe_cold(index);
+fn observe_cold(stripe: &Stripe, native: Native, resets: Option<&Resets>, index: i32) {
+    let due = || resets.is_some_and(Resets::due);
+    if native.of(stripe).observe_cold(index, native.limits, &due) {
+        return;
+    }
+    // The buckets overflow and the series is due a reset: it restarts here, this
+    // observation its first.
+    if let Some(resets) = resets {
+        let epoch = resets.begin(native.of(stripe).epoch());
+        stripe.clear(native, epoch);
+        native
+            .of(stripe)
+            .observe_cold(index, native.limits, &|| false);
+    }
 }
 
 impl Stripe {
-    pub(super) fn new(cells: usize, native: Option<(Native, u32)>) -> Self {
-        let extra = native.map_or(0, |(n, _)| native::cells_for(n.span));
+    /// A stripe of `cells` cells and, with `native`, its native part. Its epoch is the
+    /// first: a stripe made after a reset catches up at its first write.
+    pub(super) fn new(cells: usize, native: Option<Native>) -> Self {
+        let extra = native.map_or(0, |n| native::cells_for(n.span));
         let lines = (1 + cells + extra).div_ceil(PER_LINE);
         let stripe = Stripe {
             lines: (0..lines).map(|_| Line::new()).collect(),
         };
-        if let Some((n, coarse)) = native {
-            n.of(&stripe).init(coarse);
+        if let Some(n) = native {
+            n.of(&stripe).clear(n.coarse, 0);
         }
         stripe
+    }
+
+    /// Empties every cell, classic and native, as of `epoch`: a reset. Only the
+    /// stripe's current writer may call this, inside its sequence.
+    pub(super) fn clear(&self, native: Native, epoch: u64) {
+        for i in 0..native.len {
+            self.cell(i).store(0, Ordering::Relaxed);
+        }
+        native.of(self).clear(native.coarse, epoch);
+    }
+
+    /// Clears this stripe if it belongs to an epoch before the series' current one.
+    /// Only the stripe's current writer may call this, inside its sequence.
+    #[inline]
+    pub(super) fn catch_up(&self, native: Native, resets: &Resets) {
+        let epoch = resets.epoch();
+        if native.of(self).epoch() != epoch {
+            self.clear(native, epoch);
+        }
     }
 
     #[inline(always)]
@@ -119,27 +165,40 @@ impl Stripe {
     }
 
     /// Adds a consistent snapshot of this stripe's cells into `out` (wrapping), and of
-    /// its native buckets into `native`.
+    /// its native buckets into `snapshot`; nothing if `epoch` is given and the stripe
+    /// belongs to another (it was reset away, and its writer has not cleared it yet).
     pub(super) fn read_into(
         &self,
         out: &mut [u64],
-        mut native: Option<(Native, &mut NativeSnapshot)>,
+        native: Option<Native>,
+        mut snapshot: Option<&mut NativeSnapshot>,
+        epoch: Option<u64>,
     ) {
         let mut tmp = [0u64; MAX_CELLS];
         let tmp = &mut tmp[..out.len()];
+        let mut current = true;
         seqlock::read(self.seq(), || {
             for (i, t) in tmp.iter_mut().enumerate() {
                 *t = self.cell(i).load(Ordering::Relaxed);
             }
-            if let Some((n, snapshot)) = native.as_mut() {
-                n.of(self).stage(snapshot);
+            if let Some(n) = native {
+                current = epoch.is_none_or(|e| n.of(self).epoch() == e);
+                if let Some(snapshot) = snapshot.as_mut() {
+                    n.of(self).stage(snapshot);
+                }
             }
         });
-        for (o, t) in out.iter_mut().zip(tmp.iter()) {
-            *o = o.wrapping_add(*t);
+        if let Some(snapshot) = snapshot {
+            if current {
+                snapshot.commit();
+            } else {
+                snapshot.discard();
+            }
         }
-        if let Some((_, snapshot)) = native {
-            snapshot.commit();
+        if current {
+            for (o, t) in out.iter_mut().zip(tmp.iter()) {
+                *o = o.wrapping_add(*t);
+            }
         }
     }
 }

@@ -105,7 +105,7 @@ impl<const N: usize> Exposed for Family<TimedSeries, N> {
                 let histogram = Value::Histogram(&cells[s.statuses..s.cells.len()], native);
                 f(Sample {
                     exemplars: s.exemplars.as_deref(),
-                    created: Some(s.created),
+                    created: Some(s.start()),
                     ..sample(&**s, &s.labels, histogram)
                 });
             }
@@ -150,7 +150,7 @@ impl Operations {
                         last: Some(status.as_str()),
                         value: Value::Counter(n),
                         exemplars: None,
-                        created: Some(s.created),
+                        created: Some(s.start()),
                     });
                 }
             }
@@ -159,7 +159,7 @@ impl Operations {
                 f(Sample {
                     part: 1,
                     exemplars: s.exemplars.as_deref(),
-                    created: Some(s.created),
+                    created: Some(s.start()),
                     ..sample(&**s, &s.labels, histogram)
                 });
             }

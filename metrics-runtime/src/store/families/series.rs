@@ -1,20 +1,12 @@
 //! The series types: what one label set of a family stores.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::contract::buckets::Buckets;
 use crate::contract::labels::Status;
+use crate::store::cells::reset::unix_nanos;
 use crate::store::cells::{stripe::StripeWriter, striped::StripedCells};
 use crate::store::families::exemplars::{self, Exemplars};
-
-/// Nanoseconds since the Unix epoch: when a series starts, its start (created) timestamp.
-/// Series are never reset, so it stays the start of their counts.
-pub(crate) fn unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
 
 /// A series' own label values (not the constant labels), as admitted.
 pub(crate) type Values = Box<[Box<str>]>;
@@ -57,7 +49,7 @@ pub(crate) struct TimedSeries {
     /// The latest traced observation of each bucket, if the instance keeps exemplars.
     pub(crate) exemplars: Option<Box<Exemplars>>,
     /// When the series was created, in nanoseconds since the Unix epoch.
-    pub(crate) created: u64,
+    created: u64,
 }
 
 impl TimedSeries {
@@ -90,6 +82,14 @@ impl TimedSeries {
             .filter(|(s, n)| *n > 0 || *s != Status::Cancelled)
     }
 
+    /// When the series' counts start: its creation, or its last reset (a native
+    /// histogram's `min_reset_duration`), in Unix nanoseconds.
+    pub(crate) fn start(&self) -> u64 {
+        self.cells
+            .last_reset()
+            .map_or(self.created, |r| r.max(self.created))
+    }
+
     /// Records one observation; `status` must be `Some` exactly when the series has
     /// status cells. In a trace (the thread's current one), it is also the exemplar of
     /// its bucket, if the series keeps exemplars.
@@ -109,8 +109,9 @@ impl TimedSeries {
             Some(layout) => {
                 let index = layout.fine_index(nanos);
                 self.cells.write(|w| {
-                    classic(w);
+                    // First: a native observation may reset the series' cells.
                     w.native(index);
+                    classic(w);
                 });
             }
             None => self.cells.write(classic),

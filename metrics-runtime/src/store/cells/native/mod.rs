@@ -9,13 +9,15 @@
 //! classic cells: the zero bucket and the native buckets always add up to the count.
 //!
 //! An observation outside the window moves the window when the buckets in use and the
-//! new one fit in it; otherwise the stripe's schema drops by one, merging pairs, until
-//! they fit. Lines are freed only with the series, so a reader never follows a pointer
-//! to freed memory; a window move only rewrites counts (under the sequence).
+//! new one fit in it. Otherwise, as the layout's limits allow: the series resets (the
+//! caller's part, see [`crate::store::cells::reset`]), or the zero bucket widens over
+//! the lowest buckets, or the stripe's schema drops by one, merging pairs, until they
+//! fit. Lines are freed only with the series, so a reader never follows a pointer to
+//! freed memory; a window move only rewrites counts (under the sequence).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::contract::native::reduce;
+use crate::contract::native::{reduce, NativeLimits, NO_ZERO_LIMIT};
 pub(crate) use crate::store::cells::native_snapshot::NativeSnapshot;
 use crate::store::cells::native_snapshot::{fit, StripeRead};
 
@@ -25,8 +27,8 @@ const PER_CHUNK: usize = 16;
 struct Chunk([AtomicU64; PER_CHUNK]);
 
 /// Cells of the native part of a stripe whose window spans `span` buckets: the zero
-/// count, the window's first index twice (see [`FAST_OFFSET`]), the halvings, and one
-/// pointer per chunk.
+/// count, the window's first index twice (see [`FAST_OFFSET`]), the halvings, the
+/// zero bucket's reach, the epoch, and one pointer per chunk.
 pub(crate) const fn cells_for(span: usize) -> usize {
     HEADER + span.div_ceil(PER_CHUNK)
 }
@@ -38,7 +40,12 @@ const ZERO: usize = 0;
 const FAST_OFFSET: usize = 1;
 const SHIFT: usize = 2;
 const OFFSET: usize = 3;
-const HEADER: usize = 4;
+/// The highest fine index the zero bucket holds once it has widened, else
+/// [`NO_ZERO_LIMIT`].
+const ZERO_LIMIT: usize = 4;
+/// Which of the series' epochs these cells belong to (see [`crate::store::cells::reset`]).
+const EPOCH: usize = 5;
+const HEADER: usize = 6;
 
 /// A window offset no index reaches (indexes are within ±2^20).
 const UNREACHABLE: i64 = i64::MIN / 2;
@@ -78,6 +85,34 @@ impl<'a> NativeCells<'a> {
     /// Sets the halvings a new stripe starts with (the layout's, for negative schemas).
     pub(crate) fn init(&self, shift: u32) {
         self.set_window(shift, 0);
+        self.header(ZERO_LIMIT)
+            .store(NO_ZERO_LIMIT as u64, Ordering::Relaxed);
+    }
+
+    /// Empties the buckets and the zero bucket, back to the starting schema, as of
+    /// `epoch`. Only the stripe's current writer may call this, inside its sequence.
+    pub(crate) fn clear(&self, shift: u32, epoch: u64) {
+        for start in (0..self.span).step_by(PER_CHUNK) {
+            for n in self
+                .chunk(start, Ordering::Relaxed)
+                .iter()
+                .flat_map(|c| &c.0)
+            {
+                n.store(0, Ordering::Relaxed);
+            }
+        }
+        self.header(ZERO).store(0, Ordering::Relaxed);
+        self.init(shift);
+        self.header(EPOCH).store(epoch, Ordering::Relaxed);
+    }
+
+    /// The epoch these cells belong to.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.header(EPOCH).load(Ordering::Relaxed)
+    }
+
+    fn zero_limit(&self) -> i64 {
+        self.header(ZERO_LIMIT).load(Ordering::Relaxed) as i64
     }
 
     /// Records the window's schema and first index.
@@ -129,11 +164,11 @@ impl<'a> NativeCells<'a> {
         false
     }
 
-    /// Adds one observation; see [`NativeCells::try_observe`].
+    /// Adds one observation; see [`NativeCells::try_observe`]. Never resets.
     #[cfg(test)]
-    fn observe(&self, index: Option<i32>) {
+    fn observe(&self, index: Option<i32>, limits: NativeLimits) {
         if !self.try_observe(index) {
-            self.observe_cold(index.unwrap_or(0));
+            self.observe_cold(index.unwrap_or(0), limits, &|| false);
         }
     }
 
@@ -149,28 +184,58 @@ impl<'a> NativeCells<'a> {
         unsafe { &*p }
     }
 
-    /// What [`NativeCells::try_observe`] left: a stripe at a lower schema, a first
-    /// observation in a chunk, or one outside the window (never the zero bucket).
-    pub(crate) fn observe_cold(&self, index: i32) {
+    /// What [`NativeCells::try_observe`] left: an index the widened zero bucket holds, a
+    /// stripe at a lower schema, a first observation in a chunk, or one outside the
+    /// window (never the zero bucket of the layout). Returns `false`, changing nothing,
+    /// when the buckets would overflow and `reset_due` says the series should restart:
+    /// the caller resets it and observes again.
+    pub(crate) fn observe_cold(
+        &self,
+        index: i32,
+        limits: NativeLimits,
+        reset_due: &dyn Fn() -> bool,
+    ) -> bool {
+        if i64::from(index) <= self.zero_limit() {
+            bump(self.header(ZERO), 1);
+            return true;
+        }
         let shift = self.header(SHIFT).load(Ordering::Relaxed) as u32;
         let offset = self.header(OFFSET).load(Ordering::Relaxed) as i64;
         let at = i64::from(reduce(index, shift));
         if shift > 0 && self.count_at(at.wrapping_sub(offset) as u64) {
-            return;
+            return true;
         }
-        self.observe_new(index, shift, offset);
+        self.observe_new(index, shift, offset, limits, reset_due)
+    }
+
+    /// The lowest window offset at `shift`: at the fine schema, where the recording path
+    /// places indexes without asking the zero bucket, the window starts above it.
+    fn floor(&self, shift: u32) -> i64 {
+        let limit = self.zero_limit();
+        if shift == 0 && limit != NO_ZERO_LIMIT {
+            limit + 1
+        } else {
+            i64::MIN / 4
+        }
     }
 
     /// A first observation in a chunk, or one outside the window.
     #[cold]
     #[inline(never)]
-    fn observe_new(&self, index: i32, shift: u32, offset: i64) {
+    fn observe_new(
+        &self,
+        index: i32,
+        shift: u32,
+        offset: i64,
+        limits: NativeLimits,
+        reset_due: &dyn Fn() -> bool,
+    ) -> bool {
         let mut used = Vec::new();
         self.for_each_count(offset, |i, n| used.push((i, n)));
         let at = i64::from(reduce(index, shift));
         let offset = if used.is_empty() {
             // First observation: centre the window on it.
-            let offset = at - (self.span / 2) as i64;
+            let offset = (at - (self.span / 2) as i64).max(self.floor(shift));
             self.set_window(shift, offset);
             offset
         } else {
@@ -179,13 +244,33 @@ impl<'a> NativeCells<'a> {
         let rel = (at - offset) as u64;
         if rel < self.span as u64 {
             bump(&self.chunk_at(rel as usize).0[rel as usize % PER_CHUNK], 1);
-            return;
+            return true;
+        }
+        if limits.reset_after_ns > 0 && reset_due() {
+            return false;
         }
         used.push((at, 1));
+        used.sort_unstable_by_key(|&(i, _)| i);
+        // Widen the zero bucket over the lowest buckets while they do not fit.
+        let mut zero = 0u64;
+        let mut limit = self.zero_limit();
+        let spans = |used: &[(i64, u64)]| {
+            used.len() > 1 && (used[used.len() - 1].0 - used[0].0) as usize >= self.span
+        };
+        while spans(&used) && (used[0].0 << shift) <= limits.max_zero {
+            limit = used[0].0 << shift;
+            zero = zero.wrapping_add(used[0].1);
+            used.remove(0);
+        }
+        if zero > 0 {
+            bump(self.header(ZERO), zero);
+            self.header(ZERO_LIMIT)
+                .store(limit as u64, Ordering::Relaxed);
+        }
         let shift = shift + fit(&mut used, self.span);
         // Rewrite the counts into a window centred on the buckets in use.
         let (lo, hi) = (used[0].0, used[used.len() - 1].0);
-        let offset = lo - ((self.span as i64 - (hi - lo + 1)) / 2);
+        let offset = (lo - ((self.span as i64 - (hi - lo + 1)) / 2)).max(self.floor(shift));
         for rel in (0..self.span).step_by(PER_CHUNK) {
             for n in self.chunk(rel, Ordering::Relaxed).iter().flat_map(|c| &c.0) {
                 n.store(0, Ordering::Relaxed);
@@ -196,6 +281,7 @@ impl<'a> NativeCells<'a> {
             self.chunk_at(rel).0[rel % PER_CHUNK].store(n, Ordering::Relaxed);
         }
         self.set_window(shift, offset);
+        true
     }
 
     /// Calls `f(index, count)` for every non-zero count, ascending, with the window at
@@ -214,7 +300,6 @@ impl<'a> NativeCells<'a> {
         }
     }
 
-    /// Reads this stripe into `out`.
     /// Reads this stripe's buckets into `snapshot`, to be committed or read again.
     pub(crate) fn stage(&self, snapshot: &mut NativeSnapshot) {
         self.read(&mut snapshot.staged);
@@ -224,6 +309,7 @@ impl<'a> NativeCells<'a> {
         out.counts.clear();
         out.zero = self.header(ZERO).load(Ordering::Relaxed);
         out.shift = self.header(SHIFT).load(Ordering::Relaxed) as u32;
+        out.zero_limit = Some(self.zero_limit()).filter(|&z| z != NO_ZERO_LIMIT);
         let offset = self.header(OFFSET).load(Ordering::Relaxed) as i64;
         let counts = &mut out.counts;
         self.for_each_count(offset, |i, n| counts.push((i, n)));
@@ -262,162 +348,4 @@ fn bump(cell: &AtomicU64, n: u64) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::contract::native::{NativeHistogram, NativeLayout};
-
-    fn layout(schema: i8, max: u32) -> NativeLayout {
-        NativeLayout::new(&NativeHistogram::default().schema(schema).max_buckets(max)).unwrap()
-    }
-
-    /// The cells of one stripe's native part, and the layout it records by.
-    struct Stripe {
-        mem: Box<[AtomicU64]>,
-        layout: NativeLayout,
-    }
-
-    impl Stripe {
-        fn new(layout: &NativeLayout) -> Self {
-            let span = layout.max_buckets();
-            let mem: Box<[AtomicU64]> = (0..cells_for(span)).map(|_| AtomicU64::new(0)).collect();
-            NativeCells::at(&mem, span).init(layout.coarse());
-            Stripe {
-                mem,
-                layout: layout.clone(),
-            }
-        }
-
-        fn cells(&self) -> NativeCells<'_> {
-            NativeCells::at(&self.mem, self.layout.max_buckets())
-        }
-
-        fn observe(&self, nanos: u64) {
-            self.cells().observe(self.layout.fine_index(nanos));
-        }
-
-        fn chunks(&self) -> usize {
-            self.mem[HEADER..]
-                .iter()
-                .filter(|a| a.load(Ordering::Relaxed) != 0)
-                .count()
-        }
-    }
-
-    impl Drop for Stripe {
-        fn drop(&mut self) {
-            // SAFETY: the cells are being dropped with `self`.
-            unsafe { NativeCells::at(&self.mem, self.layout.max_buckets()).free() };
-        }
-    }
-
-    fn snapshot(layout: &NativeLayout, stripes: &[&Stripe]) -> NativeSnapshot {
-        let mut out = NativeSnapshot::default();
-        for s in stripes {
-            s.cells().stage(&mut out);
-            out.commit();
-        }
-        out.finish(layout);
-        out
-    }
-
-    #[test]
-    fn observations_land_in_their_buckets() {
-        let l = layout(3, 160);
-        let s = Stripe::new(&l);
-        for nanos in [0, 1_000_000_000, 1_000_000_000, 1_500_000_000, 3_000_000] {
-            s.observe(nanos);
-        }
-        let snap = snapshot(&l, &[&s]);
-        assert_eq!(snap.schema, 3);
-        assert_eq!(snap.zero_count, 1);
-        assert_eq!(snap.buckets, vec![(-67, 1), (0, 2), (5, 1)]);
-        assert_eq!(snap.count(), 5);
-    }
-
-    #[test]
-    fn negative_schemas_start_halved() {
-        // Schema -2: 3 ms is ceil(log2(0.003) / 4) = -2; 1.5 s is 1.
-        let l = layout(-2, 16);
-        let s = Stripe::new(&l);
-        s.observe(3_000_000);
-        s.observe(1_500_000_000);
-        let snap = snapshot(&l, &[&s]);
-        assert_eq!((snap.schema, snap.buckets), (-2, vec![(-2, 1), (1, 1)]));
-    }
-
-    #[test]
-    fn lines_are_allocated_as_used() {
-        let l = layout(3, 160);
-        let s = Stripe::new(&l);
-        assert_eq!(s.chunks(), 0);
-        // 1 ms to 1.9 ms: eight buckets at schema 3, in one or two lines.
-        for us in (1000..1900).step_by(50) {
-            s.observe(us * 1000);
-        }
-        assert!(s.chunks() <= 2, "{}", s.chunks());
-        // Over twenty powers of two the window fills: at most ten lines.
-        for octave in 0..20 {
-            s.observe(1000 << octave);
-        }
-        assert!(s.chunks() <= 10);
-        assert_eq!(snapshot(&l, &[&s]).count(), 38);
-    }
-
-    #[test]
-    fn too_wide_a_spread_halves_the_resolution() {
-        // 16 buckets of schema 3 are two powers of two; 1 ms and 1 s are ten apart.
-        let l = layout(3, 16);
-        let s = Stripe::new(&l);
-        s.observe(1_000_000);
-        s.observe(1_000_000_000);
-        let snap = snapshot(&l, &[&s]);
-        // Schema 0 spans -9..=0 (10 buckets); schema 1 would span 20 > 16.
-        assert_eq!(snap.schema, 0);
-        assert_eq!(snap.buckets, vec![(-9, 1), (0, 1)]);
-        // Later observations keep the lower schema.
-        s.observe(1_500_000_000);
-        let snap = snapshot(&l, &[&s]);
-        assert_eq!(
-            (snap.schema, snap.buckets),
-            (0, vec![(-9, 1), (0, 1), (1, 1)])
-        );
-    }
-
-    #[test]
-    fn the_window_moves_when_the_buckets_fit() {
-        let l = layout(3, 16);
-        let s = Stripe::new(&l);
-        s.observe(1_000_000);
-        // A power of two higher is eight buckets up, past the centred window's end.
-        for _ in 0..3 {
-            s.observe(2_000_000 + 1);
-        }
-        let snap = snapshot(&l, &[&s]);
-        assert_eq!(snap.schema, 3);
-        assert_eq!(snap.buckets, vec![(-79, 1), (-71, 3)]);
-    }
-
-    #[test]
-    fn stripes_at_different_schemas_sum_at_the_coarsest() {
-        let l = layout(3, 16);
-        let (a, b) = (Stripe::new(&l), Stripe::new(&l));
-        a.observe(1_000_000);
-        a.observe(1_000_000_000); // a drops to schema 0
-        b.observe(1_000_000_000);
-        b.observe(1_100_000_000); // b stays at 3: buckets 0 and 2
-        let snap = snapshot(&l, &[&a, &b]);
-        assert_eq!(snap.schema, 0);
-        assert_eq!(snap.buckets, vec![(-9, 1), (0, 2), (1, 1)]);
-    }
-
-    #[test]
-    fn extremes_stay_within_the_lowest_schema() {
-        let l = layout(-4, 8);
-        let s = Stripe::new(&l);
-        s.observe(1);
-        s.observe(u64::MAX);
-        let snap = snapshot(&l, &[&s]);
-        assert_eq!(snap.schema, -4);
-        assert_eq!(snap.count(), 2);
-    }
-}
+mod tests;

@@ -19,6 +19,10 @@
 //! The owner of a private stripe is its only writer and uses plain loads and stores: no
 //! locked instruction, no cache line shared with another writer. The shared stripe admits
 //! one writer at a time by taking the sequence from even to odd with a compare-exchange.
+//!
+//! A series whose native histogram may reset counts epochs ([`crate::store::cells::reset`]):
+//! a scrape adds up the stripes of the current epoch only, and a writer clears its stripe
+//! of an older one before it records.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -27,6 +31,7 @@ use crate::contract::native::NativeLayout;
 use crate::store::cells::lanes::{Owners, LANES};
 use crate::store::cells::lease::{self, Id, NO_ID};
 use crate::store::cells::native::NativeSnapshot;
+use crate::store::cells::reset::Resets;
 use crate::store::cells::seqlock::{self, Open};
 use crate::store::cells::stripe::{Native, Stripe, StripeWriter, MAX_CELLS};
 
@@ -40,9 +45,10 @@ const CONTENDED: u32 = 64;
 /// lease (as a `LongAdder` adds cells where contention appears).
 pub(crate) struct StripedCells {
     len: usize,
-    /// Where each stripe keeps its native part, if the series has one, and the
-    /// halvings a new stripe starts with.
-    native: Option<(Native, u32)>,
+    /// Where each stripe keeps its native part, if the series has one.
+    native: Option<Native>,
+    /// The epochs of a series whose native histogram may reset.
+    resets: Option<Resets>,
     owners: Owners,
     lanes: [OnceLock<Stripe>; LANES],
     shared: Stripe,
@@ -62,13 +68,19 @@ impl StripedCells {
     /// A series of `len` cells and, with `native`, native buckets of that layout.
     pub(crate) fn with_native(len: usize, native: Option<&NativeLayout>) -> Self {
         assert!(len <= MAX_CELLS, "series of {len} cells exceeds MAX_CELLS");
-        let native = native.map(|l| {
-            let span = l.max_buckets();
-            (Native { len, span }, l.coarse())
+        let native = native.map(|l| Native {
+            len,
+            span: l.max_buckets(),
+            coarse: l.coarse(),
+            limits: l.limits(),
         });
+        let resets = native
+            .filter(|n| n.limits.reset_after_ns > 0)
+            .map(|n| Resets::new(n.limits.reset_after_ns));
         StripedCells {
             len,
             native,
+            resets,
             owners: Owners::default(),
             lanes: Default::default(),
             shared: Stripe::new(len, native),
@@ -85,6 +97,11 @@ impl StripedCells {
     /// Whether the stripes keep native buckets.
     pub(crate) fn has_native(&self) -> bool {
         self.native.is_some()
+    }
+
+    /// When the series last reset, in Unix nanoseconds, if it ever did: its start since.
+    pub(crate) fn last_reset(&self) -> Option<u64> {
+        self.resets.as_ref().and_then(Resets::last)
     }
 
     /// The stripe this thread writes alone, if it has one.
@@ -159,7 +176,10 @@ impl StripedCells {
             Some(stripe) => (stripe, seqlock::begin_owned(stripe.seq())),
             None => (&self.shared, self.begin_shared()),
         };
-        f(&StripeWriter(stripe, self.native.map(|n| n.0)));
+        if let (Some(native), Some(resets)) = (self.native, &self.resets) {
+            stripe.catch_up(native, resets);
+        }
+        f(&StripeWriter(stripe, self.native, self.resets.as_ref()));
         open.end();
     }
 
@@ -169,10 +189,10 @@ impl StripedCells {
     pub(crate) fn add_single(&self, n: u64) {
         debug_assert_eq!(self.len, 1);
         match self.own() {
-            Some(stripe) => StripeWriter(stripe, None).add(0, n),
+            Some(stripe) => StripeWriter(stripe, None, None).add(0, n),
             None => {
                 let open = self.begin_shared();
-                StripeWriter(&self.shared, None).add(0, n);
+                StripeWriter(&self.shared, None, None).add(0, n);
                 open.end();
             }
         }
@@ -201,18 +221,27 @@ impl StripedCells {
         native: Option<(&NativeLayout, &mut NativeSnapshot)>,
     ) {
         let out = &mut out[..self.len];
-        out.fill(0);
-        let Some(((layout, snapshot), (at, _))) = native.zip(self.native) else {
-            for stripe in self.stripes() {
-                stripe.read_into(out, None);
+        let (layout, mut snapshot) = native.unzip();
+        loop {
+            // With resets, the epoch read before and after: a reset in between reads again.
+            let epoch = self.resets.as_ref().map(Resets::epoch);
+            out.fill(0);
+            if let Some(snapshot) = snapshot.as_mut().filter(|_| self.native.is_some()) {
+                snapshot.clear();
             }
-            return;
-        };
-        snapshot.clear();
-        for stripe in self.stripes() {
-            stripe.read_into(out, Some((at, &mut *snapshot)));
+            for stripe in self.stripes() {
+                let snapshot = snapshot.as_deref_mut().filter(|_| self.native.is_some());
+                stripe.read_into(out, self.native, snapshot, epoch);
+            }
+            if epoch == self.resets.as_ref().map(Resets::epoch) {
+                break;
+            }
         }
-        snapshot.finish(layout);
+        if let (Some(layout), Some(snapshot)) = (layout, snapshot) {
+            if self.native.is_some() {
+                snapshot.finish(layout);
+            }
+        }
     }
 
     /// Bytes this series currently occupies on the heap (without native chunks).
@@ -229,7 +258,7 @@ impl StripedCells {
 
 impl Drop for StripedCells {
     fn drop(&mut self) {
-        if let Some((at, _)) = self.native {
+        if let Some(at) = self.native {
             for stripe in self.stripes() {
                 // SAFETY: `&mut self`: no recording or scrape holds a view of these
                 // stripes, and they are dropped right after.
@@ -240,132 +269,4 @@ impl Drop for StripedCells {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn writes_from_many_threads_sum_up() {
-        let cells = StripedCells::new(3);
-        std::thread::scope(|s| {
-            for t in 0..4u64 {
-                let cells = &cells;
-                s.spawn(move || {
-                    for _ in 0..1000 {
-                        cells.write(|w| {
-                            w.add(0, 1);
-                            w.add(2, t);
-                        });
-                    }
-                });
-            }
-        });
-        let mut out = [0u64; 3];
-        cells.read(&mut out);
-        assert_eq!(out, [4000, 0, 6000]);
-    }
-
-    #[test]
-    fn native_buckets_are_read_with_the_cells_they_go_with() {
-        use crate::contract::native::NativeHistogram;
-        // Sixteen buckets, so that spreading durations move and halve the windows
-        // while the reader reads.
-        let layout = NativeLayout::new(&NativeHistogram::default().max_buckets(16)).unwrap();
-        let cells = StripedCells::with_native(1, Some(&layout));
-        let done = std::sync::atomic::AtomicBool::new(false);
-        std::thread::scope(|s| {
-            let writers: Vec<_> = (0..3u64)
-                .map(|t| {
-                    let (cells, layout) = (&cells, &layout);
-                    s.spawn(move || {
-                        for i in 0..20_000u64 {
-                            let nanos = (i * 7919 + t) % 5_000_000_000;
-                            let index = layout.fine_index(nanos);
-                            cells.write(|w| {
-                                w.add(0, 1);
-                                w.native(index);
-                            });
-                        }
-                    })
-                })
-                .collect();
-            let (cells, layout, done) = (&cells, &layout, &done);
-            let reader = s.spawn(move || {
-                let (mut out, mut snapshot) = ([0u64; 1], NativeSnapshot::default());
-                let mut reads = 0;
-                while !done.load(Ordering::Relaxed) || reads == 0 {
-                    cells.read_with(&mut out, Some((layout, &mut snapshot)));
-                    assert_eq!(snapshot.count(), out[0], "native and classic counts agree");
-                    reads += 1;
-                }
-                reads
-            });
-            for w in writers {
-                w.join().unwrap();
-            }
-            done.store(true, Ordering::Relaxed);
-            assert!(reader.join().unwrap() > 0);
-        });
-        let (mut out, mut snapshot) = ([0u64; 1], NativeSnapshot::default());
-        cells.read_with(&mut out, Some((&layout, &mut snapshot)));
-        assert_eq!((out[0], snapshot.count()), (60_000, 60_000));
-        let span = snapshot.buckets.last().unwrap().0 - snapshot.buckets[0].0;
-        assert!(span < 16, "{snapshot:?}");
-    }
-
-    #[test]
-    fn wrapping_deltas_read_as_signed_sums() {
-        let cells = StripedCells::new(1);
-        cells.write(|w| w.add(0, 1u64.wrapping_neg()));
-        let mut out = [0u64; 1];
-        cells.read(&mut out);
-        assert_eq!(out[0] as i64, -1);
-    }
-
-    #[test]
-    fn a_series_costs_a_stripe_per_writing_lease_up_to_the_lanes() {
-        // 3 statuses + 13 buckets + sum = 17 cells + sequence = 18 u64: two 128-byte
-        // lines per stripe.
-        let cells = StripedCells::new(17);
-        assert_eq!(cells.heap_bytes(), 256);
-        let leases = lease::capacity().min(10);
-        for lease in 0..leases {
-            cells.write_in(cells.own_as(lease::id_of(lease)), |w| w.add(0, 1));
-            // The first leases claim the lanes (their home ones, here); the others write
-            // the shared stripe.
-            let id = lease::id_of(lease);
-            assert_eq!(cells.owners.find(id), (lease < LANES).then_some(lease));
-            assert_eq!(cells.owners.at_home(id), (lease < LANES).then_some(lease));
-            assert_eq!(cells.heap_bytes(), (2 + lease.min(LANES - 1)) * 256);
-        }
-        let mut out = [0u64; 17];
-        cells.read(&mut out);
-        assert_eq!(out[0], leases as u64);
-    }
-
-    #[test]
-    fn a_contended_series_gives_every_lease_a_stripe() {
-        let cells = StripedCells::new(2);
-        for _ in 0..CONTENDED {
-            cells.contended();
-        }
-        let slots = lease::capacity() * std::mem::size_of::<OnceLock<Stripe>>();
-        assert_eq!(cells.heap_bytes(), slots + 128);
-        // Leases without a lane now write stripes of their own.
-        for lease in 0..lease::capacity() {
-            for _ in 0..=lease {
-                cells.write_in(cells.own_as(lease::id_of(lease)), |w| {
-                    w.add(0, 1);
-                    w.add(1, 10);
-                });
-            }
-            assert!(cells.own_as(lease::id_of(lease)).is_some());
-            // Counting on does not allocate again.
-            cells.contended();
-            assert_eq!(cells.heap_bytes(), slots + 128 * (lease + 2));
-        }
-        let n = lease::capacity() as u64;
-        let mut out = [0u64; 2];
-        cells.read(&mut out);
-        assert_eq!(out, [n * (n + 1) / 2, 10 * n * (n + 1) / 2]);
-    }
-}
+mod tests;

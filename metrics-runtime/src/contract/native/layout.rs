@@ -1,154 +1,10 @@
-//! Native histograms: Prometheus' sparse exponential buckets, kept beside the classic
-//! buckets of the three duration families.
-//!
-//! At schema `s`, bucket `i` holds the observations in `(2^((i-1)/2^s), 2^(i/2^s)]`
-//! seconds: every power of two is a boundary and is split into `2^s` buckets, each
-//! `2^(2^-s)` times as wide as the one below. Observations at or below the zero
-//! threshold count in the zero bucket. When the buckets of a histogram would span more
-//! than its maximum bucket count, its schema drops by one (pairs of buckets merge) until
-//! they fit; it never rises again while the process runs.
-//!
-//! Durations arrive as integer nanoseconds. Since `index(2v) = index(v) + 2^s`, where an
-//! observation falls within its power of two of nanoseconds decides the rest: its
-//! leading zeros give the octave, and a table of the `2^s` boundaries inside one octave,
-//! indexed by the top bits after the leading one, finds its bucket with one load and
-//! one compare. No floating point on the recording path.
+//! [`NativeLayout`]: validated settings, with the tables that place a duration in its
+//! bucket using integer operations only, and what a histogram may do before its schema
+//! drops.
 
-use std::fmt;
-
-/// Lowest schema Prometheus accepts: each bucket spans a factor of 2^16.
-pub const MIN_SCHEMA: i8 = -4;
-/// Highest schema Prometheus accepts: 256 buckets per power of two.
-pub const MAX_SCHEMA: i8 = 8;
-
-/// Settings of the native histogram of one duration family.
-///
-/// ```
-/// use keychain_metrics::NativeHistogram;
-///
-/// // Buckets at most 5 % wide (schema 4), durations up to 10 µs in the zero bucket,
-/// // at most 100 buckets.
-/// let native = NativeHistogram::default()
-///     .bucket_factor(1.05)
-///     .zero_threshold(10e-6)
-///     .max_buckets(100);
-/// assert_eq!(native.get_schema(), 4);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub struct NativeHistogram {
-    schema: i8,
-    zero_threshold: f64,
-    max_buckets: u32,
-}
-
-impl Default for NativeHistogram {
-    /// Schema 3 (each bucket 9.05 % wider than the one below, so any quantile is known
-    /// within 9.05 %), a zero bucket for zero durations only, and at most 160 buckets:
-    /// twenty powers of two at schema 3, from 1 µs to 1 s.
-    fn default() -> Self {
-        NativeHistogram {
-            schema: 3,
-            zero_threshold: 0.0,
-            max_buckets: 160,
-        }
-    }
-}
-
-impl NativeHistogram {
-    /// Sets the schema: each power of two is split into `2^schema` buckets
-    /// ([`MIN_SCHEMA`]` ..= `[`MAX_SCHEMA`]).
-    pub fn schema(mut self, schema: i8) -> Self {
-        self.schema = schema;
-        self
-    }
-
-    /// Sets the schema from the largest acceptable ratio between two neighbouring
-    /// bucket bounds: the coarsest schema whose factor `2^(2^-schema)` does not exceed
-    /// `factor` (as client_golang's `NativeHistogramBucketFactor`), or the finest if
-    /// none is that fine. A factor at or below 1, or not a number, selects no valid
-    /// schema and fails validation.
-    pub fn bucket_factor(mut self, factor: f64) -> Self {
-        self.schema = if factor > 1.0 {
-            (MIN_SCHEMA..=MAX_SCHEMA)
-                .find(|&s| growth(s) <= factor)
-                .unwrap_or(MAX_SCHEMA)
-        } else {
-            MAX_SCHEMA + 1
-        };
-        self
-    }
-
-    /// Sets the zero threshold in seconds: durations at or below it count in the zero
-    /// bucket rather than in a bucket of their own.
-    pub fn zero_threshold(mut self, seconds: f64) -> Self {
-        self.zero_threshold = seconds;
-        self
-    }
-
-    /// Sets the most buckets one histogram spans (at least 8). Beyond it, the schema
-    /// drops by one, halving the resolution, until the buckets fit.
-    pub fn max_buckets(mut self, buckets: u32) -> Self {
-        self.max_buckets = buckets;
-        self
-    }
-
-    /// The schema.
-    pub fn get_schema(&self) -> i8 {
-        self.schema
-    }
-
-    /// The zero threshold in seconds.
-    pub fn get_zero_threshold(&self) -> f64 {
-        self.zero_threshold
-    }
-
-    /// The most buckets one histogram spans.
-    pub fn get_max_buckets(&self) -> u32 {
-        self.max_buckets
-    }
-
-    /// The largest relative error of a quantile read from buckets of this schema
-    /// (`2^(2^-schema) - 1`): 9.05 % at schema 3.
-    pub fn relative_error(&self) -> f64 {
-        growth(self.schema) - 1.0
-    }
-}
-
-/// The ratio between neighbouring bounds at `schema`.
-fn growth(schema: i8) -> f64 {
-    2f64.powf(2f64.powi(-i32::from(schema)))
-}
-
-/// Most buckets a native histogram may span: bounds its memory.
-pub const MAX_NATIVE_BUCKETS: u32 = 4096;
-
-/// Why native-histogram settings were refused; the builder adds the field name.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum NativeError {
-    Schema(i8),
-    ZeroThreshold(f64),
-    MaxBuckets(u32),
-}
-
-impl fmt::Display for NativeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NativeError::Schema(s) => write!(
-                f,
-                "schema {s} is outside {MIN_SCHEMA}..={MAX_SCHEMA} (a bucket factor must \
-                 be above 1)"
-            ),
-            NativeError::ZeroThreshold(z) => write!(
-                f,
-                "zero threshold {z} is not a duration of 0 s up to 1 hour"
-            ),
-            NativeError::MaxBuckets(n) => {
-                write!(f, "max buckets {n} is outside 8..={MAX_NATIVE_BUCKETS}")
-            }
-        }
-    }
-}
+use crate::contract::native::{
+    NativeError, NativeHistogram, MAX_NATIVE_BUCKETS, MAX_SCHEMA, MIN_SCHEMA,
+};
 
 /// Validated settings with the tables that place a duration in its bucket.
 #[derive(Debug, Clone)]
@@ -156,6 +12,8 @@ pub(crate) struct NativeLayout {
     zero_threshold: f64,
     zero_threshold_ns: u64,
     max_buckets: usize,
+    /// What a histogram may do rather than drop its schema.
+    limits: NativeLimits,
     /// The schema the tables resolve (`max(schema, 0)`)…
     fine: u32,
     /// …and the halvings from it to `schema` (`max(-schema, 0)`).
@@ -189,6 +47,8 @@ impl NativeLayout {
             schema,
             zero_threshold,
             max_buckets,
+            min_reset_duration,
+            max_zero_threshold,
         } = settings;
         if !(MIN_SCHEMA..=MAX_SCHEMA).contains(&schema) {
             return Err(NativeError::Schema(schema));
@@ -198,6 +58,12 @@ impl NativeLayout {
         }
         if !(8..=MAX_NATIVE_BUCKETS).contains(&max_buckets) {
             return Err(NativeError::MaxBuckets(max_buckets));
+        }
+        if !(max_zero_threshold == 0.0
+            || max_zero_threshold.is_finite()
+                && (zero_threshold..=3600.0).contains(&max_zero_threshold))
+        {
+            return Err(NativeError::MaxZeroThreshold(max_zero_threshold));
         }
         let fine = schema.max(0) as u32;
         let coarse = (-schema).max(0) as u32;
@@ -224,6 +90,10 @@ impl NativeLayout {
             zero_threshold,
             zero_threshold_ns: (zero_threshold * 1e9).floor() as u64,
             max_buckets: max_buckets as usize,
+            limits: NativeLimits {
+                max_zero: NO_ZERO_LIMIT,
+                reset_after_ns: u64::try_from(min_reset_duration.as_nanos()).unwrap_or(u64::MAX),
+            },
             fine,
             coarse,
             bounds,
@@ -236,6 +106,11 @@ impl NativeLayout {
         for (zeros, base) in layout.octave_base.iter_mut().enumerate() {
             *base = (63 - zeros as i32) * per_octave as i32 - origin;
         }
+        if max_zero_threshold > zero_threshold {
+            // The highest fine bucket whose upper bound is within the maximum.
+            let limit = (max_zero_threshold.log2() * per_octave as f64).floor();
+            layout.limits.max_zero = (limit as i64).clamp(-(1 << 20), 1 << 20);
+        }
         Ok(layout)
     }
 
@@ -247,6 +122,21 @@ impl NativeLayout {
     /// The most buckets a histogram spans.
     pub(crate) fn max_buckets(&self) -> usize {
         self.max_buckets
+    }
+
+    /// What a histogram may do rather than drop its schema.
+    pub(crate) fn limits(&self) -> NativeLimits {
+        self.limits
+    }
+
+    /// The zero threshold in seconds once the zero bucket holds every fine index up to
+    /// `zero_limit` ([`NO_ZERO_LIMIT`]: as configured).
+    pub(crate) fn widened_zero_threshold(&self, zero_limit: i64) -> f64 {
+        if zero_limit == NO_ZERO_LIMIT {
+            return self.zero_threshold;
+        }
+        let bound = 2f64.powf(zero_limit as f64 / f64::from(1u32 << self.fine));
+        bound.max(self.zero_threshold)
     }
 
     /// How many of the octave's boundaries lie below `fraction`: one table load finds
@@ -294,6 +184,19 @@ impl NativeLayout {
     pub(crate) fn upper_bound(schema: i8, index: i32) -> f64 {
         2f64.powf(f64::from(index) * 2f64.powi(-i32::from(schema)))
     }
+}
+
+/// A fine index no zero bucket reaches: the zero bucket has not widened.
+pub(crate) const NO_ZERO_LIMIT: i64 = i64::MIN / 2;
+
+/// What a histogram may do before its schema drops, in the units its cells use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NativeLimits {
+    /// The highest fine index the zero bucket may widen over ([`NO_ZERO_LIMIT`]: never).
+    pub(crate) max_zero: i64,
+    /// Nanoseconds without a reset after which a reset replaces a loss of resolution
+    /// (0: never).
+    pub(crate) reset_after_ns: u64,
 }
 
 /// The index at `shift` schemas lower of bucket `index`: `ceil(index / 2^shift)`, since
