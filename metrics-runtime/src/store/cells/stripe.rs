@@ -35,15 +35,20 @@ pub(super) struct Stripe {
     pub(super) lines: Box<[Line]>,
 }
 
-/// Where the native part of a series' stripes is (after its `len` classic cells), how
-/// many buckets its window spans, the halvings a new stripe starts with, and what it
-/// may do before halving again.
+/// Where the native part of a series' stripes is (after its `len` classic cells) and how
+/// many buckets its window spans: all the recording path needs, kept small.
 #[derive(Clone, Copy)]
 pub(super) struct Native {
     pub(super) len: usize,
     pub(super) span: usize,
+}
+
+/// The rest, for the cold path: the halvings a new stripe starts with, what it may do
+/// before halving again, and the series' resets if it may reset.
+pub(super) struct NativeRules {
     pub(super) coarse: u32,
     pub(super) limits: NativeLimits,
+    pub(super) resets: Option<Resets>,
 }
 
 impl Native {
@@ -55,11 +60,12 @@ impl Native {
 }
 
 /// Write access to one stripe, handed to the closure of `StripedCells::write`: the
-/// stripe, its native part, and the series' resets if it may reset.
+/// stripe, its native part, and the series' rules for it (a plain address: the
+/// recording path tests nothing to pass it on).
 pub(crate) struct StripeWriter<'a>(
     pub(super) &'a Stripe,
     pub(super) Option<Native>,
-    pub(super) Option<&'a Resets>,
+    pub(super) &'a Option<NativeRules>,
 );
 
 impl StripeWriter<'_> {
@@ -89,53 +95,54 @@ impl StripeWriter<'_> {
 /// Out of line, taking what it needs in registers, so the recording path stays short.
 #[cold]
 #[inline(never)]
-fn observe_cold(stripe: &Stripe, native: Native, resets: Option<&Resets>, index: i32) {
-    let due = || resets.is_some_and(Resets::due);
-    if native.of(stripe).observe_cold(index, native.limits, &due) {
+fn observe_cold(stripe: &Stripe, native: Native, rules: &Option<NativeRules>, index: i32) {
+    let Some(rules) = rules else { return };
+    let due = || rules.resets.as_ref().is_some_and(Resets::due);
+    if native.of(stripe).observe_cold(index, rules.limits, &due) {
         return;
     }
     // The buckets overflow and the series is due a reset: it restarts here, this
     // observation its first.
-    if let Some(resets) = resets {
+    if let Some(resets) = &rules.resets {
         let epoch = resets.begin(native.of(stripe).epoch());
-        stripe.clear(native, epoch);
+        stripe.clear(native, rules.coarse, epoch);
         native
             .of(stripe)
-            .observe_cold(index, native.limits, &|| false);
+            .observe_cold(index, rules.limits, &|| false);
     }
 }
 
 impl Stripe {
     /// A stripe of `cells` cells and, with `native`, its native part. Its epoch is the
     /// first: a stripe made after a reset catches up at its first write.
-    pub(super) fn new(cells: usize, native: Option<Native>) -> Self {
+    pub(super) fn new(cells: usize, native: Option<Native>, coarse: u32) -> Self {
         let extra = native.map_or(0, |n| native::cells_for(n.span));
         let lines = (1 + cells + extra).div_ceil(PER_LINE);
         let stripe = Stripe {
             lines: (0..lines).map(|_| Line::new()).collect(),
         };
         if let Some(n) = native {
-            n.of(&stripe).clear(n.coarse, 0);
+            n.of(&stripe).clear(coarse, 0);
         }
         stripe
     }
 
     /// Empties every cell, classic and native, as of `epoch`: a reset. Only the
     /// stripe's current writer may call this, inside its sequence.
-    pub(super) fn clear(&self, native: Native, epoch: u64) {
+    pub(super) fn clear(&self, native: Native, coarse: u32, epoch: u64) {
         for i in 0..native.len {
             self.cell(i).store(0, Ordering::Relaxed);
         }
-        native.of(self).clear(native.coarse, epoch);
+        native.of(self).clear(coarse, epoch);
     }
 
     /// Clears this stripe if it belongs to an epoch before the series' current one.
     /// Only the stripe's current writer may call this, inside its sequence.
     #[inline]
-    pub(super) fn catch_up(&self, native: Native, resets: &Resets) {
+    pub(super) fn catch_up(&self, native: Native, coarse: u32, resets: &Resets) {
         let epoch = resets.epoch();
         if native.of(self).epoch() != epoch {
-            self.clear(native, epoch);
+            self.clear(native, coarse, epoch);
         }
     }
 

@@ -33,7 +33,7 @@ use crate::store::cells::lease::{self, Id, NO_ID};
 use crate::store::cells::native::NativeSnapshot;
 use crate::store::cells::reset::Resets;
 use crate::store::cells::seqlock::{self, Open};
-use crate::store::cells::stripe::{Native, Stripe, StripeWriter, MAX_CELLS};
+use crate::store::cells::stripe::{Native, NativeRules, Stripe, StripeWriter, MAX_CELLS};
 
 /// Contended acquisitions of a series' shared stripe after which every lease gets its
 /// own stripe of that series: a series that many threads write at once is worth a slot
@@ -45,10 +45,10 @@ const CONTENDED: u32 = 64;
 /// lease (as a `LongAdder` adds cells where contention appears).
 pub(crate) struct StripedCells {
     len: usize,
-    /// Where each stripe keeps its native part, if the series has one.
+    /// Where each stripe keeps its native part, if the series has one…
     native: Option<Native>,
-    /// The epochs of a series whose native histogram may reset.
-    resets: Option<Resets>,
+    /// …and what it may do before halving, the epochs of a series that may reset.
+    rules: Option<NativeRules>,
     owners: Owners,
     lanes: [OnceLock<Stripe>; LANES],
     shared: Stripe,
@@ -68,22 +68,29 @@ impl StripedCells {
     /// A series of `len` cells and, with `native`, native buckets of that layout.
     pub(crate) fn with_native(len: usize, native: Option<&NativeLayout>) -> Self {
         assert!(len <= MAX_CELLS, "series of {len} cells exceeds MAX_CELLS");
-        let native = native.map(|l| Native {
-            len,
-            span: l.max_buckets(),
-            coarse: l.coarse(),
-            limits: l.limits(),
-        });
-        let resets = native
-            .filter(|n| n.limits.reset_after_ns > 0)
-            .map(|n| Resets::new(n.limits.reset_after_ns));
+        let (native, rules) = native
+            .map(|l| {
+                let native = Native {
+                    len,
+                    span: l.max_buckets(),
+                };
+                let limits = l.limits();
+                let rules = NativeRules {
+                    coarse: l.coarse(),
+                    limits,
+                    resets: (limits.reset_after_ns > 0).then(|| Resets::new(limits.reset_after_ns)),
+                };
+                (native, rules)
+            })
+            .unzip();
+        let coarse = rules.as_ref().map_or(0, |r: &NativeRules| r.coarse);
         StripedCells {
             len,
             native,
-            resets,
+            rules,
             owners: Owners::default(),
             lanes: Default::default(),
-            shared: Stripe::new(len, native),
+            shared: Stripe::new(len, native, coarse),
             contended: AtomicU32::new(0),
             per_lease: OnceLock::new(),
         }
@@ -101,7 +108,17 @@ impl StripedCells {
 
     /// When the series last reset, in Unix nanoseconds, if it ever did: its start since.
     pub(crate) fn last_reset(&self) -> Option<u64> {
-        self.resets.as_ref().and_then(Resets::last)
+        self.resets().and_then(Resets::last)
+    }
+
+    /// The epochs, if the series may reset.
+    fn resets(&self) -> Option<&Resets> {
+        self.rules.as_ref().and_then(|r| r.resets.as_ref())
+    }
+
+    /// The halvings a new stripe starts with.
+    fn coarse(&self) -> u32 {
+        self.rules.as_ref().map_or(0, |r| r.coarse)
     }
 
     /// The stripe this thread writes alone, if it has one.
@@ -131,7 +148,7 @@ impl StripedCells {
         if let Some(lane) = self.owners.find(id) {
             return self.lanes[lane].get();
         }
-        let new = || Stripe::new(self.len, self.native);
+        let new = || Stripe::new(self.len, self.native, self.coarse());
         if let Some(per_lease) = self.per_lease.get() {
             return per_lease.get(lease).map(|slot| slot.get_or_init(new));
         }
@@ -176,10 +193,12 @@ impl StripedCells {
             Some(stripe) => (stripe, seqlock::begin_owned(stripe.seq())),
             None => (&self.shared, self.begin_shared()),
         };
-        if let (Some(native), Some(resets)) = (self.native, &self.resets) {
-            stripe.catch_up(native, resets);
+        if let (Some(native), Some(rules)) = (self.native, &self.rules) {
+            if let Some(resets) = &rules.resets {
+                stripe.catch_up(native, rules.coarse, resets);
+            }
         }
-        f(&StripeWriter(stripe, self.native, self.resets.as_ref()));
+        f(&StripeWriter(stripe, self.native, &self.rules));
         open.end();
     }
 
@@ -189,10 +208,10 @@ impl StripedCells {
     pub(crate) fn add_single(&self, n: u64) {
         debug_assert_eq!(self.len, 1);
         match self.own() {
-            Some(stripe) => StripeWriter(stripe, None, None).add(0, n),
+            Some(stripe) => StripeWriter(stripe, None, &None).add(0, n),
             None => {
                 let open = self.begin_shared();
-                StripeWriter(&self.shared, None, None).add(0, n);
+                StripeWriter(&self.shared, None, &None).add(0, n);
                 open.end();
             }
         }
@@ -224,7 +243,7 @@ impl StripedCells {
         let (layout, mut snapshot) = native.unzip();
         loop {
             // With resets, the epoch read before and after: a reset in between reads again.
-            let epoch = self.resets.as_ref().map(Resets::epoch);
+            let epoch = self.resets().map(Resets::epoch);
             out.fill(0);
             if let Some(snapshot) = snapshot.as_mut().filter(|_| self.native.is_some()) {
                 snapshot.clear();
@@ -233,7 +252,7 @@ impl StripedCells {
                 let snapshot = snapshot.as_deref_mut().filter(|_| self.native.is_some());
                 stripe.read_into(out, self.native, snapshot, epoch);
             }
-            if epoch == self.resets.as_ref().map(Resets::epoch) {
+            if epoch == self.resets().map(Resets::epoch) {
                 break;
             }
         }
