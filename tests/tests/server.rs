@@ -12,10 +12,16 @@ use keychain_metrics::{
 async fn start(config: MetricsConfig) -> (MetricsServer, Metrics, String) {
     let metrics = Metrics::new();
     metrics.record_operation(Op::Sign, "pkcs8", Status::Success, Duration::from_millis(2));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = MetricsServer::start_on(listener, &config, metrics.clone()).unwrap();
-    let url = format!("http://{}{}", server.local_addr(), config.path);
+    let (server, url) = serve(&config, &metrics).await;
     (server, metrics, url)
+}
+
+/// Serves `metrics` with `config` on an ephemeral loopback port; returns the URL too.
+async fn serve(config: &MetricsConfig, metrics: &Metrics) -> (MetricsServer, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = MetricsServer::start_on(listener, config, metrics.clone()).unwrap();
+    let url = format!("http://{}{}", server.local_addr(), config.path);
+    (server, url)
 }
 
 fn client() -> reqwest::Client {
@@ -124,9 +130,7 @@ async fn an_instance_with_exemplars_serves_them_in_openmetrics() {
         let _entered = context.enter();
         metrics.record_operation(Op::Sign, "pkcs8", Status::Success, Duration::from_millis(2));
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = MetricsServer::start_on(listener, &config, metrics.clone()).unwrap();
-    let url = format!("http://{}{}", server.local_addr(), config.path);
+    let (_server, url) = serve(&config, &metrics).await;
     let om = client()
         .get(&url)
         .header("accept", PROMETHEUS_ACCEPT)
@@ -489,9 +493,7 @@ async fn created_samples_offer_openmetrics_with_each_start() {
     let config = MetricsConfig::from_yaml("metrics: { created_samples: true }").unwrap();
     let metrics = config.metrics_builder().build().unwrap();
     metrics.record_operation(Op::Sign, "pkcs8", Status::Success, Duration::from_millis(2));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = MetricsServer::start_on(listener, &config, metrics.clone()).unwrap();
-    let url = format!("http://{}{}", server.local_addr(), config.path);
+    let (_server, url) = serve(&config, &metrics).await;
     let om = client()
         .get(&url)
         .header("accept", PROMETHEUS_ACCEPT)

@@ -8,8 +8,8 @@
 //! as recent); a scrape copies each slot under its lock.
 
 use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::store::cells::reset::unix_nanos;
 use crate::trace::TraceContext;
 
 /// One kept observation.
@@ -46,13 +46,10 @@ impl Exemplars {
             .get_or_init(|| (0..self.width).map(|_| Mutex::new(None)).collect());
         let Some(slot) = slots.get(index) else { return };
         if let Ok(mut slot) = slot.try_lock() {
-            let unix_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
             *slot = Some(Exemplar {
                 trace,
                 value,
-                unix_ms,
+                unix_ms: unix_nanos() / 1_000_000,
             });
         }
     }

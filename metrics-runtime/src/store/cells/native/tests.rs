@@ -159,17 +159,19 @@ fn extremes_stay_within_the_lowest_schema() {
     assert_eq!(snap.count(), 2);
 }
 
+/// Schema 0 (bucket i holds (2^(i-1), 2^i] s), eight buckets, and a zero bucket that
+/// may widen up to 1 ms: over fine index -10 (2^-10 s ≈ 0.98 ms) at most.
+fn widening() -> NativeLayout {
+    let settings = NativeHistogram::default()
+        .schema(0)
+        .max_buckets(8)
+        .max_zero_threshold(0.001);
+    NativeLayout::new(&settings).unwrap()
+}
+
 #[test]
 fn the_zero_bucket_widens_before_the_schema_drops() {
-    // Schema 0 (bucket i holds (2^(i-1), 2^i] s), eight buckets, and a zero bucket that
-    // may widen up to 1 ms: over fine index -10 (2^-10 s ≈ 0.98 ms) at most.
-    let l = NativeLayout::new(
-        &NativeHistogram::default()
-            .schema(0)
-            .max_buckets(8)
-            .max_zero_threshold(0.001),
-    )
-    .unwrap();
+    let l = widening();
     let s = Stripe::new(&l);
     for nanos in [1_000, 100_000, 1_000_000_000, 2_000_000_000, 4_000_000_000] {
         s.observe(nanos); // indexes -19, -13, 0, 1, 2
@@ -195,13 +197,7 @@ fn the_zero_bucket_widens_before_the_schema_drops() {
 
 #[test]
 fn the_widest_zero_bucket_among_stripes_takes_what_lies_wholly_inside_it() {
-    let l = NativeLayout::new(
-        &NativeHistogram::default()
-            .schema(0)
-            .max_buckets(8)
-            .max_zero_threshold(0.001),
-    )
-    .unwrap();
+    let l = widening();
     let (a, b) = (Stripe::new(&l), Stripe::new(&l));
     for nanos in [100_000, 1_000_000_000, 2_000_000_000] {
         a.observe(nanos); // -13 joins a's zero bucket: -13 to 1 spans 15

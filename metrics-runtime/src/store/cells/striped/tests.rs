@@ -23,70 +23,14 @@ fn writes_from_many_threads_sum_up() {
     assert_eq!(out, [4000, 0, 6000]);
 }
 
-#[test]
-fn native_buckets_are_read_with_the_cells_they_go_with() {
-    use crate::contract::native::NativeHistogram;
-    // Sixteen buckets, so that spreading durations move and halve the windows
-    // while the reader reads.
-    let layout = NativeLayout::new(&NativeHistogram::default().max_buckets(16)).unwrap();
-    let cells = StripedCells::with_native(1, Some(&layout));
+/// Three threads record 20,000 spread durations each (up to 5 s) into `cells` while a
+/// fourth reads: every read must see the native and classic counts agree, and no more
+/// than was recorded. Returns the final read.
+fn spread_while_reading(cells: &StripedCells, layout: &NativeLayout) -> ([u64; 1], NativeSnapshot) {
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         let writers: Vec<_> = (0..3u64)
             .map(|t| {
-                let (cells, layout) = (&cells, &layout);
-                s.spawn(move || {
-                    for i in 0..20_000u64 {
-                        let nanos = (i * 7919 + t) % 5_000_000_000;
-                        let index = layout.fine_index(nanos);
-                        cells.write(|w| {
-                            w.add(0, 1);
-                            w.native(index);
-                        });
-                    }
-                })
-            })
-            .collect();
-        let (cells, layout, done) = (&cells, &layout, &done);
-        let reader = s.spawn(move || {
-            let (mut out, mut snapshot) = ([0u64; 1], NativeSnapshot::default());
-            let mut reads = 0;
-            while !done.load(Ordering::Relaxed) || reads == 0 {
-                cells.read_with(&mut out, Some((layout, &mut snapshot)));
-                assert_eq!(snapshot.count(), out[0], "native and classic counts agree");
-                reads += 1;
-            }
-            reads
-        });
-        for w in writers {
-            w.join().unwrap();
-        }
-        done.store(true, Ordering::Relaxed);
-        assert!(reader.join().unwrap() > 0);
-    });
-    let (mut out, mut snapshot) = ([0u64; 1], NativeSnapshot::default());
-    cells.read_with(&mut out, Some((&layout, &mut snapshot)));
-    assert_eq!((out[0], snapshot.count()), (60_000, 60_000));
-    let span = snapshot.buckets.last().unwrap().0 - snapshot.buckets[0].0;
-    assert!(span < 16, "{snapshot:?}");
-}
-
-#[test]
-fn resets_under_concurrent_writers_keep_every_read_whole() {
-    use crate::contract::native::NativeHistogram;
-    // Resets as often as every 50 µs while three threads spread durations widely
-    // and a fourth reads: each read sees one epoch's stripes, whole.
-    let settings = NativeHistogram::default()
-        .max_buckets(16)
-        .max_zero_threshold(0.000_01)
-        .min_reset_duration(std::time::Duration::from_micros(50));
-    let layout = NativeLayout::new(&settings).unwrap();
-    let cells = StripedCells::with_native(1, Some(&layout));
-    let done = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let writers: Vec<_> = (0..3u64)
-            .map(|t| {
-                let (cells, layout) = (&cells, &layout);
                 s.spawn(move || {
                     for i in 0..20_000u64 {
                         let nanos = (i * 7919 + t) % 5_000_000_000;
@@ -99,7 +43,7 @@ fn resets_under_concurrent_writers_keep_every_read_whole() {
                 })
             })
             .collect();
-        let (cells, layout, done) = (&cells, &layout, &done);
+        let done = &done;
         let reader = s.spawn(move || {
             let (mut out, mut snapshot) = ([0u64; 1], NativeSnapshot::default());
             let mut reads = 0;
@@ -117,9 +61,37 @@ fn resets_under_concurrent_writers_keep_every_read_whole() {
         done.store(true, Ordering::Relaxed);
         assert!(reader.join().unwrap() > 0);
     });
-    assert!(cells.last_reset().is_some(), "the spread reset the series");
     let (mut out, mut snapshot) = ([0u64; 1], NativeSnapshot::default());
-    cells.read_with(&mut out, Some((&layout, &mut snapshot)));
+    cells.read_with(&mut out, Some((layout, &mut snapshot)));
+    (out, snapshot)
+}
+
+#[test]
+fn native_buckets_are_read_with_the_cells_they_go_with() {
+    use crate::contract::native::NativeHistogram;
+    // Sixteen buckets, so that spreading durations move and halve the windows
+    // while the reader reads.
+    let layout = NativeLayout::new(&NativeHistogram::default().max_buckets(16)).unwrap();
+    let cells = StripedCells::with_native(1, Some(&layout));
+    let (out, snapshot) = spread_while_reading(&cells, &layout);
+    assert_eq!((out[0], snapshot.count()), (60_000, 60_000));
+    let span = snapshot.buckets.last().unwrap().0 - snapshot.buckets[0].0;
+    assert!(span < 16, "{snapshot:?}");
+}
+
+#[test]
+fn resets_under_concurrent_writers_keep_every_read_whole() {
+    use crate::contract::native::NativeHistogram;
+    // Resets as often as every 50 µs while three threads spread durations widely
+    // and a fourth reads: each read sees one epoch's stripes, whole.
+    let settings = NativeHistogram::default()
+        .max_buckets(16)
+        .max_zero_threshold(0.000_01)
+        .min_reset_duration(std::time::Duration::from_micros(50));
+    let layout = NativeLayout::new(&settings).unwrap();
+    let cells = StripedCells::with_native(1, Some(&layout));
+    let (out, snapshot) = spread_while_reading(&cells, &layout);
+    assert!(cells.last_reset().is_some(), "the spread reset the series");
     assert_eq!(snapshot.count(), out[0]);
     assert!(
         out[0] < 60_000,
