@@ -44,7 +44,8 @@ pub(super) struct Native {
 }
 
 /// The rest, for the cold path: the halvings a new stripe starts with, what it may do
-/// before halving again, and the series' resets if it may reset.
+/// before halving again, and the series' resets if it may reset. Boxed by the series
+/// (a pointer where there are no native buckets: most series).
 pub(super) struct NativeRules {
     pub(super) coarse: u32,
     pub(super) limits: NativeLimits,
@@ -65,7 +66,7 @@ impl Native {
 pub(crate) struct StripeWriter<'a>(
     pub(super) &'a Stripe,
     pub(super) Option<Native>,
-    pub(super) &'a Option<NativeRules>,
+    pub(super) &'a Option<Box<NativeRules>>,
 );
 
 impl StripeWriter<'_> {
@@ -95,7 +96,7 @@ impl StripeWriter<'_> {
 /// Out of line, taking what it needs in registers, so the recording path stays short.
 #[cold]
 #[inline(never)]
-fn observe_cold(stripe: &Stripe, native: Native, rules: &Option<NativeRules>, index: i32) {
+fn observe_cold(stripe: &Stripe, native: Native, rules: &Option<Box<NativeRules>>, index: i32) {
     let Some(rules) = rules else { return };
     let due = || rules.resets.as_ref().is_some_and(Resets::due);
     if native.of(stripe).observe_cold(index, rules.limits, &due) {

@@ -48,7 +48,7 @@ pub(crate) struct StripedCells {
     /// Where each stripe keeps its native part, if the series has one…
     native: Option<Native>,
     /// …and what it may do before halving, the epochs of a series that may reset.
-    rules: Option<NativeRules>,
+    rules: Option<Box<NativeRules>>,
     owners: Owners,
     lanes: [OnceLock<Stripe>; LANES],
     shared: Stripe,
@@ -75,15 +75,15 @@ impl StripedCells {
                     span: l.max_buckets(),
                 };
                 let limits = l.limits();
-                let rules = NativeRules {
+                let rules = Box::new(NativeRules {
                     coarse: l.coarse(),
                     limits,
                     resets: (limits.reset_after_ns > 0).then(|| Resets::new(limits.reset_after_ns)),
-                };
+                });
                 (native, rules)
             })
             .unzip();
-        let coarse = rules.as_ref().map_or(0, |r: &NativeRules| r.coarse);
+        let coarse = rules.as_ref().map_or(0, |r| r.coarse);
         StripedCells {
             len,
             native,
