@@ -178,6 +178,8 @@ mod facade;
 mod instrument;
 #[cfg(feature = "http")]
 mod layers;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod render;
 #[cfg(feature = "server")]
 pub mod server;
@@ -217,6 +219,8 @@ pub use facade::connection::{ConnectionGuard, OwnedConnectionGuard};
 pub use facade::global::GlobalAlreadySet;
 pub use facade::handle::OperationHandle;
 pub use facade::Metrics;
+#[cfg(feature = "otlp")]
+pub use otlp::{OtlpExporter, OtlpStats};
 
 /// The architecture notes (`ARCHITECTURE.md`): the module map, the data path, and
 /// where to add a family, a layer or a format.

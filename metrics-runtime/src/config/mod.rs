@@ -46,6 +46,8 @@
 
 mod error;
 mod file;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod raw;
 mod web;
 
@@ -62,6 +64,10 @@ use crate::facade::Metrics;
 pub use error::ConfigError;
 pub(crate) use error::{check_token, invalid};
 pub(crate) use file::read_file;
+#[cfg(feature = "otlp")]
+pub(crate) use otlp::{parse_headers, Push};
+#[cfg(feature = "otlp")]
+pub use otlp::{Compression, OtlpConfig, OtlpProtocol, OtlpTls, Temporality};
 pub use web::{ClientAuth, TlsServerConfig, TlsVersion};
 
 /// The metrics endpoint's configuration; see the [module docs](self).
@@ -116,6 +122,10 @@ pub struct MetricsConfig {
     pub created_samples: bool,
     /// The native histograms of the duration families.
     pub native_histograms: NativeHistograms,
+    /// Pushing to an OpenTelemetry collector (feature `otlp`): `Some` when the YAML
+    /// has a `metrics.otlp` block. See [`OtlpConfig`] and [`OtlpConfig::from_env`].
+    #[cfg(feature = "otlp")]
+    pub otlp: Option<OtlpConfig>,
 }
 
 /// The native histogram of each duration family; `None` keeps classic buckets only.
@@ -160,6 +170,8 @@ impl Default for MetricsConfig {
             exemplars: false,
             created_samples: false,
             native_histograms: NativeHistograms::default(),
+            #[cfg(feature = "otlp")]
+            otlp: None,
         }
     }
 }

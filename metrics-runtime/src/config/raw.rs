@@ -50,6 +50,8 @@ pub(super) struct RawMetrics {
     exemplars: Option<bool>,
     created_samples: Option<bool>,
     native_histograms: Option<RawNatives>,
+    #[cfg(feature = "otlp")]
+    otlp: Option<super::otlp::RawOtlp>,
 }
 
 /// `native_histograms:`: a switch for all three, or one entry per family.
@@ -191,7 +193,7 @@ fn check(
 
 #[derive(Deserialize)]
 #[serde(untagged, expecting = "seconds, or a number with ms, s, m or h")]
-enum RawDuration {
+pub(super) enum RawDuration {
     Seconds(f64),
     Text(String),
 }
@@ -265,7 +267,10 @@ fn at(message: &str, location: &serde_saphyr::Location) -> String {
 }
 
 /// `30`, `2.5`, `"30s"`, `"500ms"`, `"2m"`, `"1h"`, for `field`.
-fn parse_duration(raw: RawDuration, field: &'static str) -> Result<Duration, ConfigError> {
+pub(super) fn parse_duration(
+    raw: RawDuration,
+    field: &'static str,
+) -> Result<Duration, ConfigError> {
     let (seconds, shown) = match raw {
         RawDuration::Seconds(s) => (s, s.to_string()),
         RawDuration::Text(text) => {
@@ -373,6 +378,8 @@ impl RawMetrics {
                     grpc: native(each.grpc, native_fields!("grpc"))?,
                 },
             },
+            #[cfg(feature = "otlp")]
+            otlp: raw.otlp.map(super::otlp::RawOtlp::read).transpose()?,
         };
         config.validate()?;
         Ok(config)

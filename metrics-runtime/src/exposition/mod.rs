@@ -12,13 +12,16 @@
 #[cfg_attr(not(feature = "server"), allow(dead_code))]
 pub(crate) mod escaping;
 pub(crate) mod openmetrics;
+#[cfg(feature = "otlp")]
+pub(crate) mod otlp;
 pub(crate) mod protobuf;
 pub(crate) mod registry;
 mod syntax;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub(crate) mod text;
 pub(crate) mod user;
+pub(crate) mod wire;
 
 use crate::contract::buckets::Buckets;
 use crate::contract::Spec;

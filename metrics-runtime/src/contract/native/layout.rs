@@ -180,7 +180,7 @@ impl NativeLayout {
     }
 
     /// The upper bound in seconds of bucket `index` at `schema`.
-    #[cfg(test)]
+    #[cfg_attr(not(any(test, feature = "otlp")), allow(dead_code))]
     pub(crate) fn upper_bound(schema: i8, index: i32) -> f64 {
         2f64.powf(f64::from(index) * 2f64.powi(-i32::from(schema)))
     }

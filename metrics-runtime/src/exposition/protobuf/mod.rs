@@ -13,24 +13,23 @@
 #[cfg(test)]
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, missing_docs, unreachable_pub)]
-mod messages;
-mod wire;
+pub(crate) mod messages;
 
 use prometheus::Encoder as _;
 
 use crate::contract::buckets::Buckets;
 use crate::contract::{Kind, Spec};
 use crate::exposition::registry;
+use crate::exposition::wire::{
+    bytes_field, double_field, len_field_len, len_prefix, uint_field, uint_field_len, varint,
+    varint_len, zigzag, DOUBLE_FIELD_LEN,
+};
 use crate::store::cells::native::NativeSnapshot;
 use crate::store::families::exemplars::{Exemplar, Exemplars};
 use crate::store::families::exposed::{cumulative, Sample, Value};
 use crate::store::families::Listed;
 use crate::store::{LabelSource, Store};
 use crate::trace::hex;
-use wire::{
-    bytes_field, double_field, len_field_len, len_prefix, uint_field, uint_field_len, varint,
-    varint_len, zigzag, DOUBLE_FIELD_LEN,
-};
 
 /// `MetricType` values.
 fn metric_type(kind: Kind) -> u64 {
@@ -405,4 +404,4 @@ fn for_each_span(buckets: &[(i32, u64)], mut f: impl FnMut(i32, u32)) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -8,7 +8,7 @@ use super::for_each_span;
 use super::messages::{BucketSpan, MetricFamily, MetricType};
 use crate::{Metrics, NativeHistogram, Op, Status};
 
-fn decode(bytes: &[u8]) -> Vec<MetricFamily> {
+pub(crate) fn decode(bytes: &[u8]) -> Vec<MetricFamily> {
     let mut rest = bytes;
     let mut out = Vec::new();
     while !rest.is_empty() {
@@ -17,7 +17,7 @@ fn decode(bytes: &[u8]) -> Vec<MetricFamily> {
     out
 }
 
-fn family<'a>(all: &'a [MetricFamily], name: &str) -> &'a MetricFamily {
+pub(crate) fn family<'a>(all: &'a [MetricFamily], name: &str) -> &'a MetricFamily {
     all.iter()
         .find(|f| f.name() == name)
         .unwrap_or_else(|| panic!("no family {name}"))
@@ -289,7 +289,7 @@ fn exemplars_ride_on_the_classic_buckets_and_the_error_counter() {
 }
 
 /// Decodes spans and deltas back into `(index, count)` pairs.
-fn buckets_of(spans: &[BucketSpan], deltas: &[i64]) -> Vec<(i32, u64)> {
+pub(crate) fn buckets_of(spans: &[BucketSpan], deltas: &[i64]) -> Vec<(i32, u64)> {
     let mut out = Vec::new();
     let (mut index, mut count, mut d) = (0i32, 0i64, deltas.iter());
     for (k, span) in spans.iter().enumerate() {

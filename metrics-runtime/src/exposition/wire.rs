@@ -1,5 +1,6 @@
-//! The protobuf wire format, as far as the exposition needs it: varints, tags, and
-//! length-delimited fields whose length is known before they are written.
+//! The protobuf wire format, as far as the protobuf exposition and the OTLP request
+//! need it: varints, tags, fixed-width and length-delimited fields whose length is known
+//! before they are written.
 
 /// Wire types.
 const VARINT: u8 = 0;
@@ -46,6 +47,15 @@ pub(crate) fn double_field(out: &mut Vec<u8>, field: u8, v: f64) {
 }
 
 pub(crate) const DOUBLE_FIELD_LEN: usize = 9;
+
+/// A `fixed64` (or, as its bits, an `sfixed64`) field.
+pub(crate) fn fixed64_field(out: &mut Vec<u8>, field: u8, v: u64) {
+    tag(out, field, FIXED64);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// Bytes of a `fixed64`, `sfixed64` or `double` field.
+pub(crate) const FIXED64_FIELD_LEN: usize = 9;
 
 /// The tag and length of a length-delimited field; its `len` bytes follow.
 pub(crate) fn len_prefix(out: &mut Vec<u8>, field: u8, len: usize) {
