@@ -44,7 +44,8 @@
 //! (an IP address or `localhost`; a host name is an error that names the field).
 //! Every field is optional. A bad value is an error that names the field and the value.
 
-mod error;
+pub(crate) mod duration;
+pub(crate) mod error;
 mod file;
 #[cfg(feature = "otlp")]
 mod otlp;
@@ -65,7 +66,7 @@ pub use error::ConfigError;
 pub(crate) use error::{check_token, invalid};
 pub(crate) use file::read_file;
 #[cfg(feature = "otlp")]
-pub(crate) use otlp::{parse_headers, Push};
+pub(crate) use otlp::{parse_headers, Push, RawOtlp};
 #[cfg(feature = "otlp")]
 pub use otlp::{Compression, OtlpConfig, OtlpProtocol, OtlpTls, Temporality};
 pub use web::{ClientAuth, TlsServerConfig, TlsVersion};

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::duration::{parse_duration, RawDuration};
 use crate::config::invalid;
 use std::path::PathBuf;
 
@@ -51,7 +51,7 @@ pub(super) struct RawMetrics {
     created_samples: Option<bool>,
     native_histograms: Option<RawNatives>,
     #[cfg(feature = "otlp")]
-    otlp: Option<super::otlp::RawOtlp>,
+    otlp: Option<super::RawOtlp>,
 }
 
 /// `native_histograms:`: a switch for all three, or one entry per family.
@@ -191,13 +191,6 @@ fn check(
         .map_err(|_| invalid(field, value, reason))
 }
 
-#[derive(Deserialize)]
-#[serde(untagged, expecting = "seconds, or a number with ms, s, m or h")]
-pub(super) enum RawDuration {
-    Seconds(f64),
-    Text(String),
-}
-
 /// The `metrics:` block of a document (empty when it has none) and the Go server's
 /// `server.host`, if it has one.
 pub(super) fn parse(text: &str) -> Result<(RawMetrics, Option<String>), ConfigError> {
@@ -264,45 +257,6 @@ fn at(message: &str, location: &serde_saphyr::Location) -> String {
         location.line(),
         location.column()
     )
-}
-
-/// `30`, `2.5`, `"30s"`, `"500ms"`, `"2m"`, `"1h"`, for `field`.
-pub(super) fn parse_duration(
-    raw: RawDuration,
-    field: &'static str,
-) -> Result<Duration, ConfigError> {
-    let (seconds, shown) = match raw {
-        RawDuration::Seconds(s) => (s, s.to_string()),
-        RawDuration::Text(text) => {
-            let t = text.trim();
-            let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
-                (n, 1e-3)
-            } else if let Some(n) = t.strip_suffix('s') {
-                (n, 1.0)
-            } else if let Some(n) = t.strip_suffix('m') {
-                (n, 60.0)
-            } else if let Some(n) = t.strip_suffix('h') {
-                (n, 3600.0)
-            } else {
-                (t, 1.0)
-            };
-            let n: f64 = number.trim().parse().map_err(|_| {
-                invalid(
-                    field,
-                    format!("{text:?}"),
-                    "not a duration: use seconds or a number with ms, s, m or h",
-                )
-            })?;
-            (n * scale, format!("{text:?}"))
-        }
-    };
-    if seconds.is_nan() || seconds < 0.0 {
-        return Err(invalid(field, shown, "must be greater than zero"));
-    }
-    if seconds == 0.0 {
-        return Err(invalid(field, shown, "must be greater than zero"));
-    }
-    Duration::try_from_secs_f64(seconds).map_err(|_| invalid(field, shown, "too large"))
 }
 
 impl RawMetrics {
@@ -379,7 +333,7 @@ impl RawMetrics {
                 },
             },
             #[cfg(feature = "otlp")]
-            otlp: raw.otlp.map(super::otlp::RawOtlp::read).transpose()?,
+            otlp: raw.otlp.map(super::RawOtlp::read).transpose()?,
         };
         config.validate()?;
         Ok(config)
