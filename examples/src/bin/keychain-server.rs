@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use keychain_metrics::collector::ResourceCollector;
+use keychain_metrics::config::OtlpConfig;
 use keychain_metrics::grpc::GrpcMetricsLayer;
 use keychain_metrics::listener::{TrackedIncoming, TrackedListener};
 use keychain_metrics::server::MetricsServer;
@@ -130,6 +131,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .backend(backends.memory.clone())
         .start()?;
     collector.ready().await;
+    // Pushes as well when the configuration or the OTEL_* variables say where.
+    let otlp = match config.metrics.otlp.clone().or_else(OtlpConfig::from_env) {
+        Some(otlp) => Some(metrics.push_otlp(&otlp)?),
+        None => None,
+    };
+    if otlp.is_some() {
+        println!("keychain-server: pushing metrics with OTLP");
+    }
     let metrics_server = if config.metrics.enabled {
         Some(MetricsServer::start(&config.metrics, metrics.clone()).await?)
     } else {
@@ -204,6 +213,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     })
     .await;
     collector.stop().await;
+    if let Some(otlp) = otlp {
+        otlp.shutdown().await; // a last push, within its timeout
+    }
     if let Some(server) = metrics_server {
         server.shutdown().await?;
     }
