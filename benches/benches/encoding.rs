@@ -43,6 +43,14 @@ fn encode(c: &mut Criterion, name: &str, fill: fn(&Metrics, &PromContract)) {
             black_box(bytes.len())
         })
     });
+    // The same series as an OTLP push request (goal: at most twice the protobuf scrape).
+    let resource = [("service.name".to_owned(), "keychain".to_owned())];
+    g.bench_function("keychain/otlp", |b| {
+        b.iter(|| {
+            ours.encode_otlp(&resource, &mut bytes);
+            black_box(bytes.len())
+        })
+    });
     let encoder = TextEncoder::new();
     g.bench_function("prometheus/text", |b| {
         b.iter(|| {

@@ -245,6 +245,7 @@ macro_rules! guide_links {
          [performance]: crate::guide::performance\n\
          [migrating]: crate::guide::migrating_from_go\n\
          [example-server]: crate::guide::example_server\n\
+         [otlp]: crate::guide::otlp\n\
          [architecture]: crate::architecture\n\n"
     };
 }
@@ -263,6 +264,7 @@ pub mod guide {
     //! | [`traces_and_exemplars`] | from a slow panel to the slow call |
     //! | [`native_histograms`] | exponential buckets beside the classic ones: settings, accuracy, cost |
     //! | [`prometheus`] | what Prometheus 2 and 3 ask for and get |
+    //! | [`otlp`] | pushing the same metrics to an OpenTelemetry collector or Prometheus' OTLP receiver |
     //! | [`alerts_and_fleet`] | PromQL, recording rules, tested SLO alerts, a fleet on VictoriaMetrics |
     //! | [`reliability`] | the end-to-end proof, fuzzing, crash safety, attacks, soak |
     //! | [`performance`] | one table per area, beside the `prometheus` crate and `autometrics` |
@@ -286,6 +288,7 @@ pub mod guide {
         traces_and_exemplars = "traces-and-exemplars.md",
         native_histograms = "native-histograms.md",
         prometheus = "prometheus.md",
+        otlp = "otlp.md",
         alerts_and_fleet = "alerts-and-fleet.md",
         reliability = "reliability.md",
         performance = "performance.md",

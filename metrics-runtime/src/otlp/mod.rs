@@ -114,6 +114,29 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Writes everything this instance holds as one cumulative OTLP
+    /// `ExportMetricsServiceRequest` (protobuf) into `out`, cleared first: for a transport
+    /// of your own. `resource` gives the resource attributes, e.g. `service.name`.
+    ///
+    /// ```
+    /// use keychain_metrics::{Metrics, Op, Status};
+    ///
+    /// let metrics = Metrics::new();
+    /// metrics.record_operation(Op::Sign, "tpm2", Status::Success, std::time::Duration::from_millis(2));
+    /// let mut request = Vec::new();
+    /// metrics.encode_otlp(&[("service.name".into(), "kms".into())], &mut request);
+    /// assert!(request.windows(19).any(|w| w == b"keychain_operations"));
+    /// ```
+    pub fn encode_otlp(&self, resource: &[(String, String)], out: &mut Vec<u8>) {
+        let request = Request {
+            resource,
+            temporality: crate::config::Temporality::Cumulative,
+        };
+        encode(&self.store, &request, &mut Deltas::default(), out);
+    }
+}
+
 impl OtlpExporter {
     /// Makes a last export (within the configured timeout, retries included) and stops.
     pub async fn shutdown(mut self) {

@@ -55,7 +55,9 @@ pub struct OtlpTls {
 }
 
 /// An OTLP exporter's settings. Every field is optional: an unset one comes from the
-/// environment or its default (see the [module docs](self)).
+/// environment or its default: per field, what is set here, then the metrics-specific
+/// `OTEL_EXPORTER_OTLP_METRICS_*` variable, then the general `OTEL_EXPORTER_OTLP_*`, then
+/// the default (see [pushing with OTLP](crate::guide::otlp)).
 ///
 /// ```
 /// use std::time::Duration;
