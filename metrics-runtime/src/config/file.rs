@@ -43,3 +43,46 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
     }
     Ok(bytes)
 }
+
+/// An error about the file `path` that `field` names.
+#[cfg(any(feature = "tls", feature = "otlp"))]
+pub(crate) fn file_error(field: &str, path: &Path, message: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Field {
+        field: field.to_owned(),
+        message: format!("{}: {message}", path.display()),
+    }
+}
+
+/// Every certificate in the PEM file `field` names; none is an error.
+#[cfg(any(feature = "tls", feature = "otlp"))]
+pub(crate) fn pem_certificates(
+    field: &str,
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ConfigError> {
+    use rustls::pki_types::pem::PemObject;
+
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&read_file(path)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_error(field, path, format!("not PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(file_error(field, path, "holds no PEM certificate"));
+    }
+    Ok(certs)
+}
+
+/// The private key in the PEM file `field` names.
+#[cfg(any(feature = "tls", feature = "otlp"))]
+pub(crate) fn pem_private_key(
+    field: &str,
+    path: &Path,
+) -> Result<rustls::pki_types::PrivateKeyDer<'static>, ConfigError> {
+    use rustls::pki_types::pem::PemObject;
+
+    rustls::pki_types::PrivateKeyDer::from_pem_slice(&read_file(path)?).map_err(|_| {
+        file_error(
+            field,
+            path,
+            "holds no PEM private key (PKCS#8, PKCS#1 or SEC1)",
+        )
+    })
+}

@@ -65,6 +65,8 @@ use crate::facade::Metrics;
 pub use error::ConfigError;
 pub(crate) use error::{check_token, invalid};
 pub(crate) use file::read_file;
+#[cfg(any(feature = "tls", feature = "otlp"))]
+pub(crate) use file::{file_error, pem_certificates, pem_private_key};
 #[cfg(feature = "otlp")]
 pub(crate) use otlp::{parse_headers, Push, RawOtlp};
 #[cfg(feature = "otlp")]

@@ -33,6 +33,20 @@ use crate::store::Store;
 use crate::trace::push_hex;
 pub(crate) use syntax::Syntax;
 
+/// `bytes` gzipped at the fast level: the endpoint's responses and the OTLP requests.
+#[cfg(any(feature = "server", feature = "otlp"))]
+pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4 + 64),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
 /// An exposition format the endpoint serves. More may come (a new text version, say),
 /// so matches need a wildcard arm.
 ///

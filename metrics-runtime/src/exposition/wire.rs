@@ -49,12 +49,14 @@ pub(crate) fn double_field(out: &mut Vec<u8>, field: u8, v: f64) {
 pub(crate) const DOUBLE_FIELD_LEN: usize = 9;
 
 /// A `fixed64` (or, as its bits, an `sfixed64`) field.
+#[cfg(feature = "otlp")]
 pub(crate) fn fixed64_field(out: &mut Vec<u8>, field: u8, v: u64) {
     tag(out, field, FIXED64);
     out.extend_from_slice(&v.to_le_bytes());
 }
 
 /// Bytes of a `fixed64`, `sfixed64` or `double` field.
+#[cfg(feature = "otlp")]
 pub(crate) const FIXED64_FIELD_LEN: usize = 9;
 
 /// The tag and length of a length-delimited field; its `len` bytes follow.

@@ -35,7 +35,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -206,11 +205,22 @@ impl Exporter {
             temporality: self.push.temporality,
         };
         encode(&self.store, &request, &mut self.deltas, &mut self.body);
-        let body = Bytes::from(std::mem::take(&mut self.body));
+        let prepared = match self.transport.prepare(&self.body) {
+            Ok(prepared) => prepared,
+            Err(reason) => {
+                eprintln!(
+                    "keychain-metrics: OTLP export to {} not sent: {reason}",
+                    self.push.url
+                );
+                self.deltas.abandon();
+                self.counts.failed.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+        };
         let mut backoff = FIRST_BACKOFF;
         let mut running = true;
         let accepted = loop {
-            match self.transport.send(body.clone()).await {
+            match self.transport.send(&prepared).await {
                 Outcome::Accepted => break true,
                 Outcome::Refused(reason) => {
                     eprintln!(
@@ -247,8 +257,6 @@ impl Exporter {
             self.deltas.abandon();
             self.counts.failed.fetch_add(1, Ordering::Relaxed);
         }
-        // Keep the buffer for the next export when no attempt holds it any more.
-        self.body = Vec::from(body);
         running
     }
 }

@@ -5,11 +5,10 @@
 //! cannot inherit a stuck one. The answer's body is read up to [`MAX_ANSWER`] bytes,
 //! so a hostile collector cannot make the exporter hold more.
 
-use std::io::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Request, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -34,9 +33,10 @@ pub(crate) enum Outcome {
     Refused(String),
 }
 
-/// What every attempt reuses: the endpoint's parts and the TLS client.
+/// What every attempt reuses: the request's URI, the endpoint's parts and the TLS client.
 pub(crate) struct Transport {
     push: Push,
+    uri: http::Uri,
     host: String,
     port: u16,
     tls: Option<(
@@ -67,8 +67,17 @@ impl Transport {
         } else {
             None
         };
+        let mut uri = push.url.clone().into_parts();
+        if push.protocol == OtlpProtocol::Grpc {
+            uri.path_and_query = Some(http::uri::PathAndQuery::from_static(GRPC_PATH));
+        }
+        let uri = http::Uri::from_parts(uri).map_err(|e| ConfigError::Field {
+            field: "metrics.otlp.endpoint".into(),
+            message: format!("{}: {e}", push.url),
+        })?;
         Ok(Transport {
             push,
+            uri,
             host,
             port,
             tls,
@@ -76,36 +85,36 @@ impl Transport {
     }
 
     /// One attempt, within the configured timeout.
-    pub(crate) async fn send(&self, body: Bytes) -> Outcome {
-        match tokio::time::timeout(self.push.timeout, self.attempt(body)).await {
+    pub(crate) async fn send(&self, request: &Prepared) -> Outcome {
+        match tokio::time::timeout(self.push.timeout, self.attempt(request)).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::Retry(None, format!("no answer within {:?}", self.push.timeout)),
         }
     }
 
-    async fn attempt(&self, body: Bytes) -> Outcome {
+    async fn attempt(&self, request: &Prepared) -> Outcome {
         let tcp = match TcpStream::connect((self.host.as_str(), self.port)).await {
             Ok(tcp) => tcp,
             Err(e) => return Outcome::Retry(None, format!("cannot connect: {e}")),
         };
         let _ = tcp.set_nodelay(true);
         match &self.tls {
-            None => self.exchange(tcp, body).await,
+            None => self.exchange(tcp, request).await,
             Some((connector, name)) => match connector.connect(name.clone(), tcp).await {
-                Ok(tls) => self.exchange(tls, body).await,
+                Ok(tls) => self.exchange(tls, request).await,
                 Err(e) => Outcome::Retry(None, format!("TLS handshake failed: {e}")),
             },
         }
     }
 
-    async fn exchange<S>(&self, io: S, body: Bytes) -> Outcome
+    async fn exchange<S>(&self, io: S, prepared: &Prepared) -> Outcome
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let request = match self.request(body) {
-            Ok(request) => request,
-            Err(reason) => return Outcome::Refused(reason),
-        };
+        let mut request = Request::new(Full::new(prepared.body.clone()));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = prepared.headers.clone();
         let io = TokioIo::new(io);
         let response = match self.push.protocol {
             OtlpProtocol::Grpc => {
@@ -173,50 +182,50 @@ impl Transport {
         }
     }
 
-    fn request(&self, message: Bytes) -> Result<Request<Full<Bytes>>, String> {
+    /// The request of one export, made once for all its attempts: the body compressed
+    /// (and framed, for gRPC) and the headers, the headers file's read now.
+    pub(crate) fn prepare(&self, message: &[u8]) -> Result<Prepared, String> {
         let push = &self.push;
-        let grpc = push.protocol == OtlpProtocol::Grpc;
-        let mut uri = push.url.clone().into_parts();
-        if grpc {
-            uri.path_and_query = Some(http::uri::PathAndQuery::from_static(GRPC_PATH));
-        }
-        let uri = http::Uri::from_parts(uri).map_err(|e| e.to_string())?;
-        let mut builder = Request::post(uri);
-        let body = if grpc {
-            builder = builder
-                .header("content-type", "application/grpc")
-                .header("te", "trailers");
-            let (flag, payload) = if push.gzip {
-                builder = builder.header("grpc-encoding", "gzip");
-                (1u8, gzip(&message))
-            } else {
-                (0, message)
-            };
-            let mut framed = Vec::with_capacity(5 + payload.len());
-            framed.push(flag);
-            framed.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-            framed.extend_from_slice(&payload);
-            Bytes::from(framed)
-        } else {
-            builder = builder.header("content-type", "application/x-protobuf");
-            if push.gzip {
-                builder = builder.header("content-encoding", "gzip");
-                gzip(&message)
-            } else {
-                message
-            }
+        let mut headers = HeaderMap::new();
+        let mut set = |name: &'static str, value: &'static str| {
+            headers.insert(name, HeaderValue::from_static(value));
         };
-        builder = builder.header(
+        set(
             "user-agent",
             concat!("keychain-metrics/", env!("CARGO_PKG_VERSION")),
         );
-        let mut request = builder.body(Full::new(body)).map_err(|e| e.to_string())?;
+        let payload = if push.gzip {
+            Bytes::from(crate::exposition::gzip(message))
+        } else {
+            Bytes::copy_from_slice(message)
+        };
+        let body = match push.protocol {
+            OtlpProtocol::Grpc => {
+                set("content-type", "application/grpc");
+                set("te", "trailers");
+                if push.gzip {
+                    set("grpc-encoding", "gzip");
+                }
+                // The length-prefixed message: a compressed flag, then 4 bytes of length.
+                let mut framed = Vec::with_capacity(5 + payload.len());
+                framed.push(u8::from(push.gzip));
+                framed.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+                framed.extend_from_slice(&payload);
+                Bytes::from(framed)
+            }
+            _ => {
+                set("content-type", "application/x-protobuf");
+                if push.gzip {
+                    set("content-encoding", "gzip");
+                }
+                payload
+            }
+        };
         let file_headers = match &push.headers_file {
             None => Vec::new(),
             Some(path) => {
                 let text = read_file(path).map_err(|e| e.to_string())?;
-                let text = String::from_utf8_lossy(&text);
-                crate::config::parse_headers(&text).map_err(|reason| {
+                crate::config::parse_headers(&String::from_utf8_lossy(&text)).map_err(|reason| {
                     format!("metrics.otlp.headers_file {}: {reason}", path.display())
                 })?
             }
@@ -227,21 +236,17 @@ impl Transport {
                 HeaderName::try_from(name.as_str()),
                 HeaderValue::try_from(value.as_str()),
             ) {
-                request.headers_mut().insert(n, v);
+                headers.insert(n, v);
             }
         }
-        Ok(request)
+        Ok(Prepared { body, headers })
     }
 }
 
-fn gzip(bytes: &[u8]) -> Bytes {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(bytes.len() / 4),
-        flate2::Compression::fast(),
-    );
-    // Writing to a Vec cannot fail.
-    let _ = encoder.write_all(bytes);
-    Bytes::from(encoder.finish().unwrap_or_default())
+/// One export's request, sent as it is by each attempt.
+pub(crate) struct Prepared {
+    body: Bytes,
+    headers: HeaderMap,
 }
 
 /// OTLP/HTTP: 2xx takes it; 429, 502, 503 and 504 are worth retrying.

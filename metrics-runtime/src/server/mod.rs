@@ -53,7 +53,6 @@ mod token;
 mod verifier;
 mod watched;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -314,21 +313,11 @@ async fn respond<B>(endpoint: &Endpoint, request: Request<B>) -> Reply {
         .header(header::VARY, "Accept, Accept-Encoding");
     let body = if gzip {
         response = response.header(header::CONTENT_ENCODING, "gzip");
-        gzipped(&exposition)
+        crate::exposition::gzip(&exposition)
     } else {
         exposition
     };
     response
         .body(Full::new(Bytes::from(body)))
         .unwrap_or_else(|_| reply(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"))
-}
-
-fn gzipped(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(bytes.len() / 4 + 64),
-        flate2::Compression::fast(),
-    );
-    // Writing into a Vec cannot fail.
-    let _ = encoder.write_all(bytes);
-    encoder.finish().unwrap_or_default()
 }

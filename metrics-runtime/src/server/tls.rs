@@ -3,17 +3,17 @@
 //! changes on disk (see [`Watched`]). Only HTTP/1.1 is offered (ALPN), which is what
 //! Prometheus scrapes with.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
 use super::watched::{OnFailure, Watched};
-use crate::config::{read_file, ClientAuth, ConfigError, TlsServerConfig, TlsVersion};
+use crate::config::{
+    file_error, pem_certificates, pem_private_key, ClientAuth, ConfigError, TlsServerConfig,
+    TlsVersion,
+};
 
 const CERT: &str = "metrics.tls_server_config.cert_file";
 const KEY: &str = "metrics.tls_server_config.key_file";
@@ -38,62 +38,37 @@ impl Tls {
     }
 }
 
-fn error(field: &str, path: &Path, message: impl std::fmt::Display) -> ConfigError {
-    ConfigError::Field {
-        field: field.to_owned(),
-        message: format!("{}: {message}", path.display()),
-    }
-}
-
-/// Every certificate in a PEM file; none is an error.
-fn certificates(field: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let pem = read_file(path)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| error(field, path, format!("not PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(error(field, path, "holds no PEM certificate"));
-    }
-    Ok(certs)
-}
-
 fn acceptor(tls: &TlsServerConfig) -> Result<TlsAcceptor, ConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs = certificates(CERT, &tls.cert_file)?;
-    let key = PrivateKeyDer::from_pem_slice(&read_file(&tls.key_file)?).map_err(|_| {
-        error(
-            KEY,
-            &tls.key_file,
-            "holds no PEM private key (PKCS#8, PKCS#1 or SEC1)",
-        )
-    })?;
+    let certs = pem_certificates(CERT, &tls.cert_file)?;
+    let key = pem_private_key(KEY, &tls.key_file)?;
     let versions: &[&rustls::SupportedProtocolVersion] = match tls.min_version {
         TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsVersion::Tls13 => &[&rustls::version::TLS13],
     };
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(versions)
-        .map_err(|e| error(KEY, &tls.key_file, e))?;
+        .map_err(|e| file_error(KEY, &tls.key_file, e))?;
     let builder = match (&tls.client_ca_file, tls.client_auth_type) {
         (Some(ca), policy) if policy.verifies() => {
             let mut roots = RootCertStore::empty();
-            for cert in certificates(CA, ca)? {
+            for cert in pem_certificates(CA, ca)? {
                 roots
                     .add(cert)
-                    .map_err(|e| error(CA, ca, format!("not a CA certificate: {e}")))?;
+                    .map_err(|e| file_error(CA, ca, format!("not a CA certificate: {e}")))?;
             }
             let mut verifier =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             if policy == ClientAuth::VerifyClientCertIfGiven {
                 verifier = verifier.allow_unauthenticated();
             }
-            let verifier = verifier.build().map_err(|e| error(CA, ca, e))?;
+            let verifier = verifier.build().map_err(|e| file_error(CA, ca, e))?;
             builder.with_client_cert_verifier(verifier)
         }
         _ => builder.with_no_client_auth(),
     };
     let mut config = builder.with_single_cert(certs, key).map_err(|e| {
-        error(
+        file_error(
             KEY,
             &tls.key_file,
             format!("cannot serve it with {}: {e}", tls.cert_file.display()),

@@ -32,6 +32,7 @@ use crate::contract::operation::Operation;
 use crate::contract::{self, Spec};
 use crate::render;
 use caches::http::HttpCache;
+use families::exposed::Sample;
 use families::family::Family;
 use families::series::{CounterSeries, GaugeSeries, TimedSeries};
 use families::{BucketSets, Caps, Families};
@@ -164,6 +165,29 @@ impl Store {
                 Some((self.label_name(spec, source), value))
             })
             .collect()
+    }
+
+    /// Calls `f(name, value)` for each label of a sample of `spec`, in
+    /// [`Store::label_order`]: what the binary writers (protobuf, OTLP) send.
+    pub(crate) fn sample_labels(
+        &self,
+        spec: &Spec,
+        sample: &Sample<'_>,
+        f: &mut dyn FnMut(&str, &str),
+    ) {
+        for &source in self.label_order(spec) {
+            let value = match source {
+                // The last label may be one the series does not keep (`status`).
+                LabelSource::Own(i) => sample
+                    .values
+                    .get(i)
+                    .map(|v| &**v)
+                    .or(sample.last)
+                    .unwrap_or(""),
+                LabelSource::Const(j) => &self.const_labels[j].1,
+            };
+            f(self.label_name(spec, source), value);
+        }
     }
 
     /// The rendered label list of a series of `spec`.

@@ -59,35 +59,14 @@ impl OtlpConfig {
                 .parse()
                 .expect("a valid URL"),
         };
-        let millis = |suffix: &str, default: Duration| -> Result<Duration, ConfigError> {
-            match var(suffix) {
-                None => Ok(default),
-                Some((name, v)) => match v.trim().parse::<u64>() {
-                    Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
-                    _ => Err(env_invalid(
-                        name,
-                        v,
-                        "must be a whole number of milliseconds above 0",
-                    )),
-                },
-            }
-        };
-        let timeout = match self.timeout {
-            Some(t) => positive("metrics.otlp.timeout", t)?,
-            None => millis("TIMEOUT", Duration::from_secs(10))?,
+        let timeout = match (self.timeout, var("TIMEOUT")) {
+            (Some(t), _) => positive("metrics.otlp.timeout", t)?,
+            (None, Some((name, v))) => millis(name, v)?,
+            (None, None) => Duration::from_secs(10),
         };
         let interval = match (self.interval, env("OTEL_METRIC_EXPORT_INTERVAL")) {
             (Some(i), _) => positive("metrics.otlp.interval", i)?,
-            (None, Some(v)) => match v.trim().parse::<u64>() {
-                Ok(ms) if ms > 0 => Duration::from_millis(ms),
-                _ => {
-                    return Err(env_invalid(
-                        "OTEL_METRIC_EXPORT_INTERVAL".into(),
-                        v,
-                        "must be a whole number of milliseconds above 0",
-                    ))
-                }
-            },
+            (None, Some(v)) => millis("OTEL_METRIC_EXPORT_INTERVAL".into(), v)?,
             (None, None) => Duration::from_secs(60),
         };
         let temporality = match (
@@ -204,6 +183,18 @@ fn env_invalid(name: String, value: String, reason: &'static str) -> ConfigError
     ConfigError::Field {
         field: name,
         message: format!("{value:?}: {reason}"),
+    }
+}
+
+/// A variable's whole number of milliseconds, above 0.
+fn millis(name: String, value: String) -> Result<Duration, ConfigError> {
+    match value.trim().parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+        _ => Err(env_invalid(
+            name,
+            value,
+            "must be a whole number of milliseconds above 0",
+        )),
     }
 }
 

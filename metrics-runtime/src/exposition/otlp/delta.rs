@@ -171,7 +171,7 @@ impl Previous<'_> {
                 let change = cells.iter().zip(sent.iter()).map(|(c, s)| c - s).collect();
                 (self.start, Cow::Owned(change))
             }
-            _ => (start, Cow::Owned(cells.to_vec())),
+            _ => (start, Cow::Borrowed(cells)),
         }
     }
 

@@ -26,7 +26,7 @@ use crate::exposition::wire::{bytes_field, len_field_len, len_prefix, uint_field
 use crate::store::cells::reset::unix_nanos;
 use crate::store::families::exposed::{Sample, Value};
 use crate::store::families::Listed;
-use crate::store::{LabelSource, Store};
+use crate::store::Store;
 use delta::Totals;
 use points::{Attributes, Point};
 
@@ -226,14 +226,14 @@ impl Writer<'_> {
                 Kind::Histogram => Data::Histogram,
             };
             let (name, unit) = otlp_name(store.name(spec), spec.kind);
-            let points = std::mem::take(&mut self.points[part]);
-            self.metric(name, spec.help, unit, data, &points);
-            self.points[part] = points;
+            self.metric(part, name, spec.help, unit, data);
         }
     }
 
-    /// One `Metric` of `data`, unless it has no points.
-    pub(crate) fn metric(&mut self, name: &str, help: &str, unit: &str, data: Data, points: &[u8]) {
+    /// One `Metric` of `data` with the points written into `points[part]`, unless there
+    /// are none.
+    pub(crate) fn metric(&mut self, part: usize, name: &str, help: &str, unit: &str, data: Data) {
+        let points = &self.points[part];
         if points.is_empty() {
             return;
         }
@@ -310,19 +310,6 @@ struct ContractLabels<'a> {
 
 impl Attributes for ContractLabels<'_> {
     fn for_each(&self, f: &mut dyn FnMut(&str, &str)) {
-        let (store, spec, sample) = (self.store, self.spec, self.sample);
-        for &source in store.label_order(spec) {
-            let value = match source {
-                // The last label may be one the series does not keep (`status`).
-                LabelSource::Own(i) => sample
-                    .values
-                    .get(i)
-                    .map(|v| &**v)
-                    .or(sample.last)
-                    .unwrap_or(""),
-                LabelSource::Const(j) => &store.const_labels[j].1,
-            };
-            f(store.label_name(spec, source), value);
-        }
+        self.store.sample_labels(self.spec, self.sample, f);
     }
 }

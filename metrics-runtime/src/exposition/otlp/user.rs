@@ -9,6 +9,7 @@ use super::delta::Totals;
 use super::points::Attributes;
 use super::{otlp_name, Data, Temporality, Writer};
 use crate::contract::Kind;
+use crate::exposition::wire::bytes_field;
 
 struct Labels<'a>(&'a [LabelPair]);
 
@@ -35,7 +36,6 @@ fn key(m: &Metric) -> String {
 /// Appends every user family. The `prometheus` crate keeps no start times: its series
 /// start at `born`, the instance's creation.
 pub(super) fn families(w: &mut Writer<'_>, families: &[MetricFamily], born: u64) {
-    let mut points = Vec::new();
     for mf in families {
         let (kind, data) = match mf.get_field_type() {
             MetricType::COUNTER => (Kind::Counter, Data::Sum),
@@ -43,13 +43,13 @@ pub(super) fn families(w: &mut Writer<'_>, families: &[MetricFamily], born: u64)
             MetricType::SUMMARY => (Kind::Gauge, Data::Summary),
             _ => (Kind::Gauge, Data::Gauge),
         };
-        points.clear();
+        w.points[0].clear();
         for m in mf.get_metric() {
             point(w, mf, data, m, born);
-            super::super::wire::bytes_field(&mut points, 1, w.point.bytes());
+            bytes_field(&mut w.points[0], 1, w.point.bytes());
         }
         let (name, unit) = otlp_name(mf.name(), kind);
-        w.metric(name, mf.help(), unit, data, &points);
+        w.metric(0, name, mf.help(), unit, data);
     }
 }
 

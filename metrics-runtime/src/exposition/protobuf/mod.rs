@@ -28,7 +28,7 @@ use crate::store::cells::native::NativeSnapshot;
 use crate::store::families::exemplars::{Exemplar, Exemplars};
 use crate::store::families::exposed::{cumulative, Sample, Value};
 use crate::store::families::Listed;
-use crate::store::{LabelSource, Store};
+use crate::store::Store;
 use crate::trace::hex;
 
 /// `MetricType` values.
@@ -128,20 +128,9 @@ impl Writer {
 
 /// The `LabelPair`s of a sample (field 1 of `Metric`), in the store's label order.
 fn labels(out: &mut Vec<u8>, store: &Store, spec: &Spec, sample: &Sample<'_>) {
-    for &source in store.label_order(spec) {
-        let name = store.label_name(spec, source);
-        let value = match source {
-            // The last label may be one the series does not keep (`status`).
-            LabelSource::Own(i) => sample
-                .values
-                .get(i)
-                .map(|v| &**v)
-                .or(sample.last)
-                .unwrap_or(""),
-            LabelSource::Const(j) => &store.const_labels[j].1,
-        };
+    store.sample_labels(spec, sample, &mut |name, value| {
         label_pair(out, name.as_bytes(), value.as_bytes());
-    }
+    });
 }
 
 /// Bytes of a `LabelPair` field (field 1 of `Metric` and of `Exemplar`), tag included.
