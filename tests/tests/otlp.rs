@@ -368,3 +368,148 @@ async fn a_hostile_collector_neither_blocks_recording_nor_stops_the_exporter() {
     exporter.shutdown().await;
     assert_eq!(scraped_signs(&m), 200_000);
 }
+
+/// A directory of this test's own, removed when dropped.
+struct Dir(std::path::PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An HTTPS receiver that requires a client certificate signed by `files.ca`.
+async fn https_receiver(
+    files: &keychain_metrics_examples::certs::CertFiles,
+) -> (SocketAddr, Arc<Receiver>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&files.ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(&provider),
+    )
+    .build()
+    .unwrap();
+    let certs = CertificateDer::pem_file_iter(&files.server_cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&files.server_key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let receiver = Arc::new(Receiver::default());
+    let state = Arc::clone(&receiver);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, state) = (acceptor.clone(), Arc::clone(&state));
+            tokio::spawn(async move {
+                // A client without a certificate the CA signed fails here.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let state = Arc::clone(&state);
+                        async move {
+                            use http_body_util::BodyExt as _;
+                            let gzipped = request.collect().await?.to_bytes();
+                            let mut bytes = Vec::new();
+                            flate2::read::GzDecoder::new(&gzipped[..])
+                                .read_to_end(&mut bytes)
+                                .unwrap();
+                            let decoded = ExportMetricsServiceRequest::decode(&bytes[..])
+                                .expect("a valid request");
+                            state.requests.lock().unwrap().push(decoded);
+                            Ok::<_, hyper::Error>(hyper::Response::new(http_body_util::Full::new(
+                                Bytes::new(),
+                            )))
+                        }
+                    },
+                );
+                let io = hyper_util::rt::TokioIo::new(tls);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    (addr, receiver)
+}
+
+#[tokio::test]
+async fn https_with_a_client_certificate_and_a_private_ca() {
+    use keychain_metrics::config::OtlpTls;
+
+    let dir = Dir(std::env::temp_dir().join(format!("km-otlp-tls-{}", std::process::id())));
+    let files = keychain_metrics_examples::certs::write(&dir.0).unwrap();
+    let (addr, receiver) = https_receiver(&files).await;
+    let m = Metrics::new();
+    m.record_operation(
+        Op::Sign,
+        "pkcs11",
+        Status::Success,
+        Duration::from_millis(3),
+    );
+    let endpoint = format!("https://localhost:{}", addr.port());
+
+    // The collector's CA and a certificate it signed: the push arrives.
+    let mut tls = OtlpTls::default();
+    tls.ca_file = Some(files.ca.clone());
+    tls.cert_file = Some(files.client_cert.clone());
+    tls.key_file = Some(files.client_key.clone());
+    let exporter = m
+        .push_otlp(&config(addr).endpoint(&endpoint).tls(tls.clone()))
+        .unwrap();
+    let got = receiver.wait_for(1).await;
+    exporter.shutdown().await;
+    assert_eq!(signs(&got[0]), 1);
+
+    // Without the client certificate the collector refuses the handshake; without its
+    // CA the exporter refuses the collector: nothing arrives, and both are counted.
+    let before = receiver.received().len();
+    let mut anonymous = tls.clone();
+    anonymous.cert_file = None;
+    anonymous.key_file = None;
+    let mut untrusting = tls;
+    untrusting.ca_file = None;
+    for tls in [anonymous, untrusting] {
+        let exporter = m
+            .push_otlp(
+                &config(addr)
+                    .endpoint(&endpoint)
+                    .timeout(Duration::from_millis(300))
+                    .tls(tls),
+            )
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let stats = exporter.stats();
+        exporter.shutdown().await;
+        assert_eq!(stats.accepted, 0, "{stats:?}");
+        assert!(stats.failed >= 1, "{stats:?}");
+    }
+    assert_eq!(receiver.received().len(), before);
+
+    // A TLS file that cannot be used fails the start, naming its field.
+    let mut bad = OtlpTls::default();
+    bad.ca_file = Some(files.client_key.clone());
+    let e = m
+        .push_otlp(&config(addr).endpoint(&endpoint).tls(bad))
+        .unwrap_err();
+    assert!(
+        e.to_string().starts_with("metrics.otlp.tls.ca_file: "),
+        "{e}"
+    );
+}
