@@ -180,6 +180,8 @@ mod instrument;
 mod layers;
 #[cfg(feature = "otlp")]
 mod otlp;
+#[cfg(feature = "recorder")]
+mod recorder;
 mod render;
 #[cfg(feature = "server")]
 pub mod server;
@@ -209,6 +211,8 @@ pub use contract::labels::{
     LABEL_ERROR_TYPE, LABEL_METHOD, LABEL_OPERATION, LABEL_PROTOCOL, LABEL_ROUTE, LABEL_STATUS,
     LABEL_STATUS_CODE,
 };
+#[cfg(feature = "recorder")]
+pub use contract::named::{RecorderConfig, DEFAULT_MAX_LABEL_SETS};
 pub use contract::native::{NativeHistogram, MAX_NATIVE_BUCKETS, MAX_SCHEMA, MIN_SCHEMA};
 pub use contract::operation::{Operation, MAX_OPERATION_LEN};
 pub use exposition::{
@@ -221,6 +225,8 @@ pub use facade::handle::OperationHandle;
 pub use facade::Metrics;
 #[cfg(feature = "otlp")]
 pub use otlp::{OtlpExporter, OtlpStats};
+#[cfg(feature = "recorder")]
+pub use recorder::{MetricsRecorder, RecorderInstalled};
 
 /// The architecture notes (`ARCHITECTURE.md`): the module map, the data path, and
 /// where to add a family, a layer or a format.

@@ -94,6 +94,18 @@ pub(crate) fn push_nanos_as_seconds(out: &mut String, nanos: u64, canonical: boo
     out.push_str(digits.trim_end_matches('0'));
 }
 
+/// Appends a signed count of billionths as a decimal, exact: a histogram's sum.
+pub(crate) fn push_signed_nanos(out: &mut String, nanos: i128, canonical: bool) {
+    if nanos < 0 {
+        out.push('-');
+    }
+    match u64::try_from(nanos.unsigned_abs()) {
+        Ok(n) => push_nanos_as_seconds(out, n, canonical),
+        // Past 18 billion units: a float's 17 digits say it.
+        Err(_) => push_f64(out, nanos.unsigned_abs() as f64 / 1e9, canonical),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

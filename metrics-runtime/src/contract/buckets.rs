@@ -34,6 +34,10 @@ pub(crate) struct Buckets {
     le_openmetrics: Box<[Box<str>]>,
     /// The native histogram kept beside the classic buckets, if any.
     native: Option<NativeLayout>,
+    /// Bounds of a histogram of any values (the `metrics` facade's), not of durations:
+    /// placed by comparing floats, and the sum kept in two cells (see
+    /// [`Buckets::sum_nanos`]).
+    values: bool,
 }
 
 /// Why a bucket list was refused; the builder wraps it with the field name.
@@ -42,6 +46,8 @@ pub(crate) enum BucketsError {
     Empty,
     TooMany(usize),
     NotFinitePositive(f64),
+    #[cfg_attr(not(feature = "recorder"), allow(dead_code))]
+    NotFinite(f64),
     NotIncreasing(f64, f64),
 }
 
@@ -57,6 +63,7 @@ impl std::fmt::Display for BucketsError {
                 "bound {v} is not a finite duration above 0 s and below 500 years \
                  (+Inf is implicit)"
             ),
+            BucketsError::NotFinite(v) => write!(f, "bound {v} is not finite (+Inf is implicit)"),
             BucketsError::NotIncreasing(a, b) => write!(
                 f,
                 "bounds must increase strictly (at nanosecond resolution): {b} follows {a}"
@@ -104,7 +111,83 @@ impl Buckets {
             le_text: le(false),
             le_openmetrics: le(true),
             native: None,
+            values: false,
         })
+    }
+
+    /// Validates the bounds of a histogram of any values, in the metric's own unit:
+    /// finite and strictly increasing, of either sign.
+    #[cfg(feature = "recorder")]
+    pub(crate) fn for_values(bounds: &[f64]) -> Result<Self, BucketsError> {
+        if bounds.is_empty() {
+            return Err(BucketsError::Empty);
+        }
+        if bounds.len() > MAX_BUCKETS {
+            return Err(BucketsError::TooMany(bounds.len()));
+        }
+        for (i, &b) in bounds.iter().enumerate() {
+            if !b.is_finite() {
+                return Err(BucketsError::NotFinite(b));
+            }
+            if i > 0 && b <= bounds[i - 1] {
+                return Err(BucketsError::NotIncreasing(bounds[i - 1], b));
+            }
+        }
+        let le = |canonical: bool| -> Box<[Box<str>]> {
+            bounds
+                .iter()
+                .map(|&b| {
+                    let mut out = String::new();
+                    render::push_f64(&mut out, b, canonical);
+                    out.into_boxed_str()
+                })
+                .chain(std::iter::once("+Inf".into()))
+                .collect()
+        };
+        Ok(Buckets {
+            // Unused: values are placed by `value_index`.
+            bounds_ns: Box::default(),
+            seconds: bounds.into(),
+            le_text: le(false),
+            le_openmetrics: le(true),
+            native: None,
+            values: true,
+        })
+    }
+
+    /// Index of the bucket a value falls into, compared as given with the bounds
+    /// (`len() - 1` is `+Inf`; NaN too, as Prometheus' clients place it).
+    #[cfg(feature = "recorder")]
+    #[inline]
+    pub(crate) fn value_index(&self, v: f64) -> usize {
+        self.seconds
+            .iter()
+            .position(|&bound| v <= bound)
+            .unwrap_or(self.seconds.len())
+    }
+
+    /// Cells after the buckets that hold the sum: one for durations (nanoseconds), two
+    /// for any values (see [`Buckets::sum_nanos`]).
+    #[inline]
+    pub(crate) fn sum_cells(&self) -> usize {
+        1 + usize::from(self.values)
+    }
+
+    /// The sum of a histogram's cells (bucket counts, then the sum cells), in
+    /// billionths of the unit (nanoseconds for durations).
+    ///
+    /// A duration sum is one cell of nanoseconds. A sum of any values, negative ones
+    /// and sums past 2^64 billionths (18 GB of bytes) included, is a signed 96-bit
+    /// fixed-point number in two cells, `high · 2^32 + low`: each stripe's writer keeps
+    /// `low` below 2^32 by carrying into `high`, so adding the stripes' cells, and
+    /// subtracting two readings cell by cell (OTLP's deltas), stay plain wrapping
+    /// arithmetic on `u64`s.
+    pub(crate) fn sum_nanos(&self, cells: &[u64]) -> i128 {
+        let at = self.len();
+        match self.values {
+            false => i128::from(cells[at]),
+            true => (i128::from(cells[at + 1] as i64) << 32) + i128::from(cells[at] as i64),
+        }
     }
 
     /// These bounds with a native histogram beside them (or none).
@@ -150,6 +233,28 @@ impl Buckets {
     /// `le` values including `+Inf`, as OpenMetrics spells them (`1.0`).
     pub(crate) fn le_openmetrics(&self) -> &[Box<str>] {
         &self.le_openmetrics
+    }
+}
+
+/// A value in billionths of its unit, for native buckets and exemplars: 0 for zero,
+/// negative values and NaN, saturating at `u64::MAX`.
+#[cfg(feature = "recorder")]
+#[inline]
+pub(crate) fn value_nanos(v: f64) -> u64 {
+    // `as` saturates and maps NaN to 0.
+    (v * 1e9) as u64
+}
+
+/// A value in billionths of its unit, rounded, as the signed fixed-point number a sum
+/// of values keeps (see [`Buckets::sum_nanos`]); 0 for NaN and infinities.
+#[cfg(feature = "recorder")]
+#[inline]
+pub(crate) fn signed_nanos(v: f64) -> i128 {
+    let n = (v * 1e9).round();
+    if n.is_finite() {
+        n as i128
+    } else {
+        0
     }
 }
 

@@ -10,6 +10,8 @@ pub(crate) mod buckets;
 pub(crate) mod cardinality;
 pub(crate) mod error_type;
 pub(crate) mod labels;
+#[cfg(feature = "recorder")]
+pub(crate) mod named;
 pub(crate) mod native;
 pub(crate) mod operation;
 pub(crate) mod operation_rule;
@@ -17,7 +19,7 @@ pub(crate) mod operation_rule;
 use labels::*;
 
 /// The type of a metric family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
     Counter,
     Gauge,

@@ -24,11 +24,10 @@ pub(crate) mod user;
 pub(crate) mod wire;
 
 use crate::contract::buckets::Buckets;
-use crate::contract::Spec;
-use crate::render::{push_i64, push_nanos_as_seconds, push_u64};
+use crate::render::{self, push_i64, push_nanos_as_seconds, push_u64};
 use crate::store::families::exemplars::Exemplars;
 use crate::store::families::exposed::{cumulative, Value};
-use crate::store::families::Listed;
+use crate::store::families::{Head, Listed};
 use crate::store::Store;
 use crate::trace::push_hex;
 pub(crate) use syntax::Syntax;
@@ -168,9 +167,7 @@ fn encode_with<S: Syntax>(store: &Store, out: &mut String) {
         out,
         syntax: std::marker::PhantomData,
     };
-    for listed in store.families.listing(&store.buckets) {
-        w.storage(store, &listed);
-    }
+    store.each_listed(&mut |listed| w.storage(store, listed));
     user::encode::<S>(&registry::gather_others(&store.registry), w.out);
     S::finish(w.out);
 }
@@ -193,19 +190,15 @@ struct Writer<'a, S> {
 impl<S: Syntax> Writer<'_, S> {
     /// Every family of one storage, each with its header if it has any series.
     fn storage(&mut self, store: &Store, listed: &Listed<'_>) {
-        // A storage is exposed as at most two families (operations).
-        let mut names = [""; 2];
-        for (name, spec) in names.iter_mut().zip(listed.specs) {
-            *name = store.name(spec);
-        }
+        let heads = listed.heads();
         let mut open = usize::MAX;
         let created_samples = S::CREATED_SAMPLES && store.created_samples;
         listed.family.visit(None, &mut |sample| {
-            let part = sample.part.min(1);
-            let name = names[part];
-            let spec = listed.specs[part];
+            let part = listed.part(sample.part);
+            let head = &heads[part];
+            let name = head.name;
             if open != part {
-                self.header(name, spec);
+                self.header(head);
                 open = part;
             }
             let exemplars = sample.exemplars.filter(|_| S::EXEMPLARS);
@@ -217,6 +210,11 @@ impl<S: Syntax> Writer<'_, S> {
                     self.out.push('\n');
                 }
                 (Value::Gauge(n), _) => self.sample_i64(name, sample.labels, n),
+                (Value::Float(v), _) => {
+                    self.series(name, "", sample.labels, None);
+                    render::push_f64(self.out, v, S::CANONICAL_FLOATS);
+                    self.out.push('\n');
+                }
                 (Value::Histogram(cells, _), Some(buckets)) => {
                     self.histogram(name, sample.labels, buckets, cells, exemplars)
                 }
@@ -225,7 +223,7 @@ impl<S: Syntax> Writer<'_, S> {
             if let Some(created) = sample.created.filter(|_| created_samples) {
                 // `_created` beside `_total` or `_count`: the family's name, then it.
                 self.series(
-                    S::family_name(name, spec.kind),
+                    S::family_name(name, head.kind),
                     "_created",
                     sample.labels,
                     None,
@@ -236,16 +234,16 @@ impl<S: Syntax> Writer<'_, S> {
         });
     }
 
-    fn header(&mut self, name: &str, spec: &Spec) {
-        let family = S::family_name(name, spec.kind);
+    fn header(&mut self, head: &Head<'_>) {
+        let family = S::family_name(head.name, head.kind);
         self.out.push_str("# HELP ");
         self.out.push_str(family);
         self.out.push(' ');
-        S::push_help(self.out, spec.help);
+        S::push_help(self.out, head.help);
         self.out.push_str("\n# TYPE ");
         self.out.push_str(family);
         self.out.push(' ');
-        self.out.push_str(spec.kind.as_str());
+        self.out.push_str(head.kind.as_str());
         self.out.push('\n');
     }
 
@@ -323,7 +321,7 @@ impl<S: Syntax> Writer<'_, S> {
             total = n;
         }
         self.series(name, "_sum", labels, None);
-        push_nanos_as_seconds(self.out, cells[buckets.len()], S::CANONICAL_FLOATS);
+        render::push_signed_nanos(self.out, buckets.sum_nanos(cells), S::CANONICAL_FLOATS);
         self.out.push('\n');
         self.sample_u64(name, "_count", labels, total);
     }

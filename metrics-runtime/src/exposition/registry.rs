@@ -13,8 +13,9 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 
 use crate::contract::buckets::Buckets;
-use crate::contract::{self, Kind, Spec};
+use crate::contract::{self, Kind};
 use crate::store::families::exposed::{cumulative, Value};
+use crate::store::families::Head;
 use crate::store::Store;
 
 thread_local! {
@@ -81,50 +82,39 @@ impl Collector for Bridge {
 /// Every family with series, as protobufs.
 fn families(store: &Store) -> Vec<MetricFamily> {
     let mut families = Vec::new();
-    for listed in store.families.listing(&store.buckets) {
-        let mut parts: Vec<MetricFamily> = listed
-            .specs
-            .iter()
-            .map(|spec| family(spec, store.name(spec)))
-            .collect();
+    store.each_listed(&mut |listed| {
+        let mut parts: Vec<MetricFamily> = listed.heads().iter().map(family).collect();
         listed.family.visit(None, &mut |sample| {
-            let spec = listed.specs[sample.part];
-            let values = sample.values.iter().map(|v| &**v).chain(sample.last);
-            let mut m = metric(store.label_pairs(spec, values));
+            let mut labels = Vec::new();
+            store.sample_labels(listed, &sample, &mut |name, value| {
+                let mut pair = LabelPair::default();
+                pair.set_name(name.into());
+                pair.set_value(value.into());
+                labels.push(pair);
+            });
+            let mut m = proto::Metric::from_label(labels);
             match (sample.value, listed.buckets) {
                 (Value::Counter(n), _) => m.set_counter(counter(n as f64)),
                 (Value::Gauge(n), _) => m.set_gauge(gauge(n as f64)),
+                (Value::Float(v), _) => m.set_gauge(gauge(v)),
                 (Value::Histogram(cells, _), Some(buckets)) => {
                     m.set_histogram(histogram(buckets, cells))
                 }
                 (Value::Histogram(..), None) => return,
             }
-            parts[sample.part].mut_metric().push(m);
+            parts[listed.part(sample.part)].mut_metric().push(m);
         });
         families.extend(parts);
-    }
+    });
     families.retain(|mf| !mf.get_metric().is_empty());
     families
 }
 
-fn metric(pairs: Vec<(&str, &str)>) -> proto::Metric {
-    let labels = pairs
-        .into_iter()
-        .map(|(name, value)| {
-            let mut pair = LabelPair::default();
-            pair.set_name(name.into());
-            pair.set_value(value.into());
-            pair
-        })
-        .collect();
-    proto::Metric::from_label(labels)
-}
-
-fn family(spec: &Spec, name: &str) -> MetricFamily {
+fn family(head: &Head<'_>) -> MetricFamily {
     let mut mf = MetricFamily::default();
-    mf.set_name(name.into());
-    mf.set_help(spec.help.into());
-    mf.set_field_type(match spec.kind {
+    mf.set_name(head.name.into());
+    mf.set_help(head.help.into());
+    mf.set_field_type(match head.kind {
         Kind::Counter => MetricType::COUNTER,
         Kind::Gauge => MetricType::GAUGE,
         Kind::Histogram => MetricType::HISTOGRAM,
@@ -160,6 +150,6 @@ fn histogram(buckets: &Buckets, cells: &[u64]) -> proto::Histogram {
         .collect();
     h.set_bucket(list);
     h.set_sample_count(totals.last().copied().unwrap_or(0));
-    h.set_sample_sum(cells[buckets.len()] as f64 / 1e9);
+    h.set_sample_sum(buckets.sum_nanos(cells) as f64 / 1e9);
     h
 }

@@ -77,13 +77,15 @@ fn user_counters_get_the_total_suffix_in_openmetrics() {
 #[test]
 fn the_listing_covers_every_declared_family() {
     let m = Metrics::new();
-    let listed: Vec<&str> = m
-        .store
-        .families
-        .listing(&m.store.buckets)
-        .flat_map(|l| l.specs.iter().map(|s| s.suffix))
+    let mut listed: Vec<String> = Vec::new();
+    m.store.each_listed(&mut |l| {
+        assert_eq!(l.specs.len(), l.heads().len());
+        listed.extend(l.heads().iter().map(|h| h.name.to_owned()));
+    });
+    let declared: Vec<String> = crate::contract::ALL
+        .iter()
+        .map(|s| format!("keychain_{}", s.suffix))
         .collect();
-    let declared: Vec<&str> = crate::contract::ALL.iter().map(|s| s.suffix).collect();
     assert_eq!(listed, declared);
 }
 

@@ -37,6 +37,8 @@ pub struct MetricsBuilder {
     created_samples: bool,
     const_labels: Vec<(String, String)>,
     max_label_values: usize,
+    #[cfg(feature = "recorder")]
+    recorder: crate::contract::named::RecorderConfig,
 }
 
 impl Default for MetricsBuilder {
@@ -53,6 +55,8 @@ impl Default for MetricsBuilder {
             created_samples: false,
             const_labels: Vec::new(),
             max_label_values: DEFAULT_MAX_LABEL_VALUES,
+            #[cfg(feature = "recorder")]
+            recorder: Default::default(),
         }
     }
 }
@@ -94,6 +98,15 @@ pub enum BuildError {
     },
     /// `max_label_values` is zero.
     ZeroMaxLabelValues,
+    /// The `metrics` facade's settings ([`RecorderConfig`](crate::RecorderConfig)):
+    /// a bucket pattern or its bounds, the native histogram, or a zero
+    /// `max_label_sets`.
+    InvalidRecorder {
+        /// The field: `recorder.buckets["*_bytes"]`, `recorder.max_label_sets`, ….
+        field: String,
+        /// What is wrong with it, with the value.
+        reason: String,
+    },
     /// The `prometheus` registry refused the contract's descriptors.
     Registry(String),
 }
@@ -120,6 +133,7 @@ impl fmt::Display for BuildError {
             BuildError::ZeroMaxLabelValues => {
                 f.write_str("max_label_values: 0: must be at least 1")
             }
+            BuildError::InvalidRecorder { field, reason } => write!(f, "{field}: {reason}"),
             BuildError::Registry(e) => write!(f, "registry: {e}"),
         }
     }
@@ -281,6 +295,15 @@ impl MetricsBuilder {
         self
     }
 
+    /// How the `metrics` facade's metrics are kept (feature `recorder`): bucket bounds
+    /// per name, native histograms, the cap on label sets. See
+    /// [`Metrics::recorder`](crate::Metrics::recorder).
+    #[cfg(feature = "recorder")]
+    pub fn recorder(mut self, config: crate::RecorderConfig) -> Self {
+        self.recorder = config;
+        self
+    }
+
     /// Validates the configuration and builds the instance.
     pub fn build(self) -> Result<Metrics, BuildError> {
         if !is_name(&self.namespace) {
@@ -309,7 +332,16 @@ impl MetricsBuilder {
                 reason,
             });
         }
+        #[cfg(feature = "recorder")]
+        let named = crate::contract::named::NamedRules::new(&self.recorder).map_err(
+            |(field, reason)| BuildError::InvalidRecorder {
+                field: format!("recorder.{field}"),
+                reason,
+            },
+        )?;
         let parts = Parts {
+            #[cfg(feature = "recorder")]
+            named,
             buckets: BucketSets {
                 operation: layout(
                     "operation_buckets",

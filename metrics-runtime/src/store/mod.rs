@@ -35,7 +35,7 @@ use caches::http::HttpCache;
 use families::exposed::Sample;
 use families::family::Family;
 use families::series::{CounterSeries, GaugeSeries, TimedSeries};
-use families::{BucketSets, Caps, Families};
+use families::{BucketSets, Caps, Families, Listed};
 
 /// The state of one instance; [`crate::Metrics`] is a shared handle on it.
 pub(crate) struct Store {
@@ -63,6 +63,9 @@ pub(crate) struct Store {
     pub(crate) grpc_methods: Family<caches::grpc::GrpcMethod, 1>,
     /// The user's metrics, and the contract's as a collector (see `exposition::registry`).
     pub(crate) registry: prometheus::Registry,
+    /// The families the `metrics` facade names at run time.
+    #[cfg(feature = "recorder")]
+    pub(crate) named: families::named::NamedFamilies,
 }
 
 /// What the builder hands over; everything in it is validated.
@@ -73,6 +76,8 @@ pub(crate) struct Parts {
     pub(crate) max_label_values: usize,
     pub(crate) exemplars: bool,
     pub(crate) created_samples: bool,
+    #[cfg(feature = "recorder")]
+    pub(crate) named: crate::contract::named::NamedRules,
 }
 
 /// Where a label of a series comes from.
@@ -108,6 +113,8 @@ impl Store {
             #[cfg(feature = "grpc")]
             grpc_methods: Family::new([Some(Arc::clone(&caps.grpc_method))]),
             registry: prometheus::Registry::new(),
+            #[cfg(feature = "recorder")]
+            named: families::named::NamedFamilies::new(parts.named),
         };
         // The in-flight gauge exposes every protocol from the start.
         store.families.active.0 = Protocol::ALL
@@ -120,6 +127,21 @@ impl Store {
     /// The full name of a family.
     pub(crate) fn name(&self, spec: &Spec) -> &str {
         &self.names[spec.id]
+    }
+
+    /// The family the `metrics` facade names `name` (as the code spells it), of `kind`;
+    /// refused if it would clash with a family of the contract or another facade one.
+    #[cfg(feature = "recorder")]
+    pub(crate) fn named_family(
+        &self,
+        name: &str,
+        kind: contract::Kind,
+    ) -> Result<Arc<families::named::NamedFamily>, families::named::Refused> {
+        let taken: Vec<(&str, contract::Kind)> = contract::ALL
+            .iter()
+            .map(|spec| (self.name(spec), spec.kind))
+            .collect();
+        self.named.family(name, kind, &taken, self.exemplars)
     }
 
     #[inline]
@@ -167,14 +189,34 @@ impl Store {
             .collect()
     }
 
-    /// Calls `f(name, value)` for each label of a sample of `spec`, in
-    /// [`Store::label_order`]: what the binary writers (protobuf, OTLP) send.
+    /// Calls `f` with every storage and its families, in exposition order: the
+    /// contract's, then the families named at run time (the `metrics` facade's).
+    pub(crate) fn each_listed(&self, f: &mut dyn FnMut(&Listed<'_>)) {
+        for listed in self.families.listing(&self.buckets, &self.names) {
+            f(&listed);
+        }
+        #[cfg(feature = "recorder")]
+        self.named.each_listed(f);
+    }
+
+    /// Calls `f(name, value)` for each label of a sample of `listed`: in
+    /// [`Store::label_order`], or as a series named at run time keeps them. What the
+    /// binary writers (protobuf, OTLP) and the bridge send.
     pub(crate) fn sample_labels(
         &self,
-        spec: &Spec,
+        listed: &Listed<'_>,
         sample: &Sample<'_>,
         f: &mut dyn FnMut(&str, &str),
     ) {
+        if let Some(pairs) = sample.pairs {
+            for (name, value) in pairs {
+                f(name, value);
+            }
+            return;
+        }
+        let Some(spec) = listed.specs.get(listed.part(sample.part)) else {
+            return;
+        };
         for &source in self.label_order(spec) {
             let value = match source {
                 // The last label may be one the series does not keep (`status`).

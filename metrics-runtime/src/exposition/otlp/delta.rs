@@ -53,12 +53,12 @@ pub(crate) enum Totals {
     Cells(Box<[u64]>),
     /// A user histogram: bucket counts (not cumulative), the count, then the sum.
     Floats(Box<[f64]>),
-    /// A native histogram and its sum in nanoseconds.
-    Native(Box<(NativeSnapshot, u64)>),
+    /// A native histogram and its sum in billionths (nanoseconds for durations).
+    Native(Box<(NativeSnapshot, i128)>),
 }
 
 impl Totals {
-    pub(crate) fn native(snapshot: &NativeSnapshot, sum: u64) -> Self {
+    pub(crate) fn native(snapshot: &NativeSnapshot, sum: i128) -> Self {
         Totals::Native(Box::new((snapshot.clone(), sum)))
     }
 }
@@ -196,8 +196,8 @@ impl Previous<'_> {
         self,
         start: u64,
         now: &'n NativeSnapshot,
-        sum: u64,
-    ) -> (u64, Cow<'n, NativeSnapshot>, u64) {
+        sum: i128,
+    ) -> (u64, Cow<'n, NativeSnapshot>, i128) {
         let Some(Totals::Native(sent)) = self.totals else {
             return (start, Cow::Owned(now.clone()), sum);
         };
@@ -207,7 +207,6 @@ impl Previous<'_> {
         if sent.schema < now.schema
             || sent.zero_threshold > now.zero_threshold
             || sent_total > total
-            || sent_sum > sum
         {
             return (start, Cow::Owned(now.clone()), sum);
         }

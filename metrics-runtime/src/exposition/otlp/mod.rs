@@ -20,7 +20,7 @@ pub(crate) use delta::Deltas;
 use std::borrow::Cow;
 
 use crate::contract::buckets::{nanos, Buckets};
-use crate::contract::{Kind, Spec};
+use crate::contract::Kind;
 use crate::exposition::registry;
 use crate::exposition::wire::{bytes_field, len_field_len, len_prefix, uint_field, uint_field_len};
 use crate::store::cells::reset::unix_nanos;
@@ -75,9 +75,7 @@ pub(crate) fn encode(store: &Store, request: &Request<'_>, deltas: &mut Deltas, 
         points: [Vec::new(), Vec::new()],
         point: Point::default(),
     };
-    for listed in store.families.listing(&store.buckets) {
-        w.storage(store, &listed);
-    }
+    store.each_listed(&mut |listed| w.storage(store, listed));
     // The user's metrics carry no start: they count from the instance's creation.
     let born = now.saturating_sub(nanos(store.created.elapsed()));
     user::families(&mut w, &registry::gather_others(&store.registry), born);
@@ -147,7 +145,6 @@ impl Data {
 impl Writer<'_> {
     /// Every family of one storage that has series.
     fn storage(&mut self, store: &Store, listed: &Listed<'_>) {
-        let parts = listed.specs.len().min(2);
         for points in &mut self.points {
             points.clear();
         }
@@ -161,12 +158,11 @@ impl Writer<'_> {
             ..
         } = self;
         listed.family.visit(native, &mut |sample| {
-            let part = sample.part.min(parts - 1);
-            let spec = listed.specs[part];
-            let family = store.name(spec);
-            let attributes = ContractLabels {
+            let part = listed.part(sample.part);
+            let family = listed.heads()[part].name;
+            let attributes = SampleLabels {
                 store,
-                spec,
+                listed,
                 sample: &sample,
             };
             let start = sample.created.unwrap_or(*now);
@@ -185,6 +181,7 @@ impl Writer<'_> {
                     point.number(&attributes, Some(start), *now, value as i64, exemplar);
                 }
                 (Value::Gauge(n), _) => point.number(&attributes, None, *now, *n, None),
+                (Value::Float(v), _) => point.double(&attributes, None, *now, *v),
                 (Value::Histogram(cells, None), Some(buckets)) => {
                     let (start, cells) = if delta {
                         let sent =
@@ -196,7 +193,7 @@ impl Writer<'_> {
                     point.histogram(&attributes, start, *now, buckets, &cells, sample.exemplars);
                 }
                 (Value::Histogram(cells, Some(native)), Some(buckets)) => {
-                    let sum = cells[buckets.len()];
+                    let sum = buckets.sum_nanos(cells);
                     let (start, native, sum) = if delta {
                         let sent =
                             deltas.key(family, labels, start, *now, Totals::native(native, sum));
@@ -218,15 +215,15 @@ impl Writer<'_> {
             }
             bytes_field(&mut points[part], 1, point.bytes());
         });
-        for (part, spec) in listed.specs.iter().take(parts).enumerate() {
-            let data = match spec.kind {
+        for (part, head) in listed.heads().iter().enumerate() {
+            let data = match head.kind {
                 Kind::Counter => Data::Sum,
                 Kind::Gauge => Data::Gauge,
                 Kind::Histogram if native.is_some() => Data::Exponential,
                 Kind::Histogram => Data::Histogram,
             };
-            let (name, unit) = otlp_name(store.name(spec), spec.kind);
-            self.metric(part, name, spec.help, unit, data);
+            let (name, unit) = otlp_name(head.name, head.kind);
+            self.metric(part, name, head.help, unit, data);
         }
     }
 
@@ -301,15 +298,15 @@ impl Writer<'_> {
     }
 }
 
-/// A contract sample's labels, in the store's order, as attributes.
-struct ContractLabels<'a> {
+/// A sample's labels, as the store orders them, as attributes.
+struct SampleLabels<'a> {
     store: &'a Store,
-    spec: &'a Spec,
+    listed: &'a Listed<'a>,
     sample: &'a Sample<'a>,
 }
 
-impl Attributes for ContractLabels<'_> {
+impl Attributes for SampleLabels<'_> {
     fn for_each(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.store.sample_labels(self.spec, self.sample, f);
+        self.store.sample_labels(self.listed, self.sample, f);
     }
 }

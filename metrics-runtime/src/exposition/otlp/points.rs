@@ -121,7 +121,7 @@ impl Point {
         fixed64_field(out, 2, start);
         fixed64_field(out, 3, time);
         fixed64_field(out, 4, count);
-        double_field(out, 5, cells[buckets.len()] as f64 / 1e9);
+        double_field(out, 5, buckets.sum_nanos(cells) as f64 / 1e9);
         packed_fixed64(out, 6, counts.iter().copied());
         packed_doubles(out, 7, buckets.seconds());
         bucket_exemplars(out, 8, buckets.len(), exemplars);
@@ -157,7 +157,7 @@ impl Point {
         start: u64,
         time: u64,
         native: &NativeSnapshot,
-        sum: u64,
+        sum: i128,
         buckets: &Buckets,
         exemplars: Option<&Exemplars>,
     ) {

@@ -18,7 +18,7 @@ pub(crate) mod messages;
 use prometheus::Encoder as _;
 
 use crate::contract::buckets::Buckets;
-use crate::contract::{Kind, Spec};
+use crate::contract::Kind;
 use crate::exposition::registry;
 use crate::exposition::wire::{
     bytes_field, double_field, len_field_len, len_prefix, uint_field, uint_field_len, varint,
@@ -48,9 +48,7 @@ fn metric_type(kind: Kind) -> u64 {
 /// bytes straight from the series, as the text writer does.
 pub(crate) fn encode(store: &Store, out: &mut Vec<u8>) {
     let mut w = Writer::default();
-    for listed in store.families.listing(&store.buckets) {
-        w.storage(store, &listed, out);
-    }
+    store.each_listed(&mut |listed| w.storage(store, listed, out));
     let encoder = prometheus::ProtobufEncoder::new();
     for family in registry::gather_others(&store.registry) {
         // Writing to a Vec fails only for a family without metrics, which has nothing
@@ -71,7 +69,6 @@ struct Writer {
 impl Writer {
     /// Every family of one storage that has series, one message each.
     fn storage(&mut self, store: &Store, listed: &Listed<'_>, out: &mut Vec<u8>) {
-        let parts = listed.specs.len().min(2);
         for body in &mut self.bodies {
             body.clear();
         }
@@ -82,14 +79,15 @@ impl Writer {
             histogram,
         } = self;
         listed.family.visit(native, &mut |sample| {
-            let part = sample.part.min(parts - 1);
+            let part = listed.part(sample.part);
             metric.clear();
-            labels(metric, store, listed.specs[part], &sample);
+            labels(metric, store, listed, &sample);
             match (&sample.value, listed.buckets) {
                 (Value::Counter(n), _) => {
                     counter(metric, *n as f64, sample.exemplars, sample.created)
                 }
                 (Value::Gauge(n), _) => gauge(metric, *n as f64),
+                (Value::Float(v), _) => gauge(metric, *v),
                 (Value::Histogram(cells, native), Some(buckets)) => {
                     histogram.clear();
                     write_histogram(
@@ -106,13 +104,13 @@ impl Writer {
             }
             bytes_field(&mut bodies[part], 4, metric);
         });
-        for (part, spec) in listed.specs.iter().take(parts).enumerate() {
+        for (part, head) in listed.heads().iter().enumerate() {
             let body = &self.bodies[part];
             if body.is_empty() {
                 continue;
             }
-            let (name, help) = (store.name(spec), spec.help);
-            let kind = metric_type(spec.kind);
+            let (name, help) = (head.name, head.help);
+            let kind = metric_type(head.kind);
             let len = len_field_len(name.len())
                 + len_field_len(help.len())
                 + uint_field_len(kind)
@@ -127,8 +125,8 @@ impl Writer {
 }
 
 /// The `LabelPair`s of a sample (field 1 of `Metric`), in the store's label order.
-fn labels(out: &mut Vec<u8>, store: &Store, spec: &Spec, sample: &Sample<'_>) {
-    store.sample_labels(spec, sample, &mut |name, value| {
+fn labels(out: &mut Vec<u8>, store: &Store, listed: &Listed<'_>, sample: &Sample<'_>) {
+    store.sample_labels(listed, sample, &mut |name, value| {
         label_pair(out, name.as_bytes(), value.as_bytes());
     });
 }
@@ -282,7 +280,7 @@ fn write_histogram(
     let counts = &cells[..buckets.len()];
     let total = cumulative(counts).last().unwrap_or(0);
     uint_field(out, 1, total);
-    double_field(out, 2, cells[buckets.len()] as f64 / 1e9);
+    double_field(out, 2, buckets.sum_nanos(cells) as f64 / 1e9);
     // The +Inf bucket is the count: left out, as the schema allows, unless it holds an
     // exemplar.
     match exemplars {

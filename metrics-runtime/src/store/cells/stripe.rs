@@ -16,6 +16,10 @@ pub(crate) const MAX_CELLS: usize = 3 + MAX_BUCKETS + 2;
 
 const PER_LINE: usize = 16;
 
+/// The low 32 bits: the part of a wide sum its low cell keeps.
+#[cfg(feature = "recorder")]
+const LOW: u64 = (1 << 32) - 1;
+
 /// 128 bytes: two cache lines, so the adjacent-line prefetcher cannot make two
 /// threads' stripes share a line either.
 #[repr(align(128))]
@@ -76,6 +80,22 @@ impl StripeWriter<'_> {
         let cell = self.0.cell(i);
         cell.store(
             cell.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Adds the signed fixed-point `n` to the sum in cells `i` (low 32 bits) and
+    /// `i + 1` (the rest), carrying so the low cell stays below 2^32 (see
+    /// `Buckets::sum_nanos`).
+    #[cfg(feature = "recorder")]
+    #[inline(always)]
+    pub(crate) fn add_wide(&self, i: usize, n: i128) {
+        let (low, high) = (self.0.cell(i), self.0.cell(i + 1));
+        let sum = low.load(Ordering::Relaxed) + (n as u64 & LOW);
+        low.store(sum & LOW, Ordering::Relaxed);
+        let carry = ((n >> 32) as u64).wrapping_add(sum >> 32);
+        high.store(
+            high.load(Ordering::Relaxed).wrapping_add(carry),
             Ordering::Relaxed,
         );
     }

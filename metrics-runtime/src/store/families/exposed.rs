@@ -15,6 +15,9 @@ use crate::store::families::storage::{DeltaGauges, Operations, ProtocolGauges};
 pub(crate) enum Value<'a> {
     Counter(u64),
     Gauge(i64),
+    /// A gauge of any value (the `metrics` facade's).
+    #[cfg_attr(not(feature = "recorder"), allow(dead_code))]
+    Float(f64),
     /// Bucket counts (not cumulative, `+Inf` last), then the sum in nanoseconds; and the
     /// native buckets of the same observations, when asked for and kept.
     Histogram(&'a [u64], Option<&'a NativeSnapshot>),
@@ -39,6 +42,9 @@ pub(crate) struct Sample<'a> {
     pub(crate) values: &'a [Box<str>],
     /// …and the value of its last label when the series does not keep it (`status`).
     pub(crate) last: Option<&'static str>,
+    /// A series named at run time carries its label names with the values, constant
+    /// labels included, in order: the family has no spec to name them.
+    pub(crate) pairs: Option<&'a [(Box<str>, Box<str>)]>,
     pub(crate) value: Value<'a>,
     /// The series' exemplars, if it keeps them: one per bucket of a histogram, one for
     /// a counter.
@@ -62,6 +68,7 @@ fn sample<'a, S: Labelled>(series: &'a S, labels: &'a str, value: Value<'a>) -> 
         labels,
         values: series.values(),
         last: None,
+        pairs: None,
         value,
         exemplars: None,
         created: None,
@@ -148,6 +155,7 @@ impl Operations {
                         labels: &s.status_labels[status.index()],
                         values: &s.values,
                         last: Some(status.as_str()),
+                        pairs: None,
                         value: Value::Counter(n),
                         exemplars: None,
                         created: Some(s.start()),

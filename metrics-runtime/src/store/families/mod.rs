@@ -8,15 +8,18 @@
 pub(crate) mod exemplars;
 pub(crate) mod exposed;
 pub(crate) mod family;
+#[cfg(feature = "recorder")]
+pub(crate) mod named;
 pub(crate) mod series;
 pub(crate) mod storage;
+pub(crate) mod table;
 
 use std::sync::Arc;
 
 use crate::contract::buckets::Buckets;
 use crate::contract::cardinality::LabelCap;
 use crate::contract::labels::Op;
-use crate::contract::{for_each_family, Spec};
+use crate::contract::{for_each_family, Kind, Spec};
 use crate::contract::{
     ACTIVE_CONNECTIONS, BACKEND_HEALTHY, CERTS, ERRORS, GRPC_CALLS, GRPC_DURATION, GRPC_RECEIVED,
     GRPC_REQUESTS, GRPC_SENT, HTTP_DURATION, HTTP_REQUESTS, HTTP_ROUTE_DURATION,
@@ -56,13 +59,75 @@ pub(crate) struct BucketSets {
     pub(crate) grpc: Buckets,
 }
 
+/// What a family's header says: its name, type and help.
+#[derive(Clone, Copy)]
+pub(crate) struct Head<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) kind: Kind,
+    pub(crate) help: &'a str,
+}
+
 /// A storage and the families it is exposed as.
 pub(crate) struct Listed<'a> {
-    /// One spec per part the storage's samples belong to (two for operations).
+    /// One spec per part the storage's samples belong to (two for operations); none
+    /// for a family named at run time, whose samples carry their label names.
     pub(crate) specs: &'static [&'static Spec],
+    /// The header of each part (the first `parts`).
+    heads: [Head<'a>; 2],
+    parts: usize,
     pub(crate) family: &'a dyn Exposed,
     /// For histograms, their bucket bounds.
     pub(crate) buckets: Option<&'a Buckets>,
+}
+
+impl<'a> Listed<'a> {
+    /// A storage of the contract, its families' full names indexed by [`Spec::id`].
+    fn contract(
+        specs: &'static [&'static Spec],
+        names: &'a [String],
+        family: &'a dyn Exposed,
+        buckets: Option<&'a Buckets>,
+    ) -> Self {
+        let head = |spec: &Spec| Head {
+            name: &names[spec.id],
+            kind: spec.kind,
+            help: spec.help,
+        };
+        let parts = specs.len().min(2);
+        Listed {
+            specs,
+            heads: [head(specs[0]), head(specs[parts - 1])],
+            parts,
+            family,
+            buckets,
+        }
+    }
+
+    /// One family named at run time.
+    #[cfg(feature = "recorder")]
+    pub(crate) fn named(
+        head: Head<'a>,
+        family: &'a dyn Exposed,
+        buckets: Option<&'a Buckets>,
+    ) -> Self {
+        Listed {
+            specs: &[],
+            heads: [head; 2],
+            parts: 1,
+            family,
+            buckets,
+        }
+    }
+
+    /// The header of each family, in part order.
+    pub(crate) fn heads(&self) -> &[Head<'a>] {
+        &self.heads[..self.parts]
+    }
+
+    /// The part a sample belongs to, bounded by the parts there are.
+    pub(crate) fn part(&self, sample_part: usize) -> usize {
+        sample_part.min(self.parts - 1)
+    }
 }
 
 /// The storage type of each `storage` word of the table, for `N` labels.
@@ -117,14 +182,20 @@ macro_rules! families {
                 }
             }
 
-            /// Every storage with its families, in exposition order.
-            pub(crate) fn listing<'a>(&'a self, sets: &'a BucketSets) -> impl Iterator<Item = Listed<'a>> {
+            /// Every storage with its families, in exposition order; `names` are the
+            /// full names, indexed by [`Spec::id`].
+            pub(crate) fn listing<'a>(
+                &'a self,
+                sets: &'a BucketSets,
+                names: &'a [String],
+            ) -> impl Iterator<Item = Listed<'a>> {
                 [$(
-                    Listed {
-                        specs: { static SPECS: &[&Spec] = &[$(&$spec),+]; SPECS },
-                        family: &self.$field,
-                        buckets: buckets_of!(sets $(, $buckets)?),
-                    },
+                    Listed::contract(
+                        { static SPECS: &[&Spec] = &[$(&$spec),+]; SPECS },
+                        names,
+                        &self.$field,
+                        buckets_of!(sets $(, $buckets)?),
+                    ),
                 )*]
                 .into_iter()
             }

@@ -62,7 +62,10 @@ impl TimedSeries {
     ) -> Self {
         let statuses = status_labels.len();
         TimedSeries {
-            cells: StripedCells::with_native(statuses + buckets.len() + 1, buckets.native()),
+            cells: StripedCells::with_native(
+                statuses + buckets.len() + buckets.sum_cells(),
+                buckets.native(),
+            ),
             values: values_of(values),
             statuses,
             labels,
@@ -117,6 +120,39 @@ impl TimedSeries {
             None => self.cells.write(classic),
         }
         exemplars::offer(&self.exemplars, index, nanos);
+    }
+}
+
+#[cfg(feature = "recorder")]
+impl TimedSeries {
+    /// Records one observation of any value (the `metrics` facade's histograms, without
+    /// status cells): its bucket by comparing floats, the sum in two cells, the native
+    /// bucket of its billionths (0 and below in the zero bucket). In a trace it is also
+    /// its bucket's exemplar, if it is not negative.
+    #[inline]
+    pub(crate) fn record_value(&self, buckets: &Buckets, v: f64) {
+        use crate::contract::buckets::{signed_nanos, value_nanos};
+
+        let index = buckets.value_index(v);
+        let sum = buckets.len();
+        let nanos = signed_nanos(v);
+        let classic = |w: &StripeWriter<'_>| {
+            w.add(index, 1);
+            w.add_wide(sum, nanos);
+        };
+        match buckets.native() {
+            Some(layout) => {
+                let native = layout.fine_index(value_nanos(v));
+                self.cells.write(|w| {
+                    w.native(native);
+                    classic(w);
+                });
+            }
+            None => self.cells.write(classic),
+        }
+        if v >= 0.0 {
+            exemplars::offer(&self.exemplars, index, value_nanos(v));
+        }
     }
 }
 
