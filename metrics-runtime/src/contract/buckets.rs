@@ -205,7 +205,7 @@ impl Buckets {
     /// Number of buckets including `+Inf`.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.bounds_ns.len() + 1
+        self.seconds.len() + 1
     }
 
     /// Index of the bucket that `nanos` falls into (`len() - 1` is `+Inf`).

@@ -16,12 +16,17 @@ static ABSOLUTE: Mutex<()> = Mutex::new(());
 impl CounterFn for Named<CounterSeries> {
     #[inline]
     fn increment(&self, value: u64) {
-        self.series.add_observed(value);
+        if self.on() {
+            self.series.add_observed(value);
+        }
     }
 
     /// Raises the counter to `value`; a counter never goes down, so a lower value
     /// changes nothing.
     fn absolute(&self, value: u64) {
+        if !self.on() {
+            return;
+        }
         let _one = ABSOLUTE.lock().unwrap_or_else(PoisonError::into_inner);
         let now = self.series.value();
         if value > now {
@@ -33,17 +38,23 @@ impl CounterFn for Named<CounterSeries> {
 impl GaugeFn for Named<FloatGauge> {
     #[inline]
     fn increment(&self, value: f64) {
-        self.series.add(value);
+        if self.on() {
+            self.series.add(value);
+        }
     }
 
     #[inline]
     fn decrement(&self, value: f64) {
-        self.series.add(-value);
+        if self.on() {
+            self.series.add(-value);
+        }
     }
 
     #[inline]
     fn set(&self, value: f64) {
-        self.series.set(value);
+        if self.on() {
+            self.series.set(value);
+        }
     }
 }
 
@@ -56,7 +67,7 @@ pub(crate) struct HistogramHandle {
 impl HistogramFn for HistogramHandle {
     #[inline]
     fn record(&self, value: f64) {
-        if let Some(buckets) = &self.family.buckets {
+        if let (true, Some(buckets)) = (self.series.on(), &self.family.buckets) {
             self.series.series.record_value(buckets, value);
         }
     }
@@ -69,38 +80,46 @@ pub(crate) struct Folded<H> {
     pub(crate) folded: Arc<Named<CounterSeries>>,
 }
 
+impl<H> Folded<H> {
+    fn count(&self) {
+        if self.folded.on() {
+            self.folded.series.add(1);
+        }
+    }
+}
+
 impl<H: CounterFn> CounterFn for Folded<H> {
     fn increment(&self, value: u64) {
         self.handle.increment(value);
-        self.folded.series.add(1);
+        self.count();
     }
 
     fn absolute(&self, value: u64) {
         self.handle.absolute(value);
-        self.folded.series.add(1);
+        self.count();
     }
 }
 
 impl<H: GaugeFn> GaugeFn for Folded<H> {
     fn increment(&self, value: f64) {
         self.handle.increment(value);
-        self.folded.series.add(1);
+        self.count();
     }
 
     fn decrement(&self, value: f64) {
         self.handle.decrement(value);
-        self.folded.series.add(1);
+        self.count();
     }
 
     fn set(&self, value: f64) {
         self.handle.set(value);
-        self.folded.series.add(1);
+        self.count();
     }
 }
 
 impl<H: HistogramFn> HistogramFn for Folded<H> {
     fn record(&self, value: f64) {
         self.handle.record(value);
-        self.folded.series.add(1);
+        self.count();
     }
 }

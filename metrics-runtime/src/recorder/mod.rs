@@ -10,6 +10,8 @@
 //! map. Recording is the store's: a counter's private lane, a histogram's stripe.
 
 mod handles;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -163,6 +163,22 @@ impl NativeLayout {
         Some(self.octave_base[zeros as usize % 64] + self.within(fraction) as i32)
     }
 
+    /// [`NativeLayout::fine_index`] of a value in any unit (the `metrics` facade's), as
+    /// billionths of it up to 2^64 of them (1.8·10^10 units); above, from its
+    /// logarithm. Zero, negative values, NaN and infinities go to the zero bucket.
+    #[cfg(feature = "recorder")]
+    #[inline]
+    pub(crate) fn value_index(&self, v: f64) -> Option<i32> {
+        const TWO_TO_64: f64 = 18_446_744_073_709_551_616.0;
+        let nanos = v * 1e9;
+        if nanos < TWO_TO_64 {
+            // `as` maps NaN and values below zero to 0: the zero bucket.
+            return self.fine_index(nanos as u64);
+        }
+        v.is_finite()
+            .then(|| (v.log2() * f64::from(1u32 << self.fine)).ceil() as i32)
+    }
+
     /// The bucket index at the configured schema (`None`: the zero bucket).
     #[cfg(test)]
     pub(crate) fn index(&self, nanos: u64) -> Option<i32> {

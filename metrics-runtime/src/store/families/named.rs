@@ -11,7 +11,7 @@
 //! one series whose own label values read `other`.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use crate::contract::buckets::Buckets;
@@ -35,6 +35,16 @@ pub(crate) struct Named<T> {
     /// The label list as the text formats write it.
     pub(crate) labels: Box<str>,
     pub(crate) series: T,
+    /// The instance's switch: the facade's handles record only while it is on.
+    on: Arc<AtomicBool>,
+}
+
+impl<T> Named<T> {
+    /// Whether the instance records.
+    #[inline]
+    pub(crate) fn on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
 }
 
 /// A gauge of any value: an `f64`'s bits.
@@ -148,6 +158,7 @@ pub(crate) struct NamedFamily {
     exemplars: bool,
     cap: usize,
     series: Mutex<Series>,
+    on: Arc<AtomicBool>,
 }
 
 impl NamedFamily {
@@ -185,6 +196,7 @@ impl NamedFamily {
             labels: render::label_list(&refs),
             series: T::make(self),
             pairs: pairs.clone(),
+            on: Arc::clone(&self.on),
         });
         let list = T::list(&mut series.kept)?;
         series.by_pairs.insert(pairs, list.len());
@@ -299,6 +311,7 @@ impl NamedFamilies {
         kind: Kind,
         taken: &[(&str, Kind)],
         exemplars: bool,
+        on: &Arc<AtomicBool>,
     ) -> Result<Arc<NamedFamily>, Refused> {
         let key = (kind, Box::<str>::from(name));
         if let Some(&at) = self.read().by_code.get(&key) {
@@ -363,6 +376,7 @@ impl NamedFamilies {
                 by_pairs: HashMap::new(),
                 own: 0,
             }),
+            on: Arc::clone(on),
         });
         let at = registry.list.len();
         registry.list.push(Arc::clone(&family));

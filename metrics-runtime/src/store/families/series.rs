@@ -142,7 +142,7 @@ impl TimedSeries {
         };
         match buckets.native() {
             Some(layout) => {
-                let native = layout.fine_index(value_nanos(v));
+                let native = layout.value_index(v);
                 self.cells.write(|w| {
                     w.native(native);
                     classic(w);
