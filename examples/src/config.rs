@@ -14,6 +14,9 @@ metrics:
   native_histograms: true
   exemplars: true
   created_samples: true
+  recorder:
+    buckets:
+      keychain_pkcs8_fsync: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25]
 rest:
   address: 127.0.0.1:8080
 grpc:

@@ -13,7 +13,7 @@ use keychain_metrics::listener::{TrackedIncoming, TrackedListener};
 use keychain_metrics::server::MetricsServer;
 use keychain_metrics::{Metrics, Protocol};
 use keychain_metrics_examples::config::{ServerConfig, DEFAULT};
-use keychain_metrics_examples::keystore::KeyStore;
+use keychain_metrics_examples::keystore::{self, KeyStore};
 use keychain_metrics_examples::{grpc, private, rest, telemetry, Backends};
 
 #[global_allocator]
@@ -118,6 +118,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if !config.metrics.enabled {
         metrics.disable();
     }
+    // The storage's own metrics, and any dependency's, through the `metrics` facade.
+    metrics
+        .install_recorder()
+        .map_err(|_| "a metrics recorder was installed before start-up")?;
+    keystore::describe_metrics();
+    metrics::describe_counter!(
+        "keychain_restored_keys",
+        "Keys written by restores, by backend."
+    );
     let backends = Backends::new(
         KeyStore::pkcs8(&data_dir, metrics.clone())?,
         KeyStore::memory(metrics.clone()),

@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 pub use crypto::{Key, KeyKind};
 pub use error::KeyError;
-pub use storage::{FileStorage, MemoryStorage, Storage};
+pub use storage::{describe_metrics, FileStorage, MemoryStorage, Storage};
 
 /// What the API tells about a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,6 +297,8 @@ impl KeyStore {
             let _writing = self.writing(id);
             self.storage.put(id, pem)?;
         }
+        metrics::counter!("keychain_restored_keys", "backend" => self.backend)
+            .increment(archive.keys.len() as u64);
         Ok(archive.keys.len())
     }
 

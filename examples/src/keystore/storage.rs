@@ -41,16 +41,17 @@ impl FileStorage {
         let dir = dir.into();
         crate::private::dir(&dir)?;
         // Leftovers of writes a crash interrupted are not keys.
+        let mut keys = 0u64;
         for entry in fs::read_dir(&dir)? {
             let path = entry?.path();
-            if path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(".tmp-"))
-            {
-                let _ = fs::remove_file(path);
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with(".tmp-") {
+                let _ = fs::remove_file(&path);
+            } else if name.ends_with(".pem") {
+                keys += 1;
             }
         }
+        metrics::counter!("keychain_pkcs8_startup_key_files").increment(keys);
         Ok(FileStorage {
             dir,
             writes: AtomicU64::new(0),
@@ -62,8 +63,33 @@ impl FileStorage {
     }
 
     fn sync_dir(&self) -> io::Result<()> {
-        fs::File::open(&self.dir)?.sync_all()
+        let dir = fs::File::open(&self.dir)?;
+        timed_sync(&dir, "directory")
     }
+}
+
+/// Describes the file storage's own metrics, recorded through the `metrics` facade (as
+/// a storage crate that knows nothing of keychain-metrics would): call before the first
+/// use, so that the fsync histogram is named in seconds.
+pub fn describe_metrics() {
+    metrics::describe_histogram!(
+        "keychain_pkcs8_fsync",
+        metrics::Unit::Seconds,
+        "Duration of the fsync of a key file or of the key directory, by target."
+    );
+    metrics::describe_counter!(
+        "keychain_pkcs8_startup_key_files",
+        "Key files found in the pkcs8 directory when the storage opened."
+    );
+}
+
+/// `file.sync_all()`, timed into `keychain_pkcs8_fsync_seconds{target}`.
+fn timed_sync(file: &fs::File, target: &'static str) -> io::Result<()> {
+    let start = std::time::Instant::now();
+    let synced = file.sync_all();
+    metrics::histogram!("keychain_pkcs8_fsync", "target" => target)
+        .record(start.elapsed().as_secs_f64());
+    synced
 }
 
 impl Storage for FileStorage {
@@ -79,7 +105,7 @@ impl Storage for FileStorage {
             .open(&tmp)?;
         let written = file
             .write_all(pem.as_bytes())
-            .and_then(|()| file.sync_all())
+            .and_then(|()| timed_sync(&file, "file"))
             .and_then(|()| fs::rename(&tmp, self.path(id)));
         if written.is_err() {
             let _ = fs::remove_file(&tmp);

@@ -18,6 +18,12 @@
 //!     operation: { schema: 3, zero_threshold: 0, max_buckets: 160 }
 //!     http: { bucket_factor: 1.1 }   # instead of schema: the coarsest schema this fine
 //!     grpc: true               # NativeHistogram's defaults
+//!   recorder:                  # the `metrics` facade's metrics (feature `recorder`)
+//!     buckets:                 # bounds in the metric's unit, by name as the code spells it
+//!       pkcs8.fsync: [0.0005, 0.001, 0.005, 0.02, 0.1]
+//!       "*_bytes": [1024, 65536, 1048576]   # also `prefix*` and `*` (every other)
+//!     max_label_sets: 1000     # default 1000 per name; later ones fold into `other`
+//!     native: false            # or true, or settings as in native_histograms
 //! ```
 //!
 //! `native_histograms: true` turns all three on with the defaults, `false` (or leaving
@@ -50,6 +56,8 @@ mod file;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod raw;
+#[cfg(feature = "recorder")]
+mod recorder;
 mod web;
 
 use std::collections::BTreeMap;
@@ -129,6 +137,11 @@ pub struct MetricsConfig {
     /// has a `metrics.otlp` block. See [`OtlpConfig`] and [`OtlpConfig::from_env`].
     #[cfg(feature = "otlp")]
     pub otlp: Option<OtlpConfig>,
+    /// How the `metrics` facade's metrics are kept (feature `recorder`): bucket bounds
+    /// by name, native histograms, the cap on label sets; applied by
+    /// [`MetricsConfig::metrics_builder`].
+    #[cfg(feature = "recorder")]
+    pub recorder: crate::RecorderConfig,
 }
 
 /// The native histogram of each duration family; `None` keeps classic buckets only.
@@ -175,6 +188,8 @@ impl Default for MetricsConfig {
             native_histograms: NativeHistograms::default(),
             #[cfg(feature = "otlp")]
             otlp: None,
+            #[cfg(feature = "recorder")]
+            recorder: crate::RecorderConfig::default(),
         }
     }
 }
@@ -319,12 +334,15 @@ impl MetricsConfig {
     /// ```
     pub fn metrics_builder(&self) -> MetricsBuilder {
         let n = &self.native_histograms;
-        Metrics::builder()
+        let builder = Metrics::builder()
             .operation_native(n.operation)
             .http_native(n.http)
             .grpc_native(n.grpc)
             .exemplars(self.exemplars)
-            .created_samples(self.created_samples)
+            .created_samples(self.created_samples);
+        #[cfg(feature = "recorder")]
+        let builder = builder.recorder(self.recorder.clone());
+        builder
     }
 
     /// The address to listen on.

@@ -52,6 +52,8 @@ pub(super) struct RawMetrics {
     native_histograms: Option<RawNatives>,
     #[cfg(feature = "otlp")]
     otlp: Option<super::RawOtlp>,
+    #[cfg(feature = "recorder")]
+    recorder: Option<super::recorder::RawRecorder>,
 }
 
 /// `native_histograms:`: a switch for all three, or one entry per family.
@@ -79,14 +81,14 @@ struct RawEach {
     untagged,
     expecting = "true, false, or a map of schema or bucket_factor, zero_threshold, max_buckets, min_reset_duration and max_zero_threshold"
 )]
-enum RawNative {
+pub(super) enum RawNative {
     On(bool),
     Settings(RawNativeSettings),
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawNativeSettings {
+pub(super) struct RawNativeSettings {
     schema: Option<i64>,
     bucket_factor: Option<f64>,
     zero_threshold: Option<f64>,
@@ -96,13 +98,13 @@ struct RawNativeSettings {
 }
 
 /// The field names of one family's settings, for errors.
-struct NativeFields {
-    schema: &'static str,
-    bucket_factor: &'static str,
-    zero_threshold: &'static str,
-    max_buckets: &'static str,
-    min_reset_duration: &'static str,
-    max_zero_threshold: &'static str,
+pub(super) struct NativeFields {
+    pub(super) schema: &'static str,
+    pub(super) bucket_factor: &'static str,
+    pub(super) zero_threshold: &'static str,
+    pub(super) max_buckets: &'static str,
+    pub(super) min_reset_duration: &'static str,
+    pub(super) max_zero_threshold: &'static str,
 }
 
 macro_rules! native_fields {
@@ -126,7 +128,10 @@ macro_rules! native_fields {
     };
 }
 
-fn native(raw: Option<RawNative>, f: NativeFields) -> Result<Option<NativeHistogram>, ConfigError> {
+pub(super) fn native(
+    raw: Option<RawNative>,
+    f: NativeFields,
+) -> Result<Option<NativeHistogram>, ConfigError> {
     let s = match raw {
         Some(RawNative::On(true)) => return Ok(Some(NativeHistogram::default())),
         None | Some(RawNative::On(false)) => return Ok(None),
@@ -334,6 +339,8 @@ impl RawMetrics {
             },
             #[cfg(feature = "otlp")]
             otlp: raw.otlp.map(super::RawOtlp::read).transpose()?,
+            #[cfg(feature = "recorder")]
+            recorder: raw.recorder.unwrap_or_default().read()?,
         };
         config.validate()?;
         Ok(config)
