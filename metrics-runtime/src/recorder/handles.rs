@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use metrics::{CounterFn, GaugeFn, HistogramFn};
 
+use crate::contract::buckets::Buckets;
 use crate::store::families::named::{FloatGauge, Named, NamedFamily};
 use crate::store::families::series::{CounterSeries, TimedSeries};
 
@@ -58,17 +59,26 @@ impl GaugeFn for Named<FloatGauge> {
     }
 }
 
-/// A histogram series and its family, whose bounds place a value.
+/// A histogram series and its family's bounds, which place a value: a copy, so that a
+/// recording reads them without going through the family.
 pub(crate) struct HistogramHandle {
-    pub(crate) family: Arc<NamedFamily>,
-    pub(crate) series: Arc<Named<TimedSeries>>,
+    buckets: Buckets,
+    series: Arc<Named<TimedSeries>>,
+}
+
+impl HistogramHandle {
+    /// The handle of `series`, of a histogram `family`.
+    pub(crate) fn new(family: &NamedFamily, series: Arc<Named<TimedSeries>>) -> Option<Self> {
+        let buckets = family.buckets.clone()?;
+        Some(HistogramHandle { buckets, series })
+    }
 }
 
 impl HistogramFn for HistogramHandle {
     #[inline]
     fn record(&self, value: f64) {
-        if let (true, Some(buckets)) = (self.series.on(), &self.family.buckets) {
-            self.series.series.record_value(buckets, value);
+        if self.series.on() {
+            self.series.series.record_value(&self.buckets, value);
         }
     }
 }

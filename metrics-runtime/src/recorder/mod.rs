@@ -265,17 +265,19 @@ impl metrics::Recorder for MetricsRecorder {
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
         let make = |resolved| match resolved {
-            Resolved::Own(family, series) => (
-                Histogram::from_arc(Arc::new(HistogramHandle { family, series })),
-                true,
-            ),
-            Resolved::Folded(family, series, folded) => (
-                Histogram::from_arc(Arc::new(Folded {
-                    handle: HistogramHandle { family, series },
-                    folded,
-                })),
-                false,
-            ),
+            Resolved::Own(family, series) => match HistogramHandle::new(&family, series) {
+                Some(handle) => (Histogram::from_arc(Arc::new(handle)), true),
+                None => (Histogram::noop(), false),
+            },
+            Resolved::Folded(family, series, folded) => {
+                match HistogramHandle::new(&family, series) {
+                    Some(handle) => (
+                        Histogram::from_arc(Arc::new(Folded { handle, folded })),
+                        false,
+                    ),
+                    None => (Histogram::noop(), false),
+                }
+            }
             Resolved::Refused => (Histogram::noop(), false),
         };
         self.handle(&self.cache.histograms, key, make, Histogram::noop())

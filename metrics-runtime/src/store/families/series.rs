@@ -150,7 +150,7 @@ impl TimedSeries {
             }
             None => self.cells.write(classic),
         }
-        if v >= 0.0 {
+        if self.exemplars.is_some() && v >= 0.0 {
             exemplars::offer(&self.exemplars, index, value_nanos(v));
         }
     }
