@@ -20,7 +20,8 @@
 //! [configuration](guide::configuration) field with its default and error, the
 //! [metric contract](guide::metric_contract), [traces and
 //! exemplars](guide::traces_and_exemplars), [native histograms](guide::native_histograms),
-//! [Prometheus 2 and 3](guide::prometheus), [alerts](guide::alerts_and_fleet),
+//! [Prometheus 2 and 3](guide::prometheus), [OTLP](guide::otlp), the [`metrics`
+//! facade](guide::metrics_facade), [alerts](guide::alerts_and_fleet),
 //! [reliability](guide::reliability) and [performance](guide::performance).
 //!
 //! # Features
@@ -252,6 +253,7 @@ macro_rules! guide_links {
          [migrating]: crate::guide::migrating_from_go\n\
          [example-server]: crate::guide::example_server\n\
          [otlp]: crate::guide::otlp\n\
+         [metrics-facade]: crate::guide::metrics_facade\n\
          [architecture]: crate::architecture\n\n"
     };
 }
@@ -271,6 +273,7 @@ pub mod guide {
     //! | [`native_histograms`] | exponential buckets beside the classic ones: settings, accuracy, cost |
     //! | [`prometheus`] | what Prometheus 2 and 3 ask for and get |
     //! | [`otlp`] | pushing the same metrics to an OpenTelemetry collector or Prometheus' OTLP receiver |
+    //! | [`metrics_facade`] | `counter!`, `gauge!`, `histogram!` of the service and its crates, on the same endpoint |
     //! | [`alerts_and_fleet`] | PromQL, recording rules, tested SLO alerts, a fleet on VictoriaMetrics |
     //! | [`reliability`] | the end-to-end proof, fuzzing, crash safety, attacks, soak |
     //! | [`performance`] | one table per area, beside the `prometheus` crate and `autometrics` |
@@ -295,6 +298,7 @@ pub mod guide {
         native_histograms = "native-histograms.md",
         prometheus = "prometheus.md",
         otlp = "otlp.md",
+        metrics_facade = "metrics-facade.md",
         alerts_and_fleet = "alerts-and-fleet.md",
         reliability = "reliability.md",
         performance = "performance.md",

@@ -53,6 +53,7 @@
 pub(crate) mod duration;
 pub(crate) mod error;
 mod file;
+mod native;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod raw;

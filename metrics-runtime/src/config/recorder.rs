@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::config::raw::{native, NativeFields, RawNative};
+use crate::config::native::{native, NativeFields, RawNative};
 use crate::config::{invalid, ConfigError};
 use crate::contract::named::NamedRules;
 use crate::RecorderConfig;
