@@ -12,6 +12,10 @@ use crate::contract::Kind;
 /// Default cap on the label sets of one facade metric name.
 pub const DEFAULT_MAX_LABEL_SETS: usize = 1_000;
 
+/// Most names the facade may create in one instance; later ones are refused (logged
+/// once each, up to this many).
+pub(crate) const MAX_FAMILIES: usize = 10_000;
+
 /// How the `metrics` facade's metrics are kept: bucket bounds per name, native
 /// histograms and the cap on label sets. Given to
 /// [`MetricsBuilder::recorder`](crate::MetricsBuilder::recorder), or as
@@ -261,7 +265,7 @@ fn legacy(name: &str, also: impl Fn(char) -> bool) -> Cow<'_, str> {
 
 /// Every name a family writes: its family name (a counter's without `_total`) and its
 /// sample names.
-fn written(name: &str, kind: Kind) -> Vec<String> {
+pub(crate) fn written(name: &str, kind: Kind) -> Vec<String> {
     let stem = match kind {
         Kind::Counter => name.strip_suffix("_total").unwrap_or(name),
         _ => name,
