@@ -42,3 +42,44 @@ async fn a_crate_that_knows_only_metrics_is_served_by_our_endpoint() {
     }
     server.shutdown().await.unwrap();
 }
+
+/// Prometheus 3 asks for UTF-8 names; Prometheus 2 and older scrapers get legacy ones.
+#[tokio::test]
+async fn utf8_names_to_scrapers_that_negotiate_them() {
+    let metrics = Metrics::new();
+    metrics::with_local_recorder(&metrics.recorder(), || {
+        metrics::counter!("http.requests", "method" => "GET").increment(2);
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = MetricsConfig::default();
+    let server = MetricsServer::start_on(listener, &config, metrics.clone()).unwrap();
+    let url = format!("http://{}{}", server.local_addr(), config.path);
+    for (accept, content_type, line) in [
+        (
+            "text/plain;version=1.0.0;escaping=allow-utf-8",
+            "text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
+            "{\"http.requests_total\",method=\"GET\"} 2\n",
+        ),
+        (
+            "text/plain;version=1.0.0;escaping=underscores",
+            "text/plain; version=1.0.0; charset=utf-8; escaping=underscores",
+            "\nhttp_requests_total{method=\"GET\"} 2\n",
+        ),
+        (
+            "text/plain;version=0.0.4",
+            TEXT_CONTENT_TYPE,
+            "\nhttp_requests_total{method=\"GET\"} 2\n",
+        ),
+    ] {
+        let response = reqwest::Client::new()
+            .get(&url)
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["content-type"], content_type);
+        let body = response.text().await.unwrap();
+        assert!(body.contains(line), "{accept}: {body}");
+    }
+    server.shutdown().await.unwrap();
+}

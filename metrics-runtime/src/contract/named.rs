@@ -172,7 +172,23 @@ pub(crate) fn exposed_name(name: &str, kind: Kind, unit: Option<&str>) -> Option
     if name.is_empty() {
         return None;
     }
-    let mut out = legacy(name, |c| c == ':').into_owned();
+    Some(suffixed(
+        legacy(name, |c| c == ':').into_owned(),
+        kind,
+        unit,
+    ))
+}
+
+/// The same name in UTF-8, for scrapers that negotiate `escaping=allow-utf-8` (or
+/// another scheme than `underscores`): the suffixes added, nothing replaced. `None`
+/// when it is the legacy name.
+pub(crate) fn utf8_name(name: &str, kind: Kind, unit: Option<&str>) -> Option<String> {
+    let is_legacy = matches!(legacy(name, |c| c == ':'), Cow::Borrowed(_));
+    (!is_legacy && !name.is_empty()).then(|| suffixed(name.to_owned(), kind, unit))
+}
+
+/// `name` with the unit's suffix unless it ends in it, and a counter's `_total` once.
+fn suffixed(mut out: String, kind: Kind, unit: Option<&str>) -> String {
     if kind == Kind::Counter {
         if let Some(base) = out.strip_suffix("_total").filter(|b| !b.is_empty()) {
             out.truncate(base.len());
@@ -187,7 +203,7 @@ pub(crate) fn exposed_name(name: &str, kind: Kind, unit: Option<&str>) -> Option
     if kind == Kind::Counter {
         out.push_str("_total");
     }
-    Some(out)
+    out
 }
 
 /// A label name as Prometheus accepts it: other characters become `_`, a digit may not
@@ -321,6 +337,15 @@ mod tests {
         assert_eq!(name("a:b-c d", Kind::Gauge, None), "a:b_c_d");
         assert_eq!(name("größe", Kind::Gauge, None), "gr__e");
         assert_eq!(exposed_name("", Kind::Gauge, None), None);
+        assert_eq!(
+            utf8_name("http.requests", Kind::Counter, None).as_deref(),
+            Some("http.requests_total")
+        );
+        assert_eq!(
+            utf8_name("größe", Kind::Histogram, Some("bytes")).as_deref(),
+            Some("größe_bytes")
+        );
+        assert_eq!(utf8_name("plain", Kind::Counter, None), None);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Names for scrapers that cannot read UTF-8 ones: the `escaping` schemes Prometheus 3
 //! negotiates (`escaping=` on the 1.0.0 text formats' media types).
 //!
-//! A legacy name (`[a-zA-Z_:][a-zA-Z0-9_:]*`) needs no escaping, and every name this
-//! crate writes today is one: the contract's are, and the `prometheus` crate refuses any
-//! other. Names that are not (`http.requests`) come with the `metrics` facade; these
-//! schemes say how they will be written. Each follows the rules prometheus/common applies
+//! A legacy name (`[a-zA-Z_:][a-zA-Z0-9_:]*`) needs no escaping: the contract's names
+//! are, and the `prometheus` crate refuses any other. Names that are not
+//! (`http.requests`) come with the `metrics` facade; the text writer spells them as the
+//! scraper's scheme says. Each follows the rules prometheus/common applies
 //! (`model.EscapeName`), including its choices where a scheme leaves details open: a
 //! digit may not start a name, `dots` escapes every name (legacy ones too), and `values`
 //! writes a character as its code point in lower-case hexadecimal.
@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 
 /// How a name that is not a legacy Prometheus name is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(not(feature = "server"), allow(dead_code))] // only the endpoint negotiates
 pub(crate) enum Escaping {
     /// Written as it is, quoted where the format needs it (`{"http.requests"}`).
     AllowUtf8,
@@ -32,6 +33,7 @@ impl Escaping {
     pub(crate) const DEFAULT: Escaping = Escaping::Underscores;
 
     /// The scheme an `escaping=` parameter names, if it is one of the four.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn from_param(value: &str) -> Option<Escaping> {
         match value {
             "allow-utf-8" => Some(Escaping::AllowUtf8),
@@ -43,6 +45,7 @@ impl Escaping {
     }
 
     /// The `escaping=` parameter value.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Escaping::AllowUtf8 => "allow-utf-8",
@@ -53,7 +56,6 @@ impl Escaping {
     }
 
     /// `name` as this scheme writes it; borrowed when it is unchanged.
-    #[cfg_attr(not(test), allow(dead_code))] // the facade's names will need it
     pub(crate) fn escape(self, name: &str) -> Cow<'_, str> {
         if name.is_empty() {
             return Cow::Borrowed(name);

@@ -8,8 +8,6 @@
 //! its label list rendered and escaped at creation, so a scrape only copies bytes and
 //! formats integers. The user's metrics follow, from their protobufs.
 
-// Negotiated by the endpoint today; the facade's names will be written with it.
-#[cfg_attr(not(feature = "server"), allow(dead_code))]
 pub(crate) mod escaping;
 pub(crate) mod openmetrics;
 #[cfg(feature = "otlp")]
@@ -30,6 +28,7 @@ use crate::store::families::exposed::{cumulative, Value};
 use crate::store::families::{Head, Listed};
 use crate::store::Store;
 use crate::trace::push_hex;
+use escaping::Escaping;
 pub(crate) use syntax::Syntax;
 
 /// `bytes` gzipped at the fast level: the endpoint's responses and the OTLP requests.
@@ -133,11 +132,22 @@ impl From<TextFormat> for Format {
     }
 }
 
-/// Appends the exposition of `store` in a text `format` to `out`.
+/// Appends the exposition of `store` in a text `format` to `out`, every name legacy.
 pub(crate) fn encode(store: &Store, format: TextFormat, out: &mut String) {
+    encode_escaped(store, format, Escaping::DEFAULT, out);
+}
+
+/// As [`encode`], names that are not legacy written as `escaping` says (the 1.0.0 text
+/// formats negotiate it).
+pub(crate) fn encode_escaped(
+    store: &Store,
+    format: TextFormat,
+    escaping: Escaping,
+    out: &mut String,
+) {
     match format {
-        TextFormat::Text => encode_with::<text::Text>(store, out),
-        TextFormat::OpenMetrics => encode_with::<openmetrics::OpenMetrics>(store, out),
+        TextFormat::Text => encode_with::<text::Text>(store, escaping, out),
+        TextFormat::OpenMetrics => encode_with::<openmetrics::OpenMetrics>(store, escaping, out),
     }
 }
 
@@ -145,27 +155,39 @@ pub(crate) fn encode(store: &Store, format: TextFormat, out: &mut String) {
 /// into `out`'s own allocation when what `out` holds is UTF-8 (an empty buffer is), so a
 /// reused buffer is not copied.
 pub(crate) fn encode_bytes(store: &Store, format: Format, out: &mut Vec<u8>) {
+    encode_bytes_escaped(store, format, Escaping::DEFAULT, out);
+}
+
+/// As [`encode_bytes`], text names written as `escaping` says.
+pub(crate) fn encode_bytes_escaped(
+    store: &Store,
+    format: Format,
+    escaping: Escaping,
+    out: &mut Vec<u8>,
+) {
     let Some(text) = format.text() else {
         return protobuf::encode(store, out);
     };
     match String::from_utf8(std::mem::take(out)) {
         Ok(mut buffer) => {
-            encode(store, text, &mut buffer);
+            encode_escaped(store, text, escaping, &mut buffer);
             *out = buffer.into_bytes();
         }
         Err(not_utf8) => {
             *out = not_utf8.into_bytes();
             let mut buffer = String::new();
-            encode(store, text, &mut buffer);
+            encode_escaped(store, text, escaping, &mut buffer);
             out.extend_from_slice(buffer.as_bytes());
         }
     }
 }
 
-fn encode_with<S: Syntax>(store: &Store, out: &mut String) {
+fn encode_with<S: Syntax>(store: &Store, escaping: Escaping, out: &mut String) {
     let mut w = Writer::<S> {
         out,
         syntax: std::marker::PhantomData,
+        escaping,
+        style: Style::Plain,
     };
     store.each_listed(&mut |listed| w.storage(store, listed));
     user::encode::<S>(&registry::gather_others(&store.registry), w.out);
@@ -185,6 +207,18 @@ fn push_unix_seconds(out: &mut String, unix_ms: u64) {
 struct Writer<'a, S> {
     out: &'a mut String,
     syntax: std::marker::PhantomData<S>,
+    /// How the scraper asked for names that are not legacy to be written.
+    escaping: Escaping,
+    /// How the current family's names are spelled.
+    style: Style,
+}
+
+/// How a family's names are spelled; see [`Writer::style_of`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Plain,
+    Quoted,
+    Escaped(Escaping),
 }
 
 impl<S: Syntax> Writer<'_, S> {
@@ -196,9 +230,9 @@ impl<S: Syntax> Writer<'_, S> {
         listed.family.visit(None, &mut |sample| {
             let part = listed.part(sample.part);
             let head = &heads[part];
-            let name = head.name;
+            let name = self.style_of(head);
             if open != part {
-                self.header(head);
+                self.header(name, head);
                 open = part;
             }
             let exemplars = sample.exemplars.filter(|_| S::EXEMPLARS);
@@ -234,14 +268,66 @@ impl<S: Syntax> Writer<'_, S> {
         });
     }
 
-    fn header(&mut self, head: &Head<'_>) {
-        let family = S::family_name(head.name, head.kind);
+    /// The name the family `head` is written under for the scraper's escaping, and sets
+    /// how its names are spelled: as they are (legacy names, and the default
+    /// `underscores`, under which names were made legacy when they were created),
+    /// quoted (`allow-utf-8`), or escaped whole, suffix included (`dots`, which escapes
+    /// every name, and `values`).
+    fn style_of<'h>(&mut self, head: &Head<'h>) -> &'h str {
+        let (name, style) = match (self.escaping, head.utf8) {
+            (Escaping::Underscores, _) | (Escaping::AllowUtf8 | Escaping::Values, None) => {
+                (head.name, Style::Plain)
+            }
+            (Escaping::AllowUtf8, Some(utf8)) => (utf8, Style::Quoted),
+            (scheme, utf8) => (utf8.unwrap_or(head.name), Style::Escaped(scheme)),
+        };
+        self.style = style;
+        name
+    }
+
+    /// Appends `name` and `suffix` as one name, in the current style; quoted names
+    /// open the braces themselves. Returns whether the braces are open.
+    fn push_name(&mut self, name: &str, suffix: &str) -> bool {
+        let out = &mut *self.out;
+        match self.style {
+            Style::Plain => {
+                out.push_str(name);
+                out.push_str(suffix);
+                false
+            }
+            Style::Quoted => {
+                out.push_str("{\"");
+                render::push_label_value(out, name);
+                out.push_str(suffix);
+                out.push('"');
+                true
+            }
+            Style::Escaped(scheme) => {
+                out.push_str(&scheme.escape(&format!("{name}{suffix}")));
+                false
+            }
+        }
+    }
+
+    /// A family's name in its header, quoted there when it is quoted at all.
+    fn push_family(&mut self, family: &str) {
+        if self.style == Style::Quoted {
+            self.out.push('"');
+            render::push_label_value(self.out, family);
+            self.out.push('"');
+        } else {
+            self.push_name(family, "");
+        }
+    }
+
+    fn header(&mut self, name: &str, head: &Head<'_>) {
+        let family = S::family_name(name, head.kind);
         self.out.push_str("# HELP ");
-        self.out.push_str(family);
+        self.push_family(family);
         self.out.push(' ');
         S::push_help(self.out, head.help);
         self.out.push_str("\n# TYPE ");
-        self.out.push_str(family);
+        self.push_family(family);
         self.out.push(' ');
         self.out.push_str(head.kind.as_str());
         self.out.push('\n');
@@ -249,11 +335,16 @@ impl<S: Syntax> Writer<'_, S> {
 
     /// Writes `name{labels[,le="le"]} ` and leaves the value to the caller.
     fn series(&mut self, name: &str, suffix: &str, labels: &str, le: Option<&str>) {
+        let open = self.push_name(name, suffix);
         let out = &mut *self.out;
-        out.push_str(name);
-        out.push_str(suffix);
-        if !labels.is_empty() || le.is_some() {
+        if open {
+            if !labels.is_empty() || le.is_some() {
+                out.push(',');
+            }
+        } else if !labels.is_empty() || le.is_some() {
             out.push('{');
+        }
+        if open || !labels.is_empty() || le.is_some() {
             out.push_str(labels);
             if let Some(le) = le {
                 if !labels.is_empty() {

@@ -307,7 +307,13 @@ async fn respond<B>(endpoint: &Endpoint, request: Request<B>) -> Reply {
     let answer = negotiate::negotiate(text(header::ACCEPT), endpoint.openmetrics);
     let gzip = negotiate::gzip(text(header::ACCEPT_ENCODING));
     let mut exposition = Vec::new();
-    endpoint.metrics.encode(answer.format, &mut exposition);
+    // Names that are not legacy (the `metrics` facade's) as the scraper's escaping says.
+    crate::exposition::encode_bytes_escaped(
+        &endpoint.metrics.store,
+        answer.format,
+        answer.escaping(),
+        &mut exposition,
+    );
     let mut response = Response::builder()
         .header(header::CONTENT_TYPE, &*answer.content_type())
         .header(header::VARY, "Accept, Accept-Encoding");

@@ -93,6 +93,12 @@ impl Negotiated {
         escaping: None,
     };
 
+    /// How names that are not legacy are written: as the 1.0.0 formats asked, else (and
+    /// by default) with underscores, which is how names are made legacy when created.
+    pub(crate) fn escaping(self) -> Escaping {
+        self.escaping.unwrap_or(Escaping::DEFAULT)
+    }
+
     /// The `Content-Type` header value: media type, version, charset and, on the 1.0.0
     /// formats, the escaping scheme, as prometheus/common writes them.
     pub(crate) fn content_type(self) -> Cow<'static, str> {
@@ -105,8 +111,7 @@ impl Negotiated {
             Version::Text100 => "text/plain; version=1.0.0; charset=utf-8",
             Version::OpenMetrics100 => crate::OPENMETRICS_CONTENT_TYPE,
         };
-        let escaping = self.escaping.unwrap_or(Escaping::DEFAULT);
-        Cow::Owned(format!("{base}; escaping={}", escaping.as_str()))
+        Cow::Owned(format!("{base}; escaping={}", self.escaping().as_str()))
     }
 }
 

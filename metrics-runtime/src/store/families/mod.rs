@@ -62,7 +62,11 @@ pub(crate) struct BucketSets {
 /// What a family's header says: its name, type and help.
 #[derive(Clone, Copy)]
 pub(crate) struct Head<'a> {
+    /// The name as written to scrapers that read legacy names only.
     pub(crate) name: &'a str,
+    /// The name in UTF-8 when it is not a legacy one (the `metrics` facade's
+    /// `http.requests_total`), for scrapers that negotiate another escaping.
+    pub(crate) utf8: Option<&'a str>,
     pub(crate) kind: Kind,
     pub(crate) help: &'a str,
 }
@@ -90,6 +94,7 @@ impl<'a> Listed<'a> {
     ) -> Self {
         let head = |spec: &Spec| Head {
             name: &names[spec.id],
+            utf8: None,
             kind: spec.kind,
             help: spec.help,
         };

@@ -33,8 +33,10 @@ struct Series {
 
 /// One family named at run time.
 pub(crate) struct NamedFamily {
-    /// The name as exposed (`http_requests_total`).
+    /// The name as exposed (`http_requests_total`)…
     pub(crate) name: Box<str>,
+    /// …and in UTF-8 (`http.requests_total`) if that is not the same.
+    pub(crate) utf8: Option<Box<str>>,
     pub(crate) kind: Kind,
     help: RwLock<Box<str>>,
     /// The unit suffix the name was given (`seconds`), if any.
@@ -48,10 +50,10 @@ pub(crate) struct NamedFamily {
 }
 
 impl NamedFamily {
-    /// A family without series: `name` as exposed, `(exemplars, cap)` whether its
+    /// A family without series: `name` as exposed (legacy, and in UTF-8 if that differs), `(exemplars, cap)` whether its
     /// series keep exemplars and how many label sets it holds.
     pub(crate) fn new(
-        name: Box<str>,
+        (name, utf8): (Box<str>, Option<Box<str>>),
         kind: Kind,
         help: &str,
         unit: Option<&'static str>,
@@ -61,6 +63,7 @@ impl NamedFamily {
     ) -> Self {
         NamedFamily {
             name,
+            utf8,
             kind,
             help: RwLock::new(help.into()),
             unit,

@@ -142,7 +142,10 @@ impl NamedFamilies {
             return refuse(&mut registry, message);
         }
         let family = Arc::new(NamedFamily::new(
-            exposed.as_str().into(),
+            (
+                exposed.as_str().into(),
+                named::utf8_name(name, kind, unit).map(Into::into),
+            ),
             kind,
             help,
             unit,
@@ -214,6 +217,7 @@ impl NamedFamilies {
             let help = family.help();
             let head = Head {
                 name: &family.name,
+                utf8: family.utf8.as_deref(),
                 kind: family.kind,
                 help: &help,
             };
@@ -263,11 +267,17 @@ mod tests {
              \"keychain_operations_total\", which clashes with the counter \
              \"keychain_operations_total\""
         );
-        named.family("depth", Kind::Histogram, &[], false, &on).unwrap();
+        named
+            .family("depth", Kind::Histogram, &[], false, &on)
+            .unwrap();
         let err = named
             .family("depth_bucket", Kind::Gauge, &[], false, &on)
             .err()
             .unwrap();
-        assert!(err.message.ends_with("the histogram \"depth\""), "{}", err.message);
+        assert!(
+            err.message.ends_with("the histogram \"depth\""),
+            "{}",
+            err.message
+        );
     }
 }
