@@ -369,3 +369,32 @@ fn a_disabled_instance_records_nothing_through_the_facade() {
     assert!(!text.contains("off_total"), "{text}");
     assert!(text.contains("\nkept_total 101\n"), "{text}");
 }
+
+#[test]
+fn traced_observations_become_exemplars() {
+    use keychain_metrics::trace::TraceContext;
+    let metrics = Metrics::builder().exemplars(true).build().unwrap();
+    let trace = TraceContext::new([0xab; 16], [0xcd; 8]).unwrap();
+    with_local_recorder(&metrics.recorder(), || {
+        histogram!("wait").record(0.2); // outside a trace: none
+        let _in = trace.enter();
+        histogram!("wait").record(0.03);
+        counter!("retries").increment(2);
+    });
+    let om = metrics.encode_openmetrics();
+    let samples = exposition::parse(&om, Format::OpenMetrics).unwrap();
+    let with: Vec<(&str, f64, f64)> = samples
+        .iter()
+        .filter_map(|s| {
+            let e = s.exemplar.as_ref()?;
+            assert_eq!(e.labels["trace_id"], "ab".repeat(16));
+            assert_eq!(e.labels["span_id"], "cd".repeat(8));
+            let le = s.labels.get("le").map_or(f64::NAN, |l| l.parse().unwrap());
+            Some((s.name.as_str(), le, e.value))
+        })
+        .collect();
+    assert_eq!(with.len(), 2, "{om}");
+    // In creation order: the histogram's bucket (0.03 in le="0.05"), the counter.
+    assert_eq!(with[0], ("wait_bucket", 0.05, 0.03));
+    assert_eq!((with[1].0, with[1].2), ("retries_total", 2.0));
+}
