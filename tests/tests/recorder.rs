@@ -355,19 +355,27 @@ fn local_recorders_of_parallel_instances_stay_apart() {
 }
 
 #[test]
-fn a_disabled_instance_records_nothing_through_the_facade() {
+fn a_disabled_instance_records_nothing_and_its_handles_resume() {
     let metrics = Metrics::new();
     let recorder = metrics.recorder();
     let kept = with_local_recorder(&recorder, || counter!("kept"));
     kept.increment(1);
     metrics.disable();
     kept.increment(10);
-    with_local_recorder(&recorder, || counter!("off").increment(1));
+    let registered_off = with_local_recorder(&recorder, || {
+        counter!("off").increment(1);
+        histogram!("off_h").record(1.0);
+        gauge!("off_g").set(1.0);
+        counter!("off")
+    });
     metrics.enable();
     kept.increment(100);
+    registered_off.increment(1000);
     let text = metrics.encode_text();
-    assert!(!text.contains("off_total"), "{text}");
     assert!(text.contains("\nkept_total 101\n"), "{text}");
+    // Registered while off: nothing recorded then, and the handle works once on.
+    assert!(text.contains("\noff_total 1000\n"), "{text}");
+    assert!(text.contains("\noff_h_count 0\n") && text.contains("\noff_g 0\n"));
 }
 
 #[test]

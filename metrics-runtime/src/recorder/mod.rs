@@ -195,11 +195,9 @@ impl MetricsRecorder {
         map: &Map<Cached<H>>,
         key: &Key,
         make: impl FnOnce(Resolved<T>) -> (H, bool),
-        off: H,
     ) -> H {
-        if !self.metrics.store.enabled() {
-            return off;
-        }
+        // Registered whether or not the instance records: a handle checks the switch
+        // itself, so one kept from a disabled time records once recording resumes.
         let hash = key.get_hash();
         if let Some(cached) = map.find(hash, |c| c.key == *key) {
             return cached.handle.clone();
@@ -245,7 +243,7 @@ impl metrics::Recorder for MetricsRecorder {
             ),
             Resolved::Refused => (Counter::noop(), false),
         };
-        self.handle(&self.cache.counters, key, make, Counter::noop())
+        self.handle(&self.cache.counters, key, make)
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
@@ -260,7 +258,7 @@ impl metrics::Recorder for MetricsRecorder {
             ),
             Resolved::Refused => (Gauge::noop(), false),
         };
-        self.handle(&self.cache.gauges, key, make, Gauge::noop())
+        self.handle(&self.cache.gauges, key, make)
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
@@ -280,6 +278,6 @@ impl metrics::Recorder for MetricsRecorder {
             }
             Resolved::Refused => (Histogram::noop(), false),
         };
-        self.handle(&self.cache.histograms, key, make, Histogram::noop())
+        self.handle(&self.cache.histograms, key, make)
     }
 }
