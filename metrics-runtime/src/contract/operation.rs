@@ -74,14 +74,89 @@ impl From<Op> for Operation {
 
 impl From<&'static str> for Operation {
     /// The built-in a name spells, a user operation, or `other` for an invalid name.
+    /// Checked once per string: the verdict is kept by the string's address (see
+    /// [`resolved`]), so a name passed on every call costs a load and a compare.
+    #[inline]
     fn from(name: &'static str) -> Self {
-        if let Ok(op) = name.parse::<Op>() {
-            return Operation::builtin(op);
-        }
-        match invalid_reason(name) {
+        resolved::get(name).unwrap_or_else(|| resolve(name))
+    }
+}
+
+/// The check itself, out of line: the parse and the rule.
+#[cold]
+#[inline(never)]
+fn resolve(name: &'static str) -> Operation {
+    let operation = match name.parse::<Op>() {
+        Ok(op) => Operation::builtin(op),
+        Err(_) => match invalid_reason(name) {
             None => Operation(Repr::User(name)),
             Some(_) => Operation(Repr::User(OVERFLOW)),
+        },
+    };
+    resolved::put(name, operation);
+    operation
+}
+
+/// Verdicts on `&'static str` names by address: a string at a static address never
+/// changes, so the name at one address and length resolves the same way every time.
+///
+/// A direct-mapped table of packed words (address · length · verdict), each read and
+/// written whole, so a reader sees one entry's parts together. Two names that map to
+/// one slot take turns in it; a name that does not fit the packing is checked every
+/// time.
+mod resolved {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::{Operation, Repr};
+    use crate::contract::cardinality::OVERFLOW;
+    use crate::contract::labels::Op;
+
+    const SLOTS: usize = 256;
+    /// Address bits kept: user-space addresses of the platforms this runs on.
+    const ADDRESS_BITS: u32 = 48;
+    /// The verdicts: the name itself (a user operation), `other`, or built-in `n - 2`.
+    const ITSELF: u64 = 0;
+    const OTHER: u64 = 1;
+
+    static TABLE: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+
+    /// The word for `name` with `verdict`, if the name fits: address in the high 48
+    /// bits, length (under 256 bytes) and verdict in the low 16. An empty slot (0)
+    /// matches no name, whose address is never 0.
+    fn key(name: &str) -> Option<u64> {
+        let address = name.as_ptr() as u64;
+        (address >> ADDRESS_BITS == 0 && name.len() < 256)
+            .then(|| address << 16 | (name.len() as u64) << 8)
+    }
+
+    fn slot(name: &str) -> &'static AtomicU64 {
+        // The low bits of an address are often alike (alignment): mix before taking some.
+        let mixed = (name.as_ptr() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56;
+        &TABLE[mixed as usize % SLOTS]
+    }
+
+    #[inline]
+    pub(super) fn get(name: &'static str) -> Option<Operation> {
+        let key = key(name)?;
+        let word = slot(name).load(Ordering::Relaxed);
+        if word & !0xFF != key {
+            return None;
         }
+        Some(match word & 0xFF {
+            ITSELF => Operation(Repr::User(name)),
+            OTHER => Operation(Repr::User(OVERFLOW)),
+            n => Operation::builtin(*Op::ALL.get(n as usize - 2)?),
+        })
+    }
+
+    pub(super) fn put(name: &'static str, operation: Operation) {
+        let Some(key) = key(name) else { return };
+        let verdict = match operation.0 {
+            Repr::Builtin(op) => op.index() as u64 + 2,
+            Repr::User(n) if std::ptr::eq(n, name) => ITSELF,
+            Repr::User(_) => OTHER,
+        };
+        slot(name).store(key | verdict, Ordering::Relaxed);
     }
 }
 
@@ -109,6 +184,23 @@ impl fmt::Display for Operation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_resolves_the_same_from_its_kept_verdict() {
+        let names: [&'static str; 4] = ["unwrap_key", "sign", "Not Valid", "health_check"];
+        for _ in 0..3 {
+            let got: Vec<&str> = names.iter().map(|n| Operation::from(*n).as_str()).collect();
+            assert_eq!(got, ["unwrap_key", "sign", "other", "health_check"]);
+            assert_eq!(Operation::from("sign"), Op::Sign);
+        }
+        // The same bytes at another address, and a prefix at the same address, are
+        // checked on their own.
+        let leaked: &'static str = Box::leak("unwrap_key".to_owned().into_boxed_str());
+        assert_eq!(Operation::from(leaked).as_str(), "unwrap_key");
+        assert_eq!(Operation::from(&leaked[..6]).as_str(), "unwrap");
+        assert_eq!(Operation::from(&"signature"[..4]), Op::Sign);
+        assert_eq!(Operation::from("signature").as_str(), "signature");
+    }
 
     #[test]
     fn names_are_checked() {
