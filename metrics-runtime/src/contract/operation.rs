@@ -126,7 +126,7 @@ mod resolved {
     fn key(name: &str) -> Option<u64> {
         let address = name.as_ptr() as u64;
         (address >> ADDRESS_BITS == 0 && name.len() < 256)
-            .then(|| address << 16 | (name.len() as u64) << 8)
+            .then_some(address << 16 | (name.len() as u64) << 8)
     }
 
     fn slot(name: &str) -> &'static AtomicU64 {
