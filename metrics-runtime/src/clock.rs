@@ -25,3 +25,25 @@ pub(crate) fn nanos_since(start: u64) -> u64 {
     let clock = clock();
     clock.delta_as_nanos(start, clock.raw())
 }
+
+/// Milliseconds since the Unix epoch from the coarse wall clock: the time the kernel
+/// last stamped at its tick (1–10 ms old, 4 ms at the common 250 Hz), read without the
+/// counter and its scaling. An exemplar's time: milliseconds are its unit, a few of
+/// them are within what it means. Elsewhere the precise clock.
+#[inline]
+pub(crate) fn coarse_unix_ms() -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; the call writes only it.
+        if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
+            return (ts.tv_sec as u64) * 1_000 + (ts.tv_nsec as u64) / 1_000_000;
+        }
+    }
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

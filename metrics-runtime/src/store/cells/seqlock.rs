@@ -123,6 +123,21 @@ pub(crate) fn begin_shared<W: Word>(seq: &W) -> (Open<'_, W>, bool) {
     (Open { seq, at }, spins > 0)
 }
 
+/// Opens a write if no other is under way and none slips in first: one attempt, for
+/// writers that would rather give up than wait (an exemplar: the other writer's is just
+/// as recent).
+#[inline]
+pub(crate) fn try_begin<W: Word>(seq: &W) -> Option<Open<'_, W>> {
+    let at = seq.load(Ordering::Relaxed);
+    if at & 1 == 1 {
+        return None;
+    }
+    seq.compare_exchange_weak(at, at + 1, Ordering::Acquire, Ordering::Relaxed)
+        .ok()?;
+    W::fence(Ordering::Release);
+    Some(Open { seq, at })
+}
+
 /// Runs `snapshot`, which loads the cells (relaxed), until it ran while no write was
 /// under way; what it loaded last is then one consistent state.
 #[inline]

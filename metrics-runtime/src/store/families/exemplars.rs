@@ -3,13 +3,19 @@
 //!
 //! A series of an instance that keeps exemplars holds an [`Exemplars`] of a fixed width;
 //! its slots are allocated by the first traced observation, so a series that never
-//! sees a trace costs one pointer. A traced observation replaces the slot's exemplar
-//! under the slot's lock, or gives up if another thread holds it (the other one is just
-//! as recent); a scrape copies each slot under its lock.
+//! sees a trace costs one pointer. A traced observation replaces its slot's exemplar
+//! under the slot's sequence number (the stripes' protocol, [`seqlock`]), or gives up if
+//! another thread is writing it (that one is just as recent): one compare-exchange and
+//! plain stores, where a mutex took a second atomic to unlock. The time is the coarse
+//! wall clock ([`crate::clock::coarse_unix_ms`]): exemplars need milliseconds, and the
+//! precise clock was a third of a traced observation's cost. A scrape reads each slot
+//! between two equal sequence numbers.
 
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
-use crate::store::cells::reset::unix_nanos;
+use crate::clock::coarse_unix_ms;
+use crate::store::cells::seqlock;
 use crate::trace::TraceContext;
 
 /// One kept observation.
@@ -22,10 +28,57 @@ pub(crate) struct Exemplar {
     pub(crate) unix_ms: u64,
 }
 
+/// One slot: its sequence number (0 while it has never been written) and the exemplar
+/// as five words (trace id, span id, value, time).
+#[derive(Default)]
+struct Slot {
+    seq: AtomicU64,
+    words: [AtomicU64; 5],
+}
+
+impl Slot {
+    fn write(&self, trace: TraceContext, value: u64) {
+        let Some(open) = seqlock::try_begin(&self.seq) else {
+            return;
+        };
+        let (id, span) = (trace.trace_id(), trace.span_id());
+        let [a, b] = [&id[..8], &id[8..]].map(|half| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(half);
+            u64::from_ne_bytes(word)
+        });
+        let words = [a, b, u64::from_ne_bytes(span), value, coarse_unix_ms()];
+        for (cell, word) in self.words.iter().zip(words) {
+            cell.store(word, Ordering::Relaxed);
+        }
+        open.end();
+    }
+
+    fn read(&self) -> Option<Exemplar> {
+        let mut words = [0u64; 5];
+        seqlock::read(&self.seq, || {
+            for (word, cell) in words.iter_mut().zip(&self.words) {
+                *word = cell.load(Ordering::Relaxed);
+            }
+        });
+        if self.seq.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&words[0].to_ne_bytes());
+        id[8..].copy_from_slice(&words[1].to_ne_bytes());
+        Some(Exemplar {
+            trace: TraceContext::new(id, words[2].to_ne_bytes())?,
+            value: words[3],
+            unix_ms: words[4],
+        })
+    }
+}
+
 /// The exemplar slots of one series.
 pub(crate) struct Exemplars {
     width: usize,
-    slots: OnceLock<Box<[Mutex<Option<Exemplar>>]>>,
+    slots: OnceLock<Box<[Slot]>>,
 }
 
 impl Exemplars {
@@ -43,21 +96,15 @@ impl Exemplars {
     pub(crate) fn offer(&self, index: usize, trace: TraceContext, value: u64) {
         let slots = self
             .slots
-            .get_or_init(|| (0..self.width).map(|_| Mutex::new(None)).collect());
-        let Some(slot) = slots.get(index) else { return };
-        if let Ok(mut slot) = slot.try_lock() {
-            *slot = Some(Exemplar {
-                trace,
-                value,
-                unix_ms: unix_nanos() / 1_000_000,
-            });
+            .get_or_init(|| (0..self.width).map(|_| Slot::default()).collect());
+        if let Some(slot) = slots.get(index) {
+            slot.write(trace, value);
         }
     }
 
     /// The exemplar of slot `index`, if one was kept.
     pub(crate) fn get(&self, index: usize) -> Option<Exemplar> {
-        let slot = self.slots.get()?.get(index)?;
-        *slot.lock().unwrap_or_else(PoisonError::into_inner)
+        self.slots.get()?.get(index)?.read()
     }
 }
 
