@@ -74,8 +74,8 @@ impl From<Op> for Operation {
 
 impl From<&'static str> for Operation {
     /// The built-in a name spells, a user operation, or `other` for an invalid name.
-    /// Checked once per string: the verdict is kept by the string's address (see
-    /// [`resolved`]), so a name passed on every call costs a load and a compare.
+    /// Checked once per string: the verdict is kept by the string's address, so a
+    /// name passed on every call costs a load and a compare.
     #[inline]
     fn from(name: &'static str) -> Self {
         resolved::get(name).unwrap_or_else(|| resolve(name))

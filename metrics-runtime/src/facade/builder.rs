@@ -98,9 +98,8 @@ pub enum BuildError {
     },
     /// `max_label_values` is zero.
     ZeroMaxLabelValues,
-    /// The `metrics` facade's settings ([`RecorderConfig`](crate::RecorderConfig)):
-    /// a bucket pattern or its bounds, the native histogram, or a zero
-    /// `max_label_sets`.
+    /// The `metrics` facade's settings (`RecorderConfig`, feature `recorder`): a bucket
+    /// pattern or its bounds, the native histogram, or a zero `max_label_sets`.
     InvalidRecorder {
         /// The field: `recorder.buckets["*_bytes"]`, `recorder.max_label_sets`, ….
         field: String,
