@@ -94,22 +94,11 @@ impl Buckets {
             }
             bounds_ns.push(ns);
         }
-        let le = |canonical: bool| -> Box<[Box<str>]> {
-            seconds
-                .iter()
-                .map(|&s| {
-                    let mut out = String::new();
-                    render::push_f64(&mut out, s, canonical);
-                    out.into_boxed_str()
-                })
-                .chain(std::iter::once("+Inf".into()))
-                .collect()
-        };
         Ok(Buckets {
             bounds_ns: bounds_ns.into(),
             seconds: seconds.into(),
-            le_text: le(false),
-            le_openmetrics: le(true),
+            le_text: le(seconds, false),
+            le_openmetrics: le(seconds, true),
             native: None,
             values: false,
         })
@@ -133,23 +122,12 @@ impl Buckets {
                 return Err(BucketsError::NotIncreasing(bounds[i - 1], b));
             }
         }
-        let le = |canonical: bool| -> Box<[Box<str>]> {
-            bounds
-                .iter()
-                .map(|&b| {
-                    let mut out = String::new();
-                    render::push_f64(&mut out, b, canonical);
-                    out.into_boxed_str()
-                })
-                .chain(std::iter::once("+Inf".into()))
-                .collect()
-        };
         Ok(Buckets {
             // Unused: values are placed by `value_index`.
             bounds_ns: Box::default(),
             seconds: bounds.into(),
-            le_text: le(false),
-            le_openmetrics: le(true),
+            le_text: le(bounds, false),
+            le_openmetrics: le(bounds, true),
             native: None,
             values: true,
         })
@@ -234,6 +212,20 @@ impl Buckets {
     pub(crate) fn le_openmetrics(&self) -> &[Box<str>] {
         &self.le_openmetrics
     }
+}
+
+/// The `le` values of `bounds`, `+Inf` last: without a fraction for integral floats
+/// (`1`, the text format) or, when `canonical`, with one (`1.0`, OpenMetrics).
+fn le(bounds: &[f64], canonical: bool) -> Box<[Box<str>]> {
+    bounds
+        .iter()
+        .map(|&b| {
+            let mut out = String::new();
+            render::push_f64(&mut out, b, canonical);
+            out.into_boxed_str()
+        })
+        .chain(std::iter::once("+Inf".into()))
+        .collect()
 }
 
 /// A value in billionths of its unit, for native buckets and exemplars: 0 for zero,

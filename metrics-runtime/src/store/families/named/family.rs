@@ -50,8 +50,9 @@ pub(crate) struct NamedFamily {
 }
 
 impl NamedFamily {
-    /// A family without series: `name` as exposed (legacy, and in UTF-8 if that differs), `(exemplars, cap)` whether its
-    /// series keep exemplars and how many label sets it holds.
+    /// A family without series: its name as exposed (legacy, and in UTF-8 if that
+    /// differs); `(exemplars, cap)`: whether its series keep exemplars, and how many
+    /// label sets it holds.
     pub(crate) fn new(
         (name, utf8): (Box<str>, Option<Box<str>>),
         kind: Kind,
