@@ -258,5 +258,8 @@ pub(crate) fn signed_nanos(v: f64) -> i128 {
 /// A duration in nanoseconds, saturating at `u64::MAX` (584 years).
 #[inline]
 pub(crate) fn nanos(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    // In `u64` throughout: `as_nanos` widens to `u128` and narrows back.
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }

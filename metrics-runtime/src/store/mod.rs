@@ -39,8 +39,11 @@ use families::{BucketSets, Caps, Families};
 
 /// The state of one instance; [`crate::Metrics`] is a shared handle on it.
 pub(crate) struct Store {
-    /// The switch; shared with the facade recorder's series, which check it themselves.
-    enabled: Arc<AtomicBool>,
+    /// The switch, read inline on every recording…
+    enabled: AtomicBool,
+    /// …and a copy the facade recorder's series share, each checking it itself.
+    #[cfg(feature = "recorder")]
+    facade_on: Arc<AtomicBool>,
     /// The metric name prefix.
     #[cfg_attr(not(feature = "collector"), allow(dead_code))]
     pub(crate) namespace: String,
@@ -94,7 +97,9 @@ impl Store {
     pub(crate) fn new(parts: Parts) -> Self {
         let caps = Caps::new(parts.max_label_values);
         let mut store = Store {
-            enabled: Arc::new(AtomicBool::new(true)),
+            enabled: AtomicBool::new(true),
+            #[cfg(feature = "recorder")]
+            facade_on: Arc::new(AtomicBool::new(true)),
             names: contract::ALL
                 .iter()
                 .map(|spec| spec.name(&parts.namespace))
@@ -143,7 +148,7 @@ impl Store {
             .map(|spec| (self.name(spec), spec.kind))
             .collect();
         self.named
-            .family(name, kind, &taken, self.exemplars, &self.enabled)
+            .family(name, kind, &taken, self.exemplars, &self.facade_on)
     }
 
     #[inline]
@@ -153,6 +158,8 @@ impl Store {
 
     pub(crate) fn set_enabled(&self, on: bool) {
         self.enabled.store(on, Ordering::Relaxed);
+        #[cfg(feature = "recorder")]
+        self.facade_on.store(on, Ordering::Relaxed);
     }
 
     /// The order in which every series of `spec` lists its labels: its own and the

@@ -71,13 +71,26 @@ pub(crate) struct StripeWriter<'a>(
     pub(super) &'a Stripe,
     pub(super) Option<Native>,
     pub(super) &'a Option<Box<NativeRules>>,
+    /// The stripe's cells after the sequence, found once per recording rather than once
+    /// per cell: the atomic stores between would make the compiler look them up again.
+    &'a [AtomicU64],
 );
 
-impl StripeWriter<'_> {
+impl<'a> StripeWriter<'a> {
+    /// The writer of `stripe`, with its native part and the series' rules for it.
+    #[inline(always)]
+    pub(super) fn new(
+        stripe: &'a Stripe,
+        native: Option<Native>,
+        rules: &'a Option<Box<NativeRules>>,
+    ) -> Self {
+        StripeWriter(stripe, native, rules, &stripe.flat()[1..])
+    }
+
     /// Adds `n` (wrapping) to cell `i`. The writer is exclusive, so load and store suffice.
     #[inline(always)]
     pub(crate) fn add(&self, i: usize, n: u64) {
-        let cell = self.0.cell(i);
+        let cell = &self.3[i];
         cell.store(
             cell.load(Ordering::Relaxed).wrapping_add(n),
             Ordering::Relaxed,
@@ -90,7 +103,7 @@ impl StripeWriter<'_> {
     #[cfg(feature = "recorder")]
     #[inline(always)]
     pub(crate) fn add_wide(&self, i: usize, n: i128) {
-        let (low, high) = (self.0.cell(i), self.0.cell(i + 1));
+        let (low, high) = (&self.3[i], &self.3[i + 1]);
         let sum = low.load(Ordering::Relaxed) + (n as u64 & LOW);
         low.store(sum & LOW, Ordering::Relaxed);
         let carry = ((n >> 32) as u64).wrapping_add(sum >> 32);
@@ -188,8 +201,7 @@ impl Stripe {
 
     #[inline(always)]
     pub(super) fn cell(&self, i: usize) -> &AtomicU64 {
-        let slot = i + 1;
-        &self.lines[slot / PER_LINE].0[slot % PER_LINE]
+        &self.flat()[i + 1]
     }
 
     /// Adds a consistent snapshot of this stripe's cells into `out` (wrapping), and of

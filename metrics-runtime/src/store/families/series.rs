@@ -101,25 +101,41 @@ impl TimedSeries {
         let index = buckets.index(nanos);
         let bucket = self.statuses + index;
         let sum = self.statuses + buckets.len();
-        let classic = |w: &StripeWriter<'_>| {
+        match buckets.native() {
+            Some(layout) => self.record_native(layout, status, bucket, sum, nanos),
+            None => self.cells.write_classic(|w| {
+                if let Some(status) = status {
+                    w.add(status.index(), 1);
+                }
+                w.add(bucket, 1);
+                w.add(sum, nanos);
+            }),
+        }
+        exemplars::offer(&self.exemplars, index, nanos);
+    }
+
+    /// [`TimedSeries::record`] with native buckets, out of line: the classic path stays
+    /// short, with fewer registers to save (the handle's cost is its instruction count;
+    /// see the performance chapter).
+    #[inline(never)]
+    fn record_native(
+        &self,
+        layout: &crate::contract::native::NativeLayout,
+        status: Option<Status>,
+        bucket: usize,
+        sum: usize,
+        nanos: u64,
+    ) {
+        let index = layout.fine_index(nanos);
+        self.cells.write(|w| {
+            // First: a native observation may reset the series' cells.
+            w.native(index);
             if let Some(status) = status {
                 w.add(status.index(), 1);
             }
             w.add(bucket, 1);
             w.add(sum, nanos);
-        };
-        match buckets.native() {
-            Some(layout) => {
-                let index = layout.fine_index(nanos);
-                self.cells.write(|w| {
-                    // First: a native observation may reset the series' cells.
-                    w.native(index);
-                    classic(w);
-                });
-            }
-            None => self.cells.write(classic),
-        }
-        exemplars::offer(&self.exemplars, index, nanos);
+        });
     }
 }
 

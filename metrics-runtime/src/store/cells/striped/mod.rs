@@ -167,8 +167,9 @@ impl StripedCells {
         }
     }
 
-    /// Opens the shared stripe, noting contention when a lease holder had to wait.
-    #[inline]
+    /// Opens the shared stripe, noting contention when a lease holder had to wait. Out of
+    /// line: a thread with a lane of its own never comes here, and its path stays short.
+    #[inline(never)]
     fn begin_shared(&self) -> Open<'_, AtomicU64> {
         let (open, waited) = seqlock::begin_shared(self.shared.seq());
         if waited && self.contended.load(Ordering::Relaxed) < CONTENDED {
@@ -181,24 +182,32 @@ impl StripedCells {
     /// [`StripeWriter::native`], and must not panic.
     #[inline]
     pub(crate) fn write(&self, f: impl FnOnce(&StripeWriter<'_>)) {
-        self.write_in(self.own(), f);
+        self.write_in(self.own(), true, f);
+    }
+
+    /// As [`StripedCells::write`], for a series without native buckets (the caller
+    /// knows): no epoch to catch up with, so nothing to test for it.
+    #[inline]
+    pub(crate) fn write_classic(&self, f: impl FnOnce(&StripeWriter<'_>)) {
+        debug_assert!(self.native.is_none());
+        self.write_in(self.own(), false, f);
     }
 
     /// Applies one recording to `own`, a stripe this thread writes alone, or else to the
-    /// shared stripe.
+    /// shared stripe; with `native`, after clearing a stripe of an older epoch.
     #[inline(always)]
-    fn write_in(&self, own: Option<&Stripe>, f: impl FnOnce(&StripeWriter<'_>)) {
+    fn write_in(&self, own: Option<&Stripe>, native: bool, f: impl FnOnce(&StripeWriter<'_>)) {
         // One call of `f` for both kinds of stripe, so that it is inlined.
         let (stripe, open) = match own {
             Some(stripe) => (stripe, seqlock::begin_owned(stripe.seq())),
             None => (&self.shared, self.begin_shared()),
         };
-        if let (Some(native), Some(rules)) = (self.native, &self.rules) {
+        if let (true, Some(layout), Some(rules)) = (native, self.native, &self.rules) {
             if let Some(resets) = &rules.resets {
-                stripe.catch_up(native, rules.coarse, resets);
+                stripe.catch_up(layout, rules.coarse, resets);
             }
         }
-        f(&StripeWriter(stripe, self.native, &self.rules));
+        f(&StripeWriter::new(stripe, self.native, &self.rules));
         open.end();
     }
 
@@ -208,10 +217,10 @@ impl StripedCells {
     pub(crate) fn add_single(&self, n: u64) {
         debug_assert_eq!(self.len, 1);
         match self.own() {
-            Some(stripe) => StripeWriter(stripe, None, &None).add(0, n),
+            Some(stripe) => StripeWriter::new(stripe, None, &None).add(0, n),
             None => {
                 let open = self.begin_shared();
-                StripeWriter(&self.shared, None, &None).add(0, n);
+                StripeWriter::new(&self.shared, None, &None).add(0, n);
                 open.end();
             }
         }

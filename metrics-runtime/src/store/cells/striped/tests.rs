@@ -117,7 +117,7 @@ fn a_series_costs_a_stripe_per_writing_lease_up_to_the_lanes() {
     assert_eq!(cells.heap_bytes(), 256);
     let leases = lease::capacity().min(10);
     for lease in 0..leases {
-        cells.write_in(cells.own_as(lease::id_of(lease)), |w| w.add(0, 1));
+        cells.write_in(cells.own_as(lease::id_of(lease)), true, |w| w.add(0, 1));
         // The first leases claim the lanes (their home ones, here); the others write
         // the shared stripe.
         let id = lease::id_of(lease);
@@ -141,7 +141,7 @@ fn a_contended_series_gives_every_lease_a_stripe() {
     // Leases without a lane now write stripes of their own.
     for lease in 0..lease::capacity() {
         for _ in 0..=lease {
-            cells.write_in(cells.own_as(lease::id_of(lease)), |w| {
+            cells.write_in(cells.own_as(lease::id_of(lease)), true, |w| {
                 w.add(0, 1);
                 w.add(1, 10);
             });
@@ -168,7 +168,7 @@ fn resetting() -> NativeLayout {
 }
 
 fn observe(cells: &StripedCells, own: Option<&Stripe>, layout: &NativeLayout, nanos: u64) {
-    cells.write_in(own, |w| {
+    cells.write_in(own, true, |w| {
         w.native(layout.fine_index(nanos));
         w.add(0, 1);
     });
