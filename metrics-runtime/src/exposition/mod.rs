@@ -226,12 +226,14 @@ impl<S: Syntax> Writer<'_, S> {
     fn storage(&mut self, store: &Store, listed: &Listed<'_>) {
         let heads = listed.heads();
         let mut open = usize::MAX;
+        let mut name = "";
         let created_samples = S::CREATED_SAMPLES && store.created_samples;
         listed.family.visit(None, &mut |sample| {
             let part = listed.part(sample.part);
             let head = &heads[part];
-            let name = self.style_of(head);
             if open != part {
+                // Once per family, not per sample: the name and how it is spelled.
+                name = self.style_of(head);
                 self.header(name, head);
                 open = part;
             }
