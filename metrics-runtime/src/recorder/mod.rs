@@ -128,11 +128,13 @@ fn suffix(unit: Option<Unit>) -> Option<&'static str> {
     }
 }
 
-/// What a first registration found.
-enum Resolved<T> {
-    Own(Arc<NamedFamily>, Arc<Named<T>>),
-    Folded(Arc<NamedFamily>, Arc<Named<T>>, Arc<Named<CounterSeries>>),
-    Refused,
+/// What a first registration found: the family and the series; for an overflow
+/// series, `overflow` and the counter of its folded recordings (if that could be had).
+struct Resolved<T> {
+    family: Arc<NamedFamily>,
+    series: Arc<Named<T>>,
+    overflow: bool,
+    folded: Option<Arc<Named<CounterSeries>>>,
 }
 
 impl MetricsRecorder {
@@ -146,7 +148,7 @@ impl MetricsRecorder {
     /// The series of `key`, its family created (or refused) first.
     #[cold]
     #[inline(never)]
-    fn resolve<T: Stored>(&self, key: &Key) -> Resolved<T> {
+    fn resolve<T: Stored>(&self, key: &Key) -> Option<Resolved<T>> {
         let store = &self.metrics.store;
         let family = match store.named_family(key.name(), T::KIND) {
             Ok(family) => family,
@@ -157,19 +159,22 @@ impl MetricsRecorder {
                         refused.message
                     );
                 }
-                return Resolved::Refused;
+                return None;
             }
         };
         let labels = key.labels().map(|l| (l.key(), l.value()));
         let own = own_labels(labels, T::KIND, &store.const_labels);
-        match family.series::<T>(&own, &store.const_labels) {
-            Some(Found::Own(series)) => Resolved::Own(family, series),
-            Some(Found::Folded(series)) => match self.folded(&family.name) {
-                Some(folded) => Resolved::Folded(family, series, folded),
-                None => Resolved::Own(family, series),
-            },
-            None => Resolved::Refused,
-        }
+        let (series, overflow) = match family.series::<T>(&own, &store.const_labels)? {
+            Found::Own(series) => (series, false),
+            Found::Folded(series) => (series, true),
+        };
+        let folded = overflow.then(|| self.folded(&family.name)).flatten();
+        Some(Resolved {
+            family,
+            series,
+            overflow,
+            folded,
+        })
     }
 
     /// The series that counts the folded recordings of the family `name`.
@@ -187,14 +192,16 @@ impl MetricsRecorder {
         }
     }
 
-    /// The handle of `key` in `map`, made by `make` and cached on a first registration
-    /// of one of the family's own label sets.
+    /// The handle of `key` in `map`: made by `make` from what a first registration
+    /// found (`noop` when nothing), and cached if it is one of the family's own label
+    /// sets; an overflow series' handle never is, so hostile values cannot grow the map.
     #[inline]
     fn handle<H: Clone, T: Stored>(
         &self,
         map: &Map<Cached<H>>,
         key: &Key,
-        make: impl FnOnce(Resolved<T>) -> (H, bool),
+        make: impl FnOnce(Resolved<T>) -> Option<H>,
+        noop: fn() -> H,
     ) -> H {
         // Registered whether or not the instance records: a handle checks the switch
         // itself, so one kept from a disabled time records once recording resumes.
@@ -202,8 +209,14 @@ impl MetricsRecorder {
         if let Some(cached) = map.find(hash, |c| c.key == *key) {
             return cached.handle.clone();
         }
-        let (handle, keep) = make(self.resolve::<T>(key));
-        if !keep {
+        let Some(resolved) = self.resolve::<T>(key) else {
+            return noop();
+        };
+        let overflow = resolved.overflow;
+        let Some(handle) = make(resolved) else {
+            return noop();
+        };
+        if overflow {
             return handle;
         }
         let cached = map.get_or_insert(
@@ -232,52 +245,39 @@ impl metrics::Recorder for MetricsRecorder {
     }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let make = |resolved| match resolved {
-            Resolved::Own(_, series) => (Counter::from_arc(series), true),
-            Resolved::Folded(_, series, folded) => (
-                Counter::from_arc(Arc::new(Folded {
-                    handle: series,
+        let make = |r: Resolved<_>| {
+            Some(match r.folded {
+                None => Counter::from_arc(r.series),
+                Some(folded) => Counter::from_arc(Arc::new(Folded {
+                    handle: r.series,
                     folded,
                 })),
-                false,
-            ),
-            Resolved::Refused => (Counter::noop(), false),
+            })
         };
-        self.handle(&self.cache.counters, key, make)
+        self.handle(&self.cache.counters, key, make, Counter::noop)
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        let make = |resolved| match resolved {
-            Resolved::Own(_, series) => (Gauge::from_arc(series), true),
-            Resolved::Folded(_, series, folded) => (
-                Gauge::from_arc(Arc::new(Folded {
-                    handle: series,
+        let make = |r: Resolved<_>| {
+            Some(match r.folded {
+                None => Gauge::from_arc(r.series),
+                Some(folded) => Gauge::from_arc(Arc::new(Folded {
+                    handle: r.series,
                     folded,
                 })),
-                false,
-            ),
-            Resolved::Refused => (Gauge::noop(), false),
+            })
         };
-        self.handle(&self.cache.gauges, key, make)
+        self.handle(&self.cache.gauges, key, make, Gauge::noop)
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        let make = |resolved| match resolved {
-            Resolved::Own(family, series) => match HistogramHandle::new(&family, series) {
-                Some(handle) => (Histogram::from_arc(Arc::new(handle)), true),
-                None => (Histogram::noop(), false),
-            },
-            Resolved::Folded(family, series, folded) => {
-                match HistogramHandle::new(&family, series) {
-                    Some(handle) => (
-                        Histogram::from_arc(Arc::new(Folded { handle, folded })),
-                        false,
-                    ),
-                    None => (Histogram::noop(), false),
-                }
-            }
-            Resolved::Refused => (Histogram::noop(), false),
+        let make = |r: Resolved<_>| {
+            let handle = HistogramHandle::new(&r.family, r.series)?;
+            Some(match r.folded {
+                None => Histogram::from_arc(Arc::new(handle)),
+                Some(folded) => Histogram::from_arc(Arc::new(Folded { handle, folded })),
+            })
         };
-        self.handle(&self.cache.histograms, key, make)
+        self.handle(&self.cache.histograms, key, make, Histogram::noop)
     }
 }
