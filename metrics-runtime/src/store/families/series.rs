@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crate::contract::buckets::Buckets;
 use crate::contract::labels::Status;
 use crate::store::cells::reset::unix_nanos;
-use crate::store::cells::{stripe::StripeWriter, striped::StripedCells};
+use crate::store::cells::striped::StripedCells;
 use crate::store::families::exemplars::{self, Exemplars};
 
 /// A series' own label values (not the constant labels), as admitted.
@@ -148,6 +148,7 @@ impl TimedSeries {
     #[inline]
     pub(crate) fn record_value(&self, buckets: &Buckets, v: f64) {
         use crate::contract::buckets::{signed_nanos, value_nanos};
+        use crate::store::cells::stripe::StripeWriter;
 
         let index = buckets.value_index(v);
         let sum = buckets.len();
@@ -164,7 +165,7 @@ impl TimedSeries {
                     classic(w);
                 });
             }
-            None => self.cells.write(classic),
+            None => self.cells.write_classic(classic),
         }
         if self.exemplars.is_some() && v >= 0.0 {
             exemplars::offer(&self.exemplars, index, value_nanos(v));
