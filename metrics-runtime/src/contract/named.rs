@@ -294,16 +294,16 @@ pub(crate) fn written(name: &str, kind: Kind) -> Vec<String> {
     suffixes.iter().map(|s| format!("{stem}{s}")).collect()
 }
 
-/// Whether two families would write a name in common, so that a scraper could not
-/// tell their samples apart.
-pub(crate) fn clash(a: (&str, Kind), b: (&str, Kind)) -> bool {
-    let b = written(b.0, b.1);
-    written(a.0, a.1).iter().any(|n| b.contains(n))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether two families would write a name in common (the registry keeps every
+    /// name written and looks each up; this is the same rule, pairwise).
+    fn clash(a: (&str, Kind), b: (&str, Kind)) -> bool {
+        let b = written(b.0, b.1);
+        written(a.0, a.1).iter().any(|n| b.contains(n))
+    }
 
     #[test]
     fn names_gain_their_unit_and_total_once() {

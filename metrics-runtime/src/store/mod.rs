@@ -96,14 +96,23 @@ pub(crate) enum LabelSource {
 impl Store {
     pub(crate) fn new(parts: Parts) -> Self {
         let caps = Caps::new(parts.max_label_values);
+        let names: Box<[String]> = contract::ALL
+            .iter()
+            .map(|spec| spec.name(&parts.namespace))
+            .collect();
+        #[cfg(feature = "recorder")]
+        let named = {
+            let taken: Vec<(&str, contract::Kind)> = contract::ALL
+                .iter()
+                .map(|spec| (&*names[spec.id], spec.kind))
+                .collect();
+            families::named::NamedFamilies::new(parts.named, &taken)
+        };
         let mut store = Store {
             enabled: AtomicBool::new(true),
             #[cfg(feature = "recorder")]
             facade_on: Arc::new(AtomicBool::new(true)),
-            names: contract::ALL
-                .iter()
-                .map(|spec| spec.name(&parts.namespace))
-                .collect(),
+            names,
             label_orders: contract::ALL
                 .iter()
                 .map(|spec| label_order(spec, &parts.const_labels))
@@ -120,7 +129,7 @@ impl Store {
             grpc_methods: Family::new([Some(Arc::clone(&caps.grpc_method))]),
             registry: prometheus::Registry::new(),
             #[cfg(feature = "recorder")]
-            named: families::named::NamedFamilies::new(parts.named),
+            named,
         };
         // The in-flight gauge exposes every protocol from the start.
         store.families.active.0 = Protocol::ALL
@@ -136,19 +145,16 @@ impl Store {
     }
 
     /// The family the `metrics` facade names `name` (as the code spells it), of `kind`;
-    /// refused if it would clash with a family of the contract or another facade one.
+    /// refused if it would clash with a family of the contract or another facade one
+    /// (the registry holds the contract's names from the start).
     #[cfg(feature = "recorder")]
     pub(crate) fn named_family(
         &self,
         name: &str,
         kind: contract::Kind,
     ) -> Result<Arc<families::named::NamedFamily>, families::named::Refused> {
-        let taken: Vec<(&str, contract::Kind)> = contract::ALL
-            .iter()
-            .map(|spec| (self.name(spec), spec.kind))
-            .collect();
         self.named
-            .family(name, kind, &taken, self.exemplars, &self.facade_on)
+            .family(name, kind, self.exemplars, &self.facade_on)
     }
 
     #[inline]

@@ -46,8 +46,9 @@ struct Registry {
     by_name: HashMap<Box<str>, usize>,
     /// By kind and name as the code spells it.
     by_code: HashMap<(Kind, Box<str>), usize>,
-    /// Every name the families write (family and sample names), to the family.
-    written: HashMap<String, usize>,
+    /// Every name a family writes (family and sample names), the contract's included,
+    /// to that family's name and kind: a clash is a lookup.
+    written: HashMap<String, (Box<str>, Kind)>,
     descriptions: HashMap<(Kind, Box<str>), Description>,
     /// Names already refused once (logged).
     refused: HashSet<(Kind, Box<str>)>,
@@ -60,21 +61,27 @@ pub(crate) struct NamedFamilies {
 }
 
 impl NamedFamilies {
-    pub(crate) fn new(rules: NamedRules) -> Self {
+    /// The registry, with the names the families of `taken` (the contract's) write
+    /// already taken.
+    pub(crate) fn new(rules: NamedRules, taken: &[(&str, Kind)]) -> Self {
+        let mut registry = Registry::default();
+        for &(name, kind) in taken {
+            let owner = (Box::<str>::from(name), kind);
+            let names = named::written(name, kind).into_iter();
+            registry.written.extend(names.map(|n| (n, owner.clone())));
+        }
         NamedFamilies {
             rules,
-            registry: RwLock::default(),
+            registry: RwLock::new(registry),
         }
     }
 
     /// The family `name` (as the code spells it) of `kind`, created if new. Refused if
-    /// its exposed name would clash with a family of `taken` (the contract's) or with
-    /// another named one.
+    /// a name it would write is one a family of the contract or another named one writes.
     pub(crate) fn family(
         &self,
         name: &str,
         kind: Kind,
-        taken: &[(&str, Kind)],
         exemplars: bool,
         on: &Arc<AtomicBool>,
     ) -> Result<Arc<NamedFamily>, Refused> {
@@ -119,25 +126,14 @@ impl NamedFamilies {
                 return Ok(other);
             }
         }
-        // Every name the family would write, against the contract's families and
-        // every name the named ones write (kept, so a check is not a walk of them all).
+        // Every name the family would write, against every name already written.
         let mine = named::written(&exposed, kind);
-        let named = mine.iter().find_map(|n| {
-            let family = &registry.list[*registry.written.get(n.as_str())?];
-            Some((&*family.name, family.kind))
-        });
-        let contract = || {
-            taken
-                .iter()
-                .copied()
-                .find(|&other| named::clash((&exposed, kind), other))
-        };
-        if let Some(other) = named.or_else(contract) {
+        if let Some(other) = mine.iter().find_map(|n| registry.written.get(n.as_str())) {
             let message = format!(
                 "{name:?} as a {} would be exposed as {exposed:?}, which clashes with the {} {:?}",
                 kind.as_str(),
                 other.1.as_str(),
-                other.0
+                &*other.0
             );
             return refuse(&mut registry, message);
         }
@@ -154,7 +150,10 @@ impl NamedFamilies {
             Arc::clone(on),
         ));
         let at = registry.list.len();
-        registry.written.extend(mine.into_iter().map(|n| (n, at)));
+        let owner = (family.name.clone(), kind);
+        registry
+            .written
+            .extend(mine.into_iter().map(|n| (n, owner.clone())));
         registry.list.push(Arc::clone(&family));
         registry.by_name.insert(exposed.into(), at);
         registry.by_code.insert(key, at);
@@ -233,7 +232,11 @@ mod tests {
 
     fn families() -> (NamedFamilies, Arc<AtomicBool>) {
         let rules = NamedRules::new(&RecorderConfig::default()).unwrap();
-        (NamedFamilies::new(rules), Arc::new(AtomicBool::new(true)))
+        let taken = [("keychain_operations_total", Kind::Counter)];
+        (
+            NamedFamilies::new(rules, &taken),
+            Arc::new(AtomicBool::new(true)),
+        )
     }
 
     #[test]
@@ -241,24 +244,23 @@ mod tests {
         let (named, on) = families();
         for i in 0..MAX_FAMILIES {
             let name = format!("n{i}");
-            assert!(named.family(&name, Kind::Counter, &[], false, &on).is_ok());
+            assert!(named.family(&name, Kind::Counter, false, &on).is_ok());
         }
-        let refused = named.family("one_more", Kind::Gauge, &[], false, &on);
+        let refused = named.family("one_more", Kind::Gauge, false, &on);
         let refused = refused.err().unwrap();
         assert!(refused.first, "{}", refused.message);
         assert!(refused.message.contains("10000 names already"));
-        let again = named.family("one_more", Kind::Gauge, &[], false, &on);
+        let again = named.family("one_more", Kind::Gauge, false, &on);
         assert!(!again.err().unwrap().first);
         // Those that exist are still found.
-        assert!(named.family("n7", Kind::Counter, &[], false, &on).is_ok());
+        assert!(named.family("n7", Kind::Counter, false, &on).is_ok());
     }
 
     #[test]
     fn a_clash_names_both_families() {
         let (named, on) = families();
-        let taken = [("keychain_operations_total", Kind::Counter)];
         let err = named
-            .family("keychain_operations", Kind::Counter, &taken, false, &on)
+            .family("keychain_operations", Kind::Counter, false, &on)
             .err()
             .unwrap();
         assert_eq!(
@@ -267,11 +269,9 @@ mod tests {
              \"keychain_operations_total\", which clashes with the counter \
              \"keychain_operations_total\""
         );
-        named
-            .family("depth", Kind::Histogram, &[], false, &on)
-            .unwrap();
+        named.family("depth", Kind::Histogram, false, &on).unwrap();
         let err = named
-            .family("depth_bucket", Kind::Gauge, &[], false, &on)
+            .family("depth_bucket", Kind::Gauge, false, &on)
             .err()
             .unwrap();
         assert!(
