@@ -51,6 +51,14 @@ fn encode(c: &mut Criterion, name: &str, fill: fn(&Metrics, &PromContract)) {
             black_box(bytes.len())
         })
     });
+    // The live page's JSON snapshot of the same series.
+    g.bench_function("keychain/snapshot_json", |b| {
+        b.iter(|| {
+            text.clear();
+            ours.encode_snapshot(&mut text);
+            black_box(text.len())
+        })
+    });
     let encoder = TextEncoder::new();
     g.bench_function("prometheus/text", |b| {
         b.iter(|| {

@@ -14,6 +14,9 @@ metrics:
   native_histograms: true
   exemplars: true
   created_samples: true
+  ui:
+    enabled: true
+    path: /
   recorder:
     buckets:
       keychain_pkcs8_fsync: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25]

@@ -254,6 +254,7 @@ macro_rules! guide_links {
          [example-server]: crate::guide::example_server\n\
          [otlp]: crate::guide::otlp\n\
          [metrics-facade]: crate::guide::metrics_facade\n\
+         [live-page]: crate::guide::live_page\n\
          [architecture]: crate::architecture\n\n"
     };
 }
@@ -274,6 +275,7 @@ pub mod guide {
     //! | [`prometheus`] | what Prometheus 2 and 3 ask for and get |
     //! | [`otlp`] | pushing the same metrics to an OpenTelemetry collector or Prometheus' OTLP receiver |
     //! | [`metrics_facade`] | `counter!`, `gauge!`, `histogram!` of the service and its crates, on the same endpoint |
+    //! | [`live_page`] | a page on the metrics port: operations, latency heatmap, errors, slowest calls; its JSON snapshot |
     //! | [`alerts_and_fleet`] | PromQL, recording rules, tested SLO alerts, a fleet on VictoriaMetrics |
     //! | [`reliability`] | the end-to-end proof, fuzzing, crash safety, attacks, soak |
     //! | [`performance`] | one table per area, beside the `prometheus` crate and `autometrics` |
@@ -299,6 +301,7 @@ pub mod guide {
         prometheus = "prometheus.md",
         otlp = "otlp.md",
         metrics_facade = "metrics-facade.md",
+        live_page = "live-page.md",
         alerts_and_fleet = "alerts-and-fleet.md",
         reliability = "reliability.md",
         performance = "performance.md",

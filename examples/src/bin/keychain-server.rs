@@ -175,6 +175,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             server.local_addr(),
             config.metrics.path
         );
+        if config.metrics.ui.enabled {
+            println!(
+                "keychain-server: live page on {}://{}{}",
+                server.scheme(),
+                server.local_addr(),
+                config.metrics.ui.path
+            );
+        }
         if config.metrics.is_loopback_only() {
             eprintln!(
                 "keychain-server: note: metrics listen on loopback only; a Prometheus on \

@@ -24,6 +24,7 @@
 //!       "*_bytes": [1024, 65536, 1048576]   # also `prefix*` and `*` (every other)
 //!     max_label_sets: 1000     # default 1000 per name; later ones fold into `other`
 //!     native: false            # or true, or settings as in native_histograms
+//!   ui: { enabled: false, path: / }   # the live page (feature `ui`); see UiConfig
 //! ```
 //!
 //! `native_histograms: true` turns all three on with the defaults, `false` (or leaving
@@ -59,6 +60,7 @@ mod otlp;
 mod raw;
 #[cfg(feature = "recorder")]
 mod recorder;
+mod ui;
 mod web;
 
 use std::collections::BTreeMap;
@@ -80,6 +82,7 @@ pub(crate) use file::{file_error, pem_certificates, pem_private_key};
 pub(crate) use otlp::{parse_headers, Push, RawOtlp};
 #[cfg(feature = "otlp")]
 pub use otlp::{Compression, OtlpConfig, OtlpProtocol, OtlpTls, Temporality};
+pub use ui::{UiConfig, SNAPSHOT_PATH};
 pub use web::{ClientAuth, TlsServerConfig, TlsVersion};
 
 /// The metrics endpoint's configuration; see the [module docs](self).
@@ -143,6 +146,9 @@ pub struct MetricsConfig {
     /// [`MetricsConfig::metrics_builder`].
     #[cfg(feature = "recorder")]
     pub recorder: crate::RecorderConfig,
+    /// The live page and its JSON snapshot on the metrics port (feature `ui`); off by
+    /// default. See [`UiConfig`].
+    pub ui: UiConfig,
 }
 
 /// The native histogram of each duration family; `None` keeps classic buckets only.
@@ -191,6 +197,7 @@ impl Default for MetricsConfig {
             otlp: None,
             #[cfg(feature = "recorder")]
             recorder: crate::RecorderConfig::default(),
+            ui: UiConfig::default(),
         }
     }
 }
@@ -312,6 +319,7 @@ impl MetricsConfig {
         if let Some(tls) = &self.tls_server_config {
             web::check_tls(tls)?;
         }
+        self.ui.check(&self.path)?;
         if self.collector_interval.is_zero() {
             return Err(invalid(
                 "metrics.collector_interval",

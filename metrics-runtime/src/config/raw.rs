@@ -53,6 +53,7 @@ pub(super) struct RawMetrics {
     otlp: Option<super::RawOtlp>,
     #[cfg(feature = "recorder")]
     recorder: Option<super::recorder::RawRecorder>,
+    ui: Option<super::ui::RawUi>,
 }
 
 /// `native_histograms:`: a switch for all three, or one entry per family.
@@ -240,6 +241,7 @@ impl RawMetrics {
             otlp: raw.otlp.map(super::RawOtlp::read).transpose()?,
             #[cfg(feature = "recorder")]
             recorder: raw.recorder.unwrap_or_default().read()?,
+            ui: raw.ui.unwrap_or_default().read(),
         };
         config.validate()?;
         Ok(config)

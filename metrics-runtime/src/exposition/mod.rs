@@ -14,6 +14,8 @@ pub(crate) mod openmetrics;
 pub(crate) mod otlp;
 pub(crate) mod protobuf;
 pub(crate) mod registry;
+#[cfg(feature = "ui")]
+pub(crate) mod snapshot;
 mod syntax;
 #[cfg(test)]
 pub(crate) mod tests;

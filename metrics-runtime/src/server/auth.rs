@@ -172,6 +172,13 @@ impl Auth {
         }
     }
 
+    /// Whether a person in a browser can be admitted: a browser sends basic
+    /// credentials it asks for, never a bearer token (feature `ui`).
+    #[cfg(feature = "ui")]
+    pub(crate) fn admits_browsers(&self) -> bool {
+        self.users.is_some() || self.token.is_none()
+    }
+
     /// The `WWW-Authenticate` challenge of a refused scrape.
     pub(crate) fn challenge(&self) -> &'static str {
         match (&self.token, &self.users) {

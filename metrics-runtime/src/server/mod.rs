@@ -18,7 +18,10 @@
 //! `_created` samples, OpenMetrics 1.0 when the scraper's `Accept` ranks it higher
 //! (Prometheus does); protobuf when ranked first; gzipped when `Accept-Encoding` allows.
 //! The `Content-Type` names the version and, for the 1.0.0 formats, the `escaping` the
-//! scraper asked for. Other paths get `404`, other methods `405`.
+//! scraper asked for. With `metrics.ui` enabled (feature `ui`), the live page, its script
+//! and style sheet, and its JSON snapshot, `/api/v1/snapshot`, each behind the same
+//! authentication (see the [live page chapter](crate::guide::live_page)). Other paths get
+//! `404`, other methods `405`.
 //! A bind failure is an error returned by [`MetricsServer::start`].
 //! [`MetricsServer::shutdown`] stops accepting, lets scrapes in progress finish for a
 //! second, then ends every connection still open, and returns; the port is free then.
@@ -50,6 +53,8 @@ mod progress;
 #[cfg(feature = "tls")]
 mod tls;
 mod token;
+#[cfg(feature = "ui")]
+mod ui;
 mod verifier;
 mod watched;
 
@@ -129,6 +134,30 @@ struct Endpoint {
     scrapes: Semaphore,
     #[cfg(feature = "tls")]
     tls: Option<tls::Tls>,
+    /// The live page, when `metrics.ui` enables it.
+    #[cfg(feature = "ui")]
+    ui: Option<ui::Ui>,
+}
+
+/// What a request's path names.
+#[derive(Clone, Copy)]
+enum Route {
+    Exposition,
+    #[cfg(feature = "ui")]
+    Ui(ui::Route),
+}
+
+impl Endpoint {
+    fn route(&self, path: &str) -> Option<Route> {
+        if path == self.path {
+            return Some(Route::Exposition);
+        }
+        #[cfg(feature = "ui")]
+        if let Some(route) = self.ui.as_ref().and_then(|ui| ui.route(path)) {
+            return Some(Route::Ui(route));
+        }
+        None
+    }
 }
 
 impl MetricsServer {
@@ -170,7 +199,17 @@ impl MetricsServer {
                 Some(settings) => Some(tls::Tls::new(settings).map_err(ServerError::Config)?),
                 None => None,
             },
+            #[cfg(feature = "ui")]
+            ui: config.ui.enabled.then(|| ui::Ui::new(&config.ui)),
         });
+        #[cfg(not(feature = "ui"))]
+        if config.ui.enabled {
+            return Err(ServerError::Config(ConfigError::Field {
+                field: "metrics.ui.enabled".into(),
+                message: "this build of keychain-metrics has no live page: enable its `ui` feature"
+                    .into(),
+            }));
+        }
         #[cfg(not(feature = "tls"))]
         if config.tls_server_config.is_some() {
             return Err(ServerError::Config(ConfigError::Field {
@@ -264,9 +303,9 @@ fn retry_later(status: StatusCode, text: &'static str) -> Reply {
 
 /// One request; its body, if any, is never read.
 async fn respond<B>(endpoint: &Endpoint, request: Request<B>) -> Reply {
-    if request.uri().path() != endpoint.path {
+    let Some(route) = endpoint.route(request.uri().path()) else {
         return reply(StatusCode::NOT_FOUND, "not found\n");
-    }
+    };
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         let allow = HeaderValue::from_static("GET, HEAD");
@@ -286,6 +325,13 @@ async fn respond<B>(endpoint: &Endpoint, request: Request<B>) -> Reply {
         .map(HeaderValue::as_bytes);
     match endpoint.auth.admits(authorization).await {
         Verdict::Admit => {}
+        #[cfg(feature = "ui")]
+        Verdict::Refuse
+            if matches!(route, Route::Ui(r) if r.is_for_browsers())
+                && !endpoint.auth.admits_browsers() =>
+        {
+            return ui::token_only(endpoint.auth.challenge());
+        }
         Verdict::Refuse => {
             let mut response = reply(StatusCode::UNAUTHORIZED, "unauthorized\n");
             let challenge = HeaderValue::from_static(endpoint.auth.challenge());
@@ -304,8 +350,17 @@ async fn respond<B>(endpoint: &Endpoint, request: Request<B>) -> Reply {
             .get(name)
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
-    let answer = negotiate::negotiate(text(header::ACCEPT), endpoint.openmetrics);
     let gzip = negotiate::gzip(text(header::ACCEPT_ENCODING));
+    match route {
+        Route::Exposition => {}
+        #[cfg(feature = "ui")]
+        Route::Ui(route) => {
+            if let Some(ui) = &endpoint.ui {
+                return ui.answer(route, &endpoint.metrics, gzip);
+            }
+        }
+    }
+    let answer = negotiate::negotiate(text(header::ACCEPT), endpoint.openmetrics);
     let mut exposition = Vec::new();
     // Names that are not legacy (the `metrics` facade's) as the scraper's escaping says.
     crate::exposition::encode_bytes_escaped(
