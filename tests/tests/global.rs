@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use keychain_metrics::{Metrics, Op, Status};
+use keychain_metrics::{Metrics, Op, Protocol, Status};
 
 #[test]
 fn install_once_then_global_is_that_instance() {
@@ -16,4 +16,16 @@ fn install_once_then_global_is_that_instance() {
     let err = Metrics::install_global(Metrics::new()).unwrap_err();
     assert!(err.to_string().contains("already initialised"));
     assert!(std::ptr::eq(Metrics::global(), Metrics::global()));
+    // A guard of the global instance (the layers' in-flight count) holds it by a
+    // 'static reference rather than a clone; it counts and uncounts the same.
+    let grpc = r#"installed_active_connections{protocol="grpc"} "#;
+    let guard = mine.track_connection_owned(Protocol::Grpc);
+    drop(mine);
+    assert!(Metrics::global()
+        .encode_text()
+        .contains(&format!("{grpc}1\n")));
+    drop(guard);
+    assert!(Metrics::global()
+        .encode_text()
+        .contains(&format!("{grpc}0\n")));
 }

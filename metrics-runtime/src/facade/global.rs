@@ -49,4 +49,12 @@ impl Metrics {
     pub fn install_global(metrics: Metrics) -> Result<(), GlobalAlreadySet> {
         GLOBAL.set(metrics).map_err(GlobalAlreadySet)
     }
+
+    /// The global instance, if this is it: a reference that lives as long as the
+    /// process, which the layers hold per request instead of a clone.
+    pub(crate) fn as_global(&self) -> Option<&'static Metrics> {
+        GLOBAL
+            .get()
+            .filter(|global| std::sync::Arc::ptr_eq(&global.store, &self.store))
+    }
 }

@@ -50,6 +50,9 @@ pub trait Exchange {
     fn trace(&self) -> Option<TraceContext>;
 }
 
+/// `traceparent`, ready to look up (a `&str` key would be parsed on every request).
+static TRACEPARENT_HEADER: http::HeaderName = http::HeaderName::from_static(TRACEPARENT);
+
 /// The trace a request is served in, for an instance that keeps exemplars: the thread's
 /// current one, or else the request's sampled `traceparent`.
 pub(crate) fn request_trace(store: &Store, headers: &HeaderMap) -> Option<TraceContext> {
@@ -57,7 +60,7 @@ pub(crate) fn request_trace(store: &Store, headers: &HeaderMap) -> Option<TraceC
         return None;
     }
     TraceContext::current().or_else(|| {
-        let header = headers.get(TRACEPARENT)?.to_str().ok()?;
+        let header = headers.get(&TRACEPARENT_HEADER)?.to_str().ok()?;
         TraceContext::from_traceparent(header)
     })
 }

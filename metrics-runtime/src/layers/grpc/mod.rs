@@ -146,7 +146,7 @@ where
 /// case (the request body gone before the response ends) a call allocates nothing.
 mod received {
     use std::cell::Cell;
-    use std::sync::atomic::AtomicU64;
+    use std::sync::atomic::{fence, AtomicU64, Ordering};
     use std::sync::Arc;
 
     thread_local! {
@@ -155,9 +155,14 @@ mod received {
 
     /// A count at zero that nothing else holds.
     pub(super) fn fresh() -> Arc<AtomicU64> {
-        if let Some(mut spare) = SPARE.try_with(Cell::take).ok().flatten() {
-            if let Some(count) = Arc::get_mut(&mut spare) {
-                *count.get_mut() = 0;
+        if let Some(spare) = SPARE.try_with(Cell::take).ok().flatten() {
+            // No `Weak` of these counts is ever made, so one strong reference means
+            // nothing else holds it: a load, where `Arc::get_mut` takes a lock (a
+            // read-modify-write on every call).
+            if Arc::strong_count(&spare) == 1 {
+                // The last other holder's writes happen before its release decrement.
+                fence(Ordering::Acquire);
+                spare.store(0, Ordering::Relaxed);
                 return spare;
             }
         }
