@@ -34,11 +34,12 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// 200,000 keys), the same as the gRPC API's limit for Restore.
 pub const ARCHIVE_LIMIT: usize = 64 * 1024 * 1024;
 
-/// The router, instrumented. Each route's body limit is enforced by
+/// The router, instrumented (no metrics layer without `metrics`: the server's `--bare`
+/// baseline). Each route's body limit is enforced by
 /// `RequestBodyLimitLayer`: a request whose `Content-Length` announces more is answered
 /// 413 at once, without waiting for a body that may never come, and a body streamed
 /// past the limit is cut there (413 too).
-pub fn router(backends: Backends, metrics: Metrics) -> Router {
+pub fn router(backends: Backends, metrics: Option<Metrics>) -> Router {
     let archive = Router::new()
         .route("/v1/{backend}/restore", post(restore))
         .layer(RequestBodyLimitLayer::new(ARCHIVE_LIMIT))
@@ -46,7 +47,7 @@ pub fn router(backends: Backends, metrics: Metrics) -> Router {
             backends.clone(),
             restore_turn,
         ));
-    Router::new()
+    let app = Router::new()
         .route("/v1/{backend}/health", get(health))
         .route("/v1/{backend}/keys", post(generate).get(list))
         .route(
@@ -66,8 +67,11 @@ pub fn router(backends: Backends, metrics: Metrics) -> Router {
         .with_state(backends)
         // The limits above replace axum's own (2 MiB, checked only as a body is read).
         .layer(DefaultBodyLimit::disable())
-        .layer(CatchPanicLayer::new())
-        .layer(HttpMetricsLayer::new(metrics).with_route_label())
+        .layer(CatchPanicLayer::new());
+    match metrics {
+        Some(metrics) => app.layer(HttpMetricsLayer::new(metrics).with_route_label()),
+        None => app,
+    }
 }
 
 /// Restores take turns (see [`Backends::restore_turn`]): the turn is taken before the

@@ -38,7 +38,7 @@ async fn start() -> Server {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let rest_addr = listener.local_addr().unwrap();
-    let app = rest::router(backends.clone(), metrics.clone());
+    let app = rest::router(backends.clone(), Some(metrics.clone()));
     tokio::spawn(rest::serve(listener, app, std::future::pending()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc_addr = listener.local_addr().unwrap();

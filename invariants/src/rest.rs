@@ -119,7 +119,7 @@ async fn send(case: &Case) -> Result<u16, Violation> {
         .map_err(|e| format!("cannot build {uri}: {e}"))?;
 
     let metrics = Metrics::new();
-    let app = rest::router(fresh_backends(&metrics)?, metrics.clone());
+    let app = rest::router(fresh_backends(&metrics)?, Some(metrics.clone()));
     let response = match app.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},

@@ -49,6 +49,13 @@ struct Args {
     /// link (default: `spans.jsonl` in that new temporary directory).
     #[arg(long)]
     spans: Option<PathBuf>,
+    /// The baseline of `benches/overhead.sh`: no telemetry at all. Metrics disabled and
+    /// not served, no HTTP or gRPC metrics layer, no request spans and no span exporter,
+    /// no collector, no `metrics` facade recorder. What remains is the attribute's check
+    /// of a disabled instance (about a nanosecond a call) and the listeners' connection
+    /// count (per connection, not per request), kept for their write timeout.
+    #[arg(long)]
+    bare: bool,
 }
 
 fn main() {
@@ -108,20 +115,28 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .spans
         .or_else(|| fresh.as_ref().map(|dir| dir.join("spans.jsonl")))
         .ok_or("no span file")?;
-    let tracer = telemetry::init(&spans)?;
+    let tracer = match args.bare {
+        true => None,
+        false => Some(telemetry::init(&spans)?),
+    };
 
     // Built from the configuration (native histograms on by default) and installed as
     // the instance the attribute records into.
     let metrics = config.metrics.metrics_builder().build()?;
     Metrics::install_global(metrics.clone())
         .map_err(|_| "the global metrics instance was in use before start-up")?;
+    if args.bare {
+        config.metrics.enabled = false;
+    }
     if !config.metrics.enabled {
         metrics.disable();
     }
     // The storage's own metrics, and any dependency's, through the `metrics` facade.
-    metrics
-        .install_recorder()
-        .map_err(|_| "a metrics recorder was installed before start-up")?;
+    if !args.bare {
+        metrics
+            .install_recorder()
+            .map_err(|_| "a metrics recorder was installed before start-up")?;
+    }
     keystore::describe_metrics();
     metrics::describe_counter!(
         "keychain_restored_keys",
@@ -134,12 +149,19 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     // The first reading before the endpoint serves: a scrape right after a restart
     // sees every backend's series and true gauges, never a gap for absent() alerts.
-    let collector = ResourceCollector::new(metrics.clone())
-        .interval(config.metrics.collector_interval)
-        .backend(backends.pkcs8.clone())
-        .backend(backends.memory.clone())
-        .start()?;
-    collector.ready().await;
+    let collector = match args.bare {
+        true => None,
+        false => Some(
+            ResourceCollector::new(metrics.clone())
+                .interval(config.metrics.collector_interval)
+                .backend(backends.pkcs8.clone())
+                .backend(backends.memory.clone())
+                .start()?,
+        ),
+    };
+    if let Some(collector) = &collector {
+        collector.ready().await;
+    }
     // Pushes as well when the configuration or the OTEL_* variables say where.
     let otlp = match config.metrics.otlp.clone().or_else(OtlpConfig::from_env) {
         Some(otlp) => Some(metrics.push_otlp(&otlp)?),
@@ -191,15 +213,22 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!("keychain-server: pkcs8 keys in {}", data_dir.display());
-    println!("keychain-server: spans in {}", spans.display());
+    if args.bare {
+        println!("keychain-server: bare: no metrics, spans or collector (the baseline)");
+    } else {
+        println!("keychain-server: spans in {}", spans.display());
+    }
 
     // RSS back near its baseline after a storm of connections; see the module.
     keychain_metrics_examples::memory::spawn_release_policy();
 
     let shutdown = tokio_util::sync::CancellationToken::new();
     // The request's span is entered around the metrics layer, which then sees its trace.
-    let app = rest::router(backends.clone(), metrics.clone())
-        .layer(axum::middleware::from_fn(telemetry::http_span));
+    let app = match args.bare {
+        true => rest::router(backends.clone(), None),
+        false => rest::router(backends.clone(), Some(metrics.clone()))
+            .layer(axum::middleware::from_fn(telemetry::http_span)),
+    };
     let rest_task = tokio::spawn({
         let listener = TrackedListener::new(rest_listener, metrics.clone(), Protocol::Http)
             .write_timeout(WRITE_TIMEOUT);
@@ -211,8 +240,17 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .write_timeout(WRITE_TIMEOUT);
         let service = grpc::server(backends.clone());
         let stop = shutdown.clone();
+        let bare = args.bare;
         async move {
-            tonic::transport::Server::builder()
+            // Two servers of two types: the layer changes the response body's type.
+            let mut builder = tonic::transport::Server::builder();
+            if bare {
+                return builder
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+                    .await;
+            }
+            builder
                 .trace_fn(telemetry::grpc_span)
                 .layer(GrpcMetricsLayer::new(metrics.clone()))
                 .add_service(service)
@@ -229,7 +267,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let _ = grpc_task.await;
     })
     .await;
-    collector.stop().await;
+    if let Some(collector) = collector {
+        collector.stop().await;
+    }
     if let Some(otlp) = otlp {
         otlp.shutdown().await; // a last push, within its timeout
     }
@@ -237,6 +277,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         server.shutdown().await?;
     }
     // Flushes the spans still buffered.
-    let _ = tracer.shutdown();
+    if let Some(tracer) = tracer {
+        let _ = tracer.shutdown();
+    }
     Ok(())
 }

@@ -100,6 +100,9 @@ pub(crate) fn report(
             .insert(op, json!({ "calls": n, "errors": errors }));
     }
     let total: u64 = per_op.values().map(|v| v.0).sum();
+    let total_errors: u64 = per_op.values().map(|v| v.1).sum();
+    let mut all: Vec<Duration> = per_op.values().flat_map(|v| v.2.iter().copied()).collect();
+    all.sort();
     println!(
         "{:<14} {:>8} {:>8} {:>9} {:>9} {:>9}",
         "operation", "calls", "errors", "p50 ms", "p95 ms", "p99 ms"
@@ -116,6 +119,15 @@ pub(crate) fn report(
             percentile(latencies, 0.99)
         );
     }
+    println!(
+        "{:<14} {:>8} {:>8} {:>9.2} {:>9.2} {:>9.2}",
+        "(all)",
+        total,
+        total_errors,
+        percentile(&all, 0.5),
+        percentile(&all, 0.95),
+        percentile(&all, 0.99)
+    );
     println!(
         "{total} calls in {:.2} s: {:.0} calls/s",
         elapsed.as_secs_f64(),
