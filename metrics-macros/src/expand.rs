@@ -129,8 +129,9 @@ fn async_body(
     }
 }
 
-/// Where to record: a call-site `static` for a literal backend and the global instance,
-/// otherwise an instance and label values per call.
+/// Where to record: a call-site `static` that remembers handles: of the global instance
+/// for a literal backend, of the first instances for a literal backend with `metrics =`,
+/// of the first (instance, backend) pairs for a backend expression.
 fn target(args: &Args) -> TokenStream {
     let op = match &args.op {
         Operation::Builtin(op) => quote_spanned! {op.span()=>
@@ -155,11 +156,14 @@ fn target(args: &Args) -> TokenStream {
                 #site.handle()
             }}
         }
-        (None, Backend::Expr(_)) => quote! {
-            ::keychain_metrics::__private::Labels::new(
-                ::keychain_metrics::Metrics::global(), #op, #backend,
-            )
-        },
+        (None, Backend::Expr(_)) => {
+            let site = ident("__KM_SITE");
+            quote! {{
+                static #site: ::keychain_metrics::__private::BackendSite =
+                    ::keychain_metrics::__private::BackendSite::new(|| #op);
+                #site.target(::keychain_metrics::Metrics::global(), #backend)
+            }}
+        }
         (Some(metrics), Backend::Literal(lit)) => {
             let site = ident("__KM_SITE");
             quote! {{
@@ -168,11 +172,17 @@ fn target(args: &Args) -> TokenStream {
                 #site.target(::core::borrow::Borrow::<::keychain_metrics::Metrics>::borrow(&#metrics))
             }}
         }
-        (Some(metrics), Backend::Expr(_)) => quote! {
-            ::keychain_metrics::__private::Labels::new(
-                ::core::borrow::Borrow::<::keychain_metrics::Metrics>::borrow(&#metrics), #op, #backend,
-            )
-        },
+        (Some(metrics), Backend::Expr(_)) => {
+            let site = ident("__KM_SITE");
+            quote! {{
+                static #site: ::keychain_metrics::__private::BackendSite =
+                    ::keychain_metrics::__private::BackendSite::new(|| #op);
+                #site.target(
+                    ::core::borrow::Borrow::<::keychain_metrics::Metrics>::borrow(&#metrics),
+                    #backend,
+                )
+            }}
+        }
     }
 }
 

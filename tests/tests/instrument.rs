@@ -456,6 +456,53 @@ fn forced_error_type_and_per_call_backend() {
     assert_eq!(ops(&m, "sign", "b", "success"), 2.0);
 }
 
+#[instrument_op(Encrypt, backend = which, metrics = m)]
+fn remembered(m: &Metrics, which: &str) -> Result<(), String> {
+    if which.ends_with('!') {
+        Err("failed".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// A site keeps the first eight (instance, backend) pairs it sees; later pairs, another
+/// instance with a known backend, and a backend past the label length all record
+/// exactly as through a lookup.
+#[test]
+fn a_backend_expression_site_remembers_pairs_and_looks_up_the_rest() {
+    let (first, second) = (Metrics::new(), Metrics::new());
+    let long = "b".repeat(300);
+    let backends: Vec<String> = (0..12).map(|i| format!("hsm{i}")).collect();
+    for round in 0..3 {
+        for b in &backends {
+            remembered(&first, b).unwrap();
+        }
+        remembered(&second, "hsm0").unwrap();
+        remembered(&first, &long).unwrap();
+        remembered(&first, "hsm1!").unwrap_err();
+        for b in &backends {
+            assert_eq!(
+                ops(&first, "encrypt", b, "success"),
+                f64::from(round + 1),
+                "{b}"
+            );
+        }
+        assert_eq!(
+            ops(&second, "encrypt", "hsm0", "success"),
+            f64::from(round + 1)
+        );
+        assert_eq!(ops(&second, "encrypt", "hsm1", "success"), 0.0);
+        assert_eq!(
+            ops(&first, "encrypt", "other", "success"),
+            f64::from(round + 1)
+        );
+        assert_eq!(
+            ops(&first, "encrypt", "hsm1!", "error"),
+            f64::from(round + 1)
+        );
+    }
+}
+
 #[test]
 fn disabled_instruments_record_nothing() {
     let m = Metrics::new();

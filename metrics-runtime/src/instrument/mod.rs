@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use crate::clock::{self, nanos_since};
 use crate::contract::labels::Status;
 use crate::ErrorType;
-pub use target::{CallSite, InstanceSite, Labels, SiteTarget, Target};
+pub use target::{BackendSite, CallSite, InstanceSite, Labels, SiteTarget, Target};
 #[cfg(feature = "tracing")]
 pub use traced::Traced;
 #[cfg(feature = "tracing")]

@@ -1,6 +1,7 @@
 //! Where an instrumented call records: the [`Target`] a [`Span`](super::Span) records
 //! into, and the call sites that resolve it (the global instance's handle, a remembered
-//! instance's handle, or a lookup by label values per call).
+//! instance's or (instance, backend) pair's handle, or a lookup by label values per
+//! call).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -80,7 +81,55 @@ impl InstanceSite {
     }
 }
 
-/// What an [`InstanceSite`] records through: a remembered handle, or a lookup.
+/// (Instance, backend) pairs a [`BackendSite`] remembers.
+const SITE_BACKENDS: usize = 8;
+
+/// One call site whose backend is an expression (`backend = self.backend`), with or
+/// without `metrics = expr`: the handle of each of the first eight (instance, backend)
+/// pairs seen there is kept in the site's `static`, keyed by the backend as given, so a
+/// call compares the instance and a short string instead of hashing the labels, looking
+/// the series up and copying the instance (a shared reference count) every time. Further
+/// pairs take the lookup path, so a backend computed from input cannot grow the site.
+pub struct BackendSite {
+    op: fn() -> Operation,
+    handles: [OnceLock<(Box<str>, OperationHandle)>; SITE_BACKENDS],
+}
+
+impl BackendSite {
+    /// A call site; nothing is resolved until the first call.
+    pub const fn new(op: fn() -> Operation) -> Self {
+        BackendSite {
+            op,
+            handles: [const { OnceLock::new() }; SITE_BACKENDS],
+        }
+    }
+
+    /// The target of a span recording into `metrics` under `backend`.
+    #[inline]
+    pub fn target<B: AsRef<str> + ?Sized>(
+        &'static self,
+        metrics: &Metrics,
+        backend: &B,
+    ) -> SiteTarget {
+        let backend = backend.as_ref();
+        for slot in &self.handles {
+            let (key, handle) = match slot.get() {
+                Some(pair) => pair,
+                // A free slot: take it, unless another call just did.
+                None => {
+                    slot.get_or_init(|| (backend.into(), metrics.operation((self.op)(), backend)))
+                }
+            };
+            if **key == *backend && handle.metrics().same(metrics) {
+                return SiteTarget::Handle(handle);
+            }
+        }
+        SiteTarget::Labels(Labels::new(metrics, (self.op)(), backend))
+    }
+}
+
+/// What an [`InstanceSite`] or a [`BackendSite`] records through: a remembered handle,
+/// or a lookup.
 pub enum SiteTarget {
     /// One of the site's handles.
     Handle(&'static OperationHandle),
@@ -110,6 +159,14 @@ impl Target for SiteTarget {
     }
 
     #[inline]
+    fn exemplars(&self) -> bool {
+        match self {
+            SiteTarget::Handle(h) => Target::exemplars(h),
+            SiteTarget::Labels(l) => l.exemplars(),
+        }
+    }
+
+    #[inline]
     fn record(&self, status: Status, nanos: u64, error_type: Option<&str>) {
         match self {
             SiteTarget::Handle(h) => Target::record(h, status, nanos, error_type),
@@ -130,6 +187,8 @@ pub trait Target {
     fn labels(&self) -> (&str, &str);
     /// Whether to time this call at all.
     fn enabled(&self) -> bool;
+    /// Whether the instance keeps exemplars (so a recording must know its trace).
+    fn exemplars(&self) -> bool;
     /// Records the call.
     fn record(&self, status: Status, nanos: u64, error_type: Option<&str>);
 }
@@ -151,6 +210,11 @@ impl Target for &'static OperationHandle {
     }
 
     #[inline]
+    fn exemplars(&self) -> bool {
+        self.metrics().store.exemplars
+    }
+
+    #[inline]
     fn record(&self, status: Status, nanos: u64, error_type: Option<&str>) {
         OperationHandle::record(self, status, Duration::from_nanos(nanos));
         if let Some(e) = error_type {
@@ -159,7 +223,7 @@ impl Target for &'static OperationHandle {
     }
 }
 
-/// `metrics = …` or a non-literal `backend = …`: looked up per call. Both are copied at
+/// An instance or a backend that its site does not remember: looked up per call. Both are copied at
 /// the start, so that no borrow of `self` outlives the start of the call; the instance
 /// is `None` when recording was disabled then.
 pub struct Labels {
@@ -193,6 +257,11 @@ impl Target for Labels {
     #[inline]
     fn enabled(&self) -> bool {
         self.metrics.is_some()
+    }
+
+    #[inline]
+    fn exemplars(&self) -> bool {
+        self.metrics.as_ref().is_some_and(|m| m.store.exemplars)
     }
 
     fn record(&self, status: Status, nanos: u64, error_type: Option<&str>) {

@@ -39,14 +39,24 @@ impl<T: Target> Target for Traced<T> {
         self.target.enabled()
     }
 
+    #[inline]
+    fn exemplars(&self) -> bool {
+        self.target.exemplars()
+    }
+
     fn record(&self, status: Status, nanos: u64, error_type: Option<&str>) {
         self.span.record("status", status.as_str());
         if let Some(e) = error_type {
             self.span.record("error_type", e);
         }
-        // Recorded in the span, so that an exemplar names it.
-        let _entered = self.span.enter();
-        self.target.record(status, nanos, error_type);
+        // Recorded in the span, so that an exemplar names it; entering a span runs
+        // every subscriber layer (hundreds of instructions), so only when one is kept.
+        if self.target.exemplars() {
+            let _entered = self.span.enter();
+            self.target.record(status, nanos, error_type);
+        } else {
+            self.target.record(status, nanos, error_type);
+        }
     }
 }
 
