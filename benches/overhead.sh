@@ -16,13 +16,20 @@
 # on two shared cores throughput moves too much between identical runs to resolve a
 # few percent. Throughput and p50/p99 latency follow, each as median [min-max].
 #
-#   benches/overhead.sh                  # RUNS=5 SECONDS_PER_RUN=10 CONCURRENCY=16
+# The load is keychain-load's `reads` mix on the memory backend by default (health
+# checks, gets, encryptions, signatures: the cheap calls, where instrumentation is the
+# largest share of the work); MIX=full BACKEND= gives the whole mix on both backends,
+# whose key generation, fsyncs and restores cost milliseconds a call.
+#
+#   benches/overhead.sh      # RUNS=5 SECONDS_PER_RUN=10 CONCURRENCY=16 MIX=reads BACKEND=memory
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-5}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 CONCURRENCY=${CONCURRENCY:-16}
+MIX=${MIX:-reads}
+BACKEND=${BACKEND-memory}
 SETUPS=(shipped no-exemplars no-native disabled bare)
 
 cargo build --release -q -p keychain-metrics-examples --bins
@@ -71,7 +78,7 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 load() {
     target/release/keychain-load --target "127.0.0.1:$metrics=http://127.0.0.1:$rest,http://127.0.0.1:$grpc" \
-        --duration "$1" --concurrency "$CONCURRENCY" --quiet
+        --duration "$1" --concurrency "$CONCURRENCY" --mix "$MIX" ${BACKEND:+--backend "$BACKEND"} --quiet
 }
 
 # measure SETUP RUN: one run, appended to $work/results as

@@ -84,6 +84,9 @@ enum Mix {
     Full,
     /// Generate and Import only (keys made here), for crash tests.
     Writes,
+    /// Health checks, gets, encryptions and signatures: the cheap calls, where
+    /// instrumentation is the largest share of a call's work (benches/overhead.sh).
+    Reads,
 }
 
 /// What every worker follows.
@@ -224,6 +227,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 match mix {
                     Mix::Full => mix::full(&mut call, &mut rng).await,
                     Mix::Writes => mix::writes(&mut call, &mut rng).await,
+                    Mix::Reads => mix::reads(&mut call, &mut rng).await,
                 }
             }
         }));
