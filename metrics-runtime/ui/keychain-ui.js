@@ -434,7 +434,7 @@
 
   function status(text, down) {
     const el = $('status');
-    el.textContent = text;
+    if (el.textContent !== text) el.textContent = text;
     el.classList.toggle('down', down);
     document.body.classList.toggle('down', down);
   }
@@ -459,8 +459,11 @@
       downSince = null;
       lastOk = snap.time_ms;
       render();
+      // The live region changes with the state only, so a screen reader is not told
+      // the time every refresh.
+      status('Live', false);
       const omitted = snap.omitted_series ? ` · ${count(snap.omitted_series)} series left out` : '';
-      status(`Live · updated ${clock(snap.time_ms)}${omitted}`, false);
+      $('updated').textContent = `updated ${clock(snap.time_ms)}${omitted}`;
     } catch (e) {
       downSince ??= Date.now();
       const why = e.name === 'AbortError' ? 'no answer' : e.message;
