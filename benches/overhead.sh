@@ -9,7 +9,12 @@
 #   no-native    the same without native histograms (exemplars on)
 #   disabled     metrics.enabled: false (layers, the attribute's checks, spans and the
 #                span exporter, the collector all still run)
+#   no-spans     --no-spans: metrics as shipped, without request spans or exporter
 #   bare         --bare: no metrics, layers, spans, exporter, collector or recorder
+#
+# shipped - disabled is what turning metrics off saves in this server, spans included
+# (with metrics on, the attribute also writes status and error_type into its spans,
+# which the exporter then serialises); no-spans - bare is the metrics' own cost.
 #
 # The primary figure is the server's CPU time per request (utime + stime from
 # /proc/PID/stat over the measured window, divided by the calls keychain-load made):
@@ -30,7 +35,7 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 CONCURRENCY=${CONCURRENCY:-16}
 MIX=${MIX:-reads}
 BACKEND=${BACKEND-memory}
-SETUPS=(shipped no-exemplars no-native disabled bare)
+SETUPS=(shipped no-exemplars no-native disabled no-spans bare)
 
 cargo build --release -q -p keychain-metrics-examples --bins
 work=$(mktemp -d)
@@ -87,6 +92,7 @@ measure() {
     local setup=$1 args=()
     config "$setup" >"$work/$setup.yaml"
     [ "$setup" = bare ] && args=(--bare)
+    [ "$setup" = no-spans ] && args=(--no-spans)
     rm -rf "$work/data"
     target/release/keychain-server --config "$work/$setup.yaml" --data-dir "$work/data" \
         --spans "$work/spans.jsonl" "${args[@]}" >"$work/server.log" 2>&1 &

@@ -56,6 +56,10 @@ struct Args {
     /// count (per connection, not per request), kept for their write timeout.
     #[arg(long)]
     bare: bool,
+    /// Request spans and their exporter left out, metrics as configured: beside `--bare`,
+    /// what tells the metrics' own cost from the spans' (`benches/overhead.sh`).
+    #[arg(long)]
+    no_spans: bool,
 }
 
 fn main() {
@@ -115,9 +119,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .spans
         .or_else(|| fresh.as_ref().map(|dir| dir.join("spans.jsonl")))
         .ok_or("no span file")?;
-    let tracer = match args.bare {
-        true => None,
-        false => Some(telemetry::init(&spans)?),
+    let spans_on = !(args.bare || args.no_spans);
+    let tracer = match spans_on {
+        true => Some(telemetry::init(&spans)?),
+        false => None,
     };
 
     // Built from the configuration (native histograms on by default) and installed as
@@ -215,7 +220,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("keychain-server: pkcs8 keys in {}", data_dir.display());
     if args.bare {
         println!("keychain-server: bare: no metrics, spans or collector (the baseline)");
-    } else {
+    } else if spans_on {
         println!("keychain-server: spans in {}", spans.display());
     }
 
@@ -224,9 +229,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let shutdown = tokio_util::sync::CancellationToken::new();
     // The request's span is entered around the metrics layer, which then sees its trace.
-    let app = match args.bare {
-        true => rest::router(backends.clone(), None),
-        false => rest::router(backends.clone(), Some(metrics.clone()))
+    let app = match (args.bare, spans_on) {
+        (true, _) => rest::router(backends.clone(), None),
+        (false, false) => rest::router(backends.clone(), Some(metrics.clone())),
+        (false, true) => rest::router(backends.clone(), Some(metrics.clone()))
             .layer(axum::middleware::from_fn(telemetry::http_span)),
     };
     let rest_task = tokio::spawn({
@@ -250,8 +256,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
                     .await;
             }
+            if spans_on {
+                builder = builder.trace_fn(telemetry::grpc_span);
+            }
             builder
-                .trace_fn(telemetry::grpc_span)
                 .layer(GrpcMetricsLayer::new(metrics.clone()))
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
