@@ -21,6 +21,11 @@
 # on two shared cores throughput moves too much between identical runs to resolve a
 # few percent. Throughput and p50/p99 latency follow, each as median [min-max].
 #
+# MODE=instructions counts instead, repeatably: each set-up once under callgrind
+# (valgrind), instrumentation switched on after a warm-up, for CALLS steps of the mix
+# (default 2000) at concurrency 4; it prints instructions per call. Times cannot
+# resolve a few per cent on two shared cores; instruction counts can.
+#
 # The load is keychain-load's `reads` mix on the memory backend by default (health
 # checks, gets, encryptions, signatures: the cheap calls, where instrumentation is the
 # largest share of the work); MIX=full BACKEND= gives the whole mix on both backends,
@@ -118,6 +123,42 @@ cpu_us = (after - before) / tck * 1e6 / int(calls)
 print(setup, f"{cpu_us:.2f}", f"{int(calls) / float(secs):.1f}", *row)
 PY
 }
+
+# count SETUP: instructions per call of one set-up under callgrind.
+count() {
+    local setup=$1 args=() calls
+    config "$setup" >"$work/$setup.yaml"
+    [ "$setup" = bare ] && args=(--bare)
+    [ "$setup" = no-spans ] && args=(--no-spans)
+    rm -rf "$work/data" "$work"/callgrind.*
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/callgrind.%p" \
+        target/release/keychain-server --config "$work/$setup.yaml" --data-dir "$work/data" \
+        --spans "$work/spans.jsonl" "${args[@]}" >"$work/server.log" 2>&1 &
+    server=$!
+    for _ in $(seq 600); do
+        curl -sf "http://127.0.0.1:$rest/v1/memory/health" >/dev/null && break
+        sleep 0.2
+    done
+    local steps=(--target "127.0.0.1:$metrics=http://127.0.0.1:$rest,http://127.0.0.1:$grpc"
+        --concurrency 4 --mix "$MIX" ${BACKEND:+--backend "$BACKEND"} --quiet)
+    target/release/keychain-load "${steps[@]}" --requests 200 >/dev/null
+    callgrind_control -i on "$server" >/dev/null 2>&1
+    calls=$(target/release/keychain-load "${steps[@]}" --requests "${CALLS:-2000}" \
+        | sed -n 's/^\([0-9]*\) calls in .*/\1/p')
+    callgrind_control -i off "$server" >/dev/null 2>&1
+    kill -INT "$server"
+    wait "$server" 2>/dev/null || true
+    server=
+    local total
+    total=$(callgrind_annotate "$work"/callgrind.* 2>/dev/null \
+        | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+    printf '%-13s %9d instructions/call (%d calls)\n' "$setup" $((total / calls)) "$calls"
+}
+
+if [ "${MODE:-time}" = instructions ]; then
+    for setup in "${SETUPS[@]}"; do count "$setup"; done
+    exit 0
+fi
 
 for run in $(seq "$RUNS"); do
     for setup in "${SETUPS[@]}"; do
