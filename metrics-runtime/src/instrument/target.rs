@@ -67,18 +67,27 @@ impl InstanceSite {
     /// The target of a span recording into `metrics`.
     #[inline]
     pub fn target(&'static self, metrics: &Metrics) -> SiteTarget {
-        for slot in &self.handles {
-            let handle = match slot.get() {
-                Some(handle) => handle,
-                // A free slot: take it, unless another instance just did.
-                None => slot.get_or_init(|| metrics.operation((self.op)(), self.backend)),
-            };
-            if handle.metrics().same(metrics) {
-                return SiteTarget::Handle(handle);
-            }
+        let make = || metrics.operation((self.op)(), self.backend);
+        match remembered(&self.handles, make, |h| h.metrics().same(metrics)) {
+            Some(handle) => SiteTarget::Handle(handle),
+            None => SiteTarget::Labels(Labels::new(metrics, (self.op)(), self.backend)),
         }
-        SiteTarget::Labels(Labels::new(metrics, (self.op)(), self.backend))
     }
+}
+
+/// The first of a site's `slots` that `fits`, filling free slots with `make` on the way;
+/// `None` once every slot holds something else. A slot another thread fills first is
+/// checked like any other.
+#[inline]
+fn remembered<T>(
+    slots: &'static [OnceLock<T>],
+    make: impl Fn() -> T,
+    fits: impl Fn(&T) -> bool,
+) -> Option<&'static T> {
+    slots
+        .iter()
+        .map(|slot| slot.get().unwrap_or_else(|| slot.get_or_init(&make)))
+        .find(|value| fits(value))
 }
 
 /// (Instance, backend) pairs a [`BackendSite`] remembers.
@@ -112,19 +121,14 @@ impl BackendSite {
         backend: &B,
     ) -> SiteTarget {
         let backend = backend.as_ref();
-        for slot in &self.handles {
-            let (key, handle) = match slot.get() {
-                Some(pair) => pair,
-                // A free slot: take it, unless another call just did.
-                None => {
-                    slot.get_or_init(|| (backend.into(), metrics.operation((self.op)(), backend)))
-                }
-            };
-            if **key == *backend && handle.metrics().same(metrics) {
-                return SiteTarget::Handle(handle);
-            }
+        let make = || (backend.into(), metrics.operation((self.op)(), backend));
+        let fits = |(key, handle): &(Box<str>, OperationHandle)| {
+            **key == *backend && handle.metrics().same(metrics)
+        };
+        match remembered(&self.handles, make, fits) {
+            Some((_, handle)) => SiteTarget::Handle(handle),
+            None => SiteTarget::Labels(Labels::new(metrics, (self.op)(), backend)),
         }
-        SiteTarget::Labels(Labels::new(metrics, (self.op)(), backend))
     }
 }
 

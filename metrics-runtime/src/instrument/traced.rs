@@ -51,12 +51,8 @@ impl<T: Target> Target for Traced<T> {
         }
         // Recorded in the span, so that an exemplar names it; entering a span runs
         // every subscriber layer (hundreds of instructions), so only when one is kept.
-        if self.target.exemplars() {
-            let _entered = self.span.enter();
-            self.target.record(status, nanos, error_type);
-        } else {
-            self.target.record(status, nanos, error_type);
-        }
+        let _entered = self.target.exemplars().then(|| self.span.enter());
+        self.target.record(status, nanos, error_type);
     }
 }
 
