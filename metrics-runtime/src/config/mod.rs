@@ -235,6 +235,13 @@ impl<'de> Deserialize<'de> for MetricsConfig {
     }
 }
 
+/// A URL path as written, nothing else: no spaces, control characters, query or fragment.
+fn is_plain_path(path: &str) -> bool {
+    !path
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
+}
+
 impl MetricsConfig {
     /// Reads the `metrics:` block of a YAML document; absent fields take their defaults.
     ///
@@ -285,11 +292,7 @@ impl MetricsConfig {
                 "must start with / and name a path other than /, e.g. /metrics",
             ));
         }
-        if self
-            .path
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
-        {
+        if !is_plain_path(&self.path) {
             return Err(invalid(
                 "metrics.path",
                 format!("{:?}", self.path),

@@ -75,12 +75,7 @@ impl UiConfig {
             return Ok(());
         }
         let shown = format!("{:?}", self.path);
-        if !self.path.starts_with('/')
-            || self
-                .path
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
-        {
+        if !self.path.starts_with('/') || !super::is_plain_path(&self.path) {
             return Err(invalid(
                 "metrics.ui.path",
                 shown,
