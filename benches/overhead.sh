@@ -86,34 +86,47 @@ YAML
 # Clock ticks of CPU the process has used, user and system.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
+# load ARGS...: keychain-load's mix against the server, ARGS saying how much.
 load() {
     target/release/keychain-load --target "127.0.0.1:$metrics=http://127.0.0.1:$rest,http://127.0.0.1:$grpc" \
-        --duration "$1" --concurrency "$CONCURRENCY" --mix "$MIX" ${BACKEND:+--backend "$BACKEND"} --quiet
+        --mix "$MIX" ${BACKEND:+--backend "$BACKEND"} --quiet "$@"
 }
 
-# measure SETUP RUN: one run, appended to $work/results as
-# `setup cpu_us_per_call calls_per_s p50_ms p99_ms`.
-measure() {
+# start SETUP [COMMAND...]: the server of one set-up in the background, under COMMAND
+# if given (valgrind), its pid in $server, once it answers (a minute at most).
+start() {
     local setup=$1 args=()
+    shift
     config "$setup" >"$work/$setup.yaml"
     [ "$setup" = bare ] && args=(--bare)
     [ "$setup" = no-spans ] && args=(--no-spans)
     rm -rf "$work/data"
-    target/release/keychain-server --config "$work/$setup.yaml" --data-dir "$work/data" \
+    "$@" target/release/keychain-server --config "$work/$setup.yaml" --data-dir "$work/data" \
         --spans "$work/spans.jsonl" "${args[@]}" >"$work/server.log" 2>&1 &
     server=$!
-    for _ in $(seq 100); do
-        curl -sf "http://127.0.0.1:$rest/v1/memory/health" >/dev/null && break
+    for _ in $(seq 600); do
+        curl -sf "http://127.0.0.1:$rest/v1/memory/health" >/dev/null && return
         sleep 0.1
     done
-    load 2 >/dev/null # warm-up: every series and connection made before the window
-    local before after
-    before=$(cpu_ticks "$server")
-    load "$SECONDS_PER_RUN" >"$work/load.out"
-    after=$(cpu_ticks "$server")
+}
+
+stop() {
     kill -INT "$server"
     wait "$server" 2>/dev/null || true
     server=
+}
+
+# measure SETUP: one run, appended to $work/results as
+# `setup cpu_us_per_call calls_per_s p50_ms p99_ms`.
+measure() {
+    local setup=$1 before after
+    start "$setup"
+    # Warm-up: every series and connection made before the window.
+    load --duration 2 --concurrency "$CONCURRENCY" >/dev/null
+    before=$(cpu_ticks "$server")
+    load --duration "$SECONDS_PER_RUN" --concurrency "$CONCURRENCY" >"$work/load.out"
+    after=$(cpu_ticks "$server")
+    stop
     python3 - "$setup" "$before" "$after" "$(getconf CLK_TCK)" "$work/load.out" >>"$work/results" <<'PY'
 import re, sys
 setup, before, after, tck, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), open(sys.argv[5]).read()
@@ -126,30 +139,14 @@ PY
 
 # count SETUP: instructions per call of one set-up under callgrind.
 count() {
-    local setup=$1 args=() calls
-    config "$setup" >"$work/$setup.yaml"
-    [ "$setup" = bare ] && args=(--bare)
-    [ "$setup" = no-spans ] && args=(--no-spans)
-    rm -rf "$work/data" "$work"/callgrind.*
-    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/callgrind.%p" \
-        target/release/keychain-server --config "$work/$setup.yaml" --data-dir "$work/data" \
-        --spans "$work/spans.jsonl" "${args[@]}" >"$work/server.log" 2>&1 &
-    server=$!
-    for _ in $(seq 600); do
-        curl -sf "http://127.0.0.1:$rest/v1/memory/health" >/dev/null && break
-        sleep 0.2
-    done
-    local steps=(--target "127.0.0.1:$metrics=http://127.0.0.1:$rest,http://127.0.0.1:$grpc"
-        --concurrency 4 --mix "$MIX" ${BACKEND:+--backend "$BACKEND"} --quiet)
-    target/release/keychain-load "${steps[@]}" --requests 200 >/dev/null
+    local setup=$1 calls total
+    rm -f "$work"/callgrind.*
+    start "$setup" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/callgrind.%p"
+    load --requests 200 --concurrency 4 >/dev/null
     callgrind_control -i on "$server" >/dev/null 2>&1
-    calls=$(target/release/keychain-load "${steps[@]}" --requests "${CALLS:-2000}" \
-        | sed -n 's/^\([0-9]*\) calls in .*/\1/p')
+    calls=$(load --requests "${CALLS:-2000}" --concurrency 4 | sed -n 's/^\([0-9]*\) calls in .*/\1/p')
     callgrind_control -i off "$server" >/dev/null 2>&1
-    kill -INT "$server"
-    wait "$server" 2>/dev/null || true
-    server=
-    local total
+    stop
     total=$(callgrind_annotate "$work"/callgrind.* 2>/dev/null \
         | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
     printf '%-13s %9d instructions/call (%d calls)\n' "$setup" $((total / calls)) "$calls"

@@ -36,16 +36,7 @@ pub(crate) async fn full(call: &mut Call<'_>, rng: &mut Rng) {
                 call.generate(backend, kind).await;
             }
         }
-        10..=21 => {
-            let id = if rng.chance(0.2) {
-                Some(format!("missing-{:x}", rng.next()))
-            } else {
-                call.key(backend, rng.pick(&KINDS), rng).await
-            };
-            if let Some(id) = id {
-                call.get(backend, id).await;
-            }
-        }
+        10..=21 => get(call, backend, rng).await,
         22..=41 => {
             let signer = rng.pick(&["ecdsa_p256", "ed25519"]);
             let Some(id) = call.key(backend, signer, rng).await else {
@@ -105,16 +96,7 @@ pub(crate) async fn reads(call: &mut Call<'_>, rng: &mut Rng) {
     let backend = rng.pick(&call.plan.backends);
     match rng.next() % 4 {
         0 => call.health_check(backend).await,
-        1 => {
-            let id = if rng.chance(0.2) {
-                Some(format!("missing-{:x}", rng.next()))
-            } else {
-                call.key(backend, rng.pick(&KINDS), rng).await
-            };
-            if let Some(id) = id {
-                call.get(backend, id).await;
-            }
-        }
+        1 => get(call, backend, rng).await,
         2 => {
             if let Some(id) = call.key(backend, "aes256_gcm", rng).await {
                 let data = vec![7u8; (rng.next() % 512) as usize];
@@ -127,5 +109,17 @@ pub(crate) async fn reads(call: &mut Call<'_>, rng: &mut Rng) {
                 call.sign(backend, &id, &data).await;
             }
         }
+    }
+}
+
+/// A get of a known key of any kind, or one time in five of a key that does not exist.
+async fn get(call: &mut Call<'_>, backend: &'static str, rng: &mut Rng) {
+    let id = if rng.chance(0.2) {
+        Some(format!("missing-{:x}", rng.next()))
+    } else {
+        call.key(backend, rng.pick(&KINDS), rng).await
+    };
+    if let Some(id) = id {
+        call.get(backend, id).await;
     }
 }
