@@ -188,23 +188,36 @@ impl Store {
     /// A histogram series of `spec`, without status cells.
     pub(crate) fn histogram(&self, spec: &Spec, buckets: &Buckets, values: &[&str]) -> TimedSeries {
         let labels = self.spec_labels(spec, values);
-        TimedSeries::new(buckets, values, labels, [].into(), self.exemplars)
+        TimedSeries::new(buckets, values, labels, None, self.exemplars)
     }
 
     /// An operation series: the duration histogram and a counter per status.
     pub(crate) fn new_operation(&self, [op, backend]: &[&str; 2]) -> TimedSeries {
-        let status_labels = Status::ALL
-            .iter()
-            .map(|s| self.spec_labels(&contract::OPERATIONS, &[op, backend, s.as_str()]))
-            .collect();
         let labels = self.spec_labels(&contract::OPERATION_DURATION, &[op, backend]);
         TimedSeries::new(
             &self.buckets.operation,
             &[op, backend],
             labels,
-            status_labels,
+            Some(self.status_at(op, backend)),
             self.exemplars,
         )
+    }
+
+    /// Where the status pair goes in the label list of the operation series of
+    /// (`op`, `backend`): after the pairs that sort before it. The counter's labels are
+    /// the histogram's and `status`, in the same order.
+    fn status_at(&self, op: &str, backend: &str) -> usize {
+        let spec = &contract::OPERATIONS;
+        // `status` is the counter's last label of its own, the one the histogram lacks.
+        let status = LabelSource::Own(spec.labels.len() - 1);
+        let before = self
+            .label_order(spec)
+            .iter()
+            .position(|&source| source == status)
+            .unwrap_or_default();
+        // Without a value for `status`, the pairs are those of the histogram.
+        let pairs = self.label_pairs(spec, [op, backend]);
+        render::label_list(&pairs[..before]).len()
     }
 
     /// The operation series of (`op`, `backend`), created if needed.

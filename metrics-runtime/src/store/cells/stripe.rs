@@ -1,7 +1,9 @@
-//! One stripe: a copy of a series' cells in 128-byte lines, preceded by its sequence
+//! One stripe: a copy of a series' cells in whole cache lines, preceded by its sequence
 //! number and followed by its native part, and the writer a recording gets for it. How
 //! a series keeps several stripes and adds them up is [`super::striped`].
 
+use std::alloc::{alloc_zeroed, dealloc, handle_alloc_error, Layout};
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::contract::buckets::MAX_BUCKETS;
@@ -14,29 +16,47 @@ use crate::store::cells::seqlock;
 /// buckets, `+Inf` and the sum. Bounds the stack buffer a scrape reads into.
 pub(crate) const MAX_CELLS: usize = 3 + MAX_BUCKETS + 2;
 
-const PER_LINE: usize = 16;
-
 /// The low 32 bits: the part of a wide sum its low cell keeps.
 #[cfg(feature = "recorder")]
 const LOW: u64 = (1 << 32) - 1;
 
-/// 128 bytes: two cache lines, so the adjacent-line prefetcher cannot make two
-/// threads' stripes share a line either.
-#[repr(align(128))]
-pub(super) struct Line([AtomicU64; PER_LINE]);
+/// Cells per 64-byte cache line: a stripe takes whole lines, so none of its lines holds
+/// anything another thread writes.
+const PER_LINE: usize = 8;
 
-const _: () = assert!(std::mem::size_of::<Line>() == PER_LINE * 8);
+/// Where a stripe starts: a 128-byte boundary, so two stripes (two writers) never share
+/// the pair of lines that the adjacent-line prefetcher fetches together. A stripe's size
+/// is counted in 64-byte lines, not in pairs: an operation series (17 cells with the
+/// sequence) takes 192 bytes instead of 256, and the rest of its last pair may hold
+/// something that is not a stripe.
+const ALIGN: usize = 128;
 
-impl Line {
-    fn new() -> Self {
-        Line(std::array::from_fn(|_| AtomicU64::new(0)))
-    }
+/// The layout of a stripe of `cells` cells, the sequence included.
+fn layout(cells: usize) -> Layout {
+    let bytes = cells.div_ceil(PER_LINE) * PER_LINE * std::mem::size_of::<AtomicU64>();
+    // A stripe holds at most `MAX_CELLS` and a native part: far from `isize::MAX`.
+    Layout::from_size_align(bytes, ALIGN).expect("a stripe's size fits in a layout")
 }
 
 /// One copy of a series' cells, preceded by its sequence number and followed by its
-/// native part (see [`crate::store::cells::native`]), which the same sequence covers.
+/// native part (see [`crate::store::cells::native`]), which the same sequence covers:
+/// one allocation of whole lines, owned by the stripe.
 pub(super) struct Stripe {
-    pub(super) lines: Box<[Line]>,
+    cells: NonNull<AtomicU64>,
+    /// Cells allocated, a whole number of lines.
+    len: usize,
+}
+
+// SAFETY: a `Stripe` owns its allocation of `AtomicU64`s, which are `Send` and `Sync`.
+unsafe impl Send for Stripe {}
+// SAFETY: as above; every access goes through `&AtomicU64`.
+unsafe impl Sync for Stripe {}
+
+impl Drop for Stripe {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `Stripe::new` with this layout, and freed only here.
+        unsafe { dealloc(self.cells.as_ptr().cast(), layout(self.len)) }
+    }
 }
 
 /// Where the native part of a series' stripes is (after its `len` classic cells) and how
@@ -151,9 +171,16 @@ impl Stripe {
     /// first: a stripe made after a reset catches up at its first write.
     pub(super) fn new(cells: usize, native: Option<Native>, coarse: u32) -> Self {
         let extra = native.map_or(0, |n| native::cells_for(n.span));
-        let lines = (1 + cells + extra).div_ceil(PER_LINE);
+        let layout = layout(1 + cells + extra);
+        // SAFETY: the layout has a non-zero size (the sequence at least). Zeroed bytes
+        // are valid `AtomicU64`s of value 0.
+        let cells = unsafe { alloc_zeroed(layout) }.cast::<AtomicU64>();
+        let Some(cells) = NonNull::new(cells) else {
+            handle_alloc_error(layout)
+        };
         let stripe = Stripe {
-            lines: (0..lines).map(|_| Line::new()).collect(),
+            cells,
+            len: layout.size() / std::mem::size_of::<AtomicU64>(),
         };
         if let Some(n) = native {
             n.of(&stripe).clear(coarse, 0);
@@ -182,21 +209,21 @@ impl Stripe {
 
     #[inline(always)]
     pub(super) fn seq(&self) -> &AtomicU64 {
-        &self.lines[0].0[0]
+        &self.flat()[0]
+    }
+
+    /// Bytes this stripe occupies on the heap.
+    #[cfg(test)]
+    pub(super) fn heap_bytes(&self) -> usize {
+        layout(self.len).size()
     }
 
     /// Every cell, the sequence first, as one slice.
     #[inline(always)]
     pub(super) fn flat(&self) -> &[AtomicU64] {
-        // SAFETY: `Line` is `repr(align(128))` around `[AtomicU64; 16]`: 128 bytes with
-        // no padding, so `lines` is `PER_LINE * len` contiguous, initialised cells,
-        // borrowed for as long as `self`.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.lines.as_ptr().cast::<AtomicU64>(),
-                self.lines.len() * PER_LINE,
-            )
-        }
+        // SAFETY: `cells` is an allocation of `len` initialised cells that lives as
+        // long as `self`.
+        unsafe { std::slice::from_raw_parts(self.cells.as_ptr(), self.len) }
     }
 
     #[inline(always)]
@@ -207,19 +234,22 @@ impl Stripe {
     /// Adds a consistent snapshot of this stripe's cells into `out` (wrapping), and of
     /// its native buckets into `snapshot`; nothing if `epoch` is given and the stripe
     /// belongs to another (it was reset away, and its writer has not cleared it yet).
+    /// `tmp` is scratch of `out`'s length at least, given by the caller so that a series'
+    /// stripes share one (zeroing it took a scrape a tenth of its time).
     pub(super) fn read_into(
         &self,
         out: &mut [u64],
+        tmp: &mut [u64],
         native: Option<Native>,
         mut snapshot: Option<&mut NativeSnapshot>,
         epoch: Option<u64>,
     ) {
-        let mut tmp = [0u64; MAX_CELLS];
         let tmp = &mut tmp[..out.len()];
+        let cells = &self.flat()[1..=out.len()];
         let mut current = true;
         seqlock::read(self.seq(), || {
-            for (i, t) in tmp.iter_mut().enumerate() {
-                *t = self.cell(i).load(Ordering::Relaxed);
+            for (t, cell) in tmp.iter_mut().zip(cells) {
+                *t = cell.load(Ordering::Relaxed);
             }
             if let Some(n) = native {
                 current = epoch.is_none_or(|e| n.of(self).epoch() == e);

@@ -1,8 +1,9 @@
 //! One way to read every storage: the exposition and the `prometheus` bridge both walk
 //! the series through [`Exposed`], so a family is declared once and served by both.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
+use crate::contract;
 use crate::contract::native::NativeLayout;
 use crate::store::cells::native::NativeSnapshot;
 use crate::store::cells::stripe::MAX_CELLS;
@@ -123,6 +124,8 @@ impl<const N: usize> Exposed for Family<TimedSeries, N> {
 thread_local! {
     /// Snapshot buffer of the operations, reused across scrapes on this thread.
     static SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// The status counters' label lists are written here, reused across scrapes.
+    static LABELS: Cell<String> = const { Cell::new(String::new()) };
 }
 
 impl Operations {
@@ -148,11 +151,14 @@ impl Operations {
                     .cells
                     .read_with(cells, native.zip(natives.get_mut(i)));
             }
+            let status_name = contract::OPERATIONS.labels[contract::OPERATIONS.labels.len() - 1];
+            let mut labels = LABELS.try_with(Cell::take).unwrap_or_default();
             for (s, cells) in all.iter().zip(scratch.chunks_exact(width)) {
                 for (status, n) in TimedSeries::exposed_statuses(cells) {
+                    s.status_labels(status_name, status, &mut labels);
                     f(Sample {
                         part: 0,
-                        labels: &s.status_labels[status.index()],
+                        labels: &labels,
                         values: &s.values,
                         last: Some(status.as_str()),
                         pairs: None,
@@ -162,6 +168,7 @@ impl Operations {
                     });
                 }
             }
+            let _ = LABELS.try_with(|l| l.set(labels));
             for (i, (s, cells)) in all.iter().zip(scratch.chunks_exact(width)).enumerate() {
                 let histogram = Value::Histogram(&cells[s.statuses..], natives.get(i));
                 f(Sample {

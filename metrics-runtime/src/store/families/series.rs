@@ -44,8 +44,11 @@ pub(crate) struct TimedSeries {
     pub(crate) statuses: usize,
     /// Label list of the histogram (without `le`).
     pub(crate) labels: Box<str>,
-    /// Label list of each status counter, indexed by [`Status`].
-    pub(crate) status_labels: Box<[Box<str>]>,
+    /// Where `status` goes in `labels` for the status counters: the end of the labels
+    /// that sort before it. Their label lists are written at scrape
+    /// ([`TimedSeries::status_labels`]) rather than kept: three more strings were a
+    /// sixth of an operation series' memory.
+    status_at: usize,
     /// The latest traced observation of each bucket, if the instance keeps exemplars.
     pub(crate) exemplars: Option<Box<Exemplars>>,
     /// When the series was created, in nanoseconds since the Unix epoch.
@@ -53,14 +56,17 @@ pub(crate) struct TimedSeries {
 }
 
 impl TimedSeries {
+    /// A series of `buckets` with label values `values` and label list `labels`; with
+    /// `status_at`, the status counts of an operation in front, `status` going at that
+    /// byte of `labels` (see [`TimedSeries::status_labels`]).
     pub(crate) fn new(
         buckets: &Buckets,
         values: &[&str],
         labels: Box<str>,
-        status_labels: Box<[Box<str>]>,
+        status_at: Option<usize>,
         exemplars: bool,
     ) -> Self {
-        let statuses = status_labels.len();
+        let statuses = status_at.map_or(0, |_| Status::ALL.len());
         TimedSeries {
             cells: StripedCells::with_native(
                 statuses + buckets.len() + buckets.sum_cells(),
@@ -69,7 +75,7 @@ impl TimedSeries {
             values: values_of(values),
             statuses,
             labels,
-            status_labels,
+            status_at: status_at.unwrap_or_default(),
             exemplars: exemplars.then(|| Exemplars::new(buckets.len())),
             created: unix_nanos(),
         }
@@ -83,6 +89,26 @@ impl TimedSeries {
             .iter()
             .map(|s| (*s, cells[s.index()]))
             .filter(|(s, n)| *n > 0 || *s != Status::Cancelled)
+    }
+
+    /// Writes into `out` (cleared first) the label list of this series' counter of
+    /// `status`, whose label is named `name`: `labels` with the status pair at its place.
+    pub(crate) fn status_labels(&self, name: &str, status: Status, out: &mut String) {
+        let (before, after) = self.labels.split_at(self.status_at);
+        out.clear();
+        out.push_str(before);
+        if !before.is_empty() {
+            out.push(',');
+        }
+        out.push_str(name);
+        out.push_str("=\"");
+        out.push_str(status.as_str());
+        out.push('"');
+        // `after` starts with the comma that ended `before`, unless `before` is empty.
+        if before.is_empty() && !after.is_empty() {
+            out.push(',');
+        }
+        out.push_str(after);
     }
 
     /// When the series' counts start: its creation, or its last reset (a native

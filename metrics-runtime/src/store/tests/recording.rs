@@ -316,3 +316,46 @@ fn labels_parse_back_from_their_enums() {
     assert_eq!(GrpcCode::from_i32(16).as_str(), "Unauthenticated");
     assert_eq!(GrpcCode::from_i32(-1), GrpcCode::Unknown);
 }
+
+#[test]
+fn status_takes_its_sorted_place_among_constant_labels() {
+    // `app` sorts first, `region` between `operation` and `status`, `zone` last.
+    let m = Metrics::builder()
+        .const_label("zone", "z\"1")
+        .const_label("app", "kc")
+        .const_label("region", "eu")
+        .build()
+        .expect("valid");
+    m.record_operation(
+        Op::Sign,
+        "tpm2",
+        Status::Cancelled,
+        Duration::from_millis(1),
+    );
+    assert_eq!(
+        lines(&m, "keychain_operations_total"),
+        [
+            r#"keychain_operations_total{app="kc",backend="tpm2",operation="sign",region="eu",status="success",zone="z\"1"} 0"#,
+            r#"keychain_operations_total{app="kc",backend="tpm2",operation="sign",region="eu",status="error",zone="z\"1"} 0"#,
+            r#"keychain_operations_total{app="kc",backend="tpm2",operation="sign",region="eu",status="cancelled",zone="z\"1"} 1"#,
+        ]
+    );
+    // Only a label after `status`, and only one before it.
+    for (name, expected) in [
+        (
+            "zz",
+            r#"keychain_operations_total{backend="tpm2",operation="sign",status="success",zz="v"} 1"#,
+        ),
+        (
+            "aa",
+            r#"keychain_operations_total{aa="v",backend="tpm2",operation="sign",status="success"} 1"#,
+        ),
+    ] {
+        let m = Metrics::builder()
+            .const_label(name, "v")
+            .build()
+            .expect("valid");
+        m.record_operation(Op::Sign, "tpm2", Status::Success, Duration::from_millis(1));
+        assert_eq!(lines(&m, "keychain_operations_total")[0], expected);
+    }
+}

@@ -250,6 +250,7 @@ impl StripedCells {
     ) {
         let out = &mut out[..self.len];
         let (layout, mut snapshot) = native.unzip();
+        let mut tmp = [0u64; MAX_CELLS];
         loop {
             // With resets, the epoch read before and after: a reset in between reads again.
             let epoch = self.resets().map(Resets::epoch);
@@ -259,7 +260,7 @@ impl StripedCells {
             }
             for stripe in self.stripes() {
                 let snapshot = snapshot.as_deref_mut().filter(|_| self.native.is_some());
-                stripe.read_into(out, self.native, snapshot, epoch);
+                stripe.read_into(out, &mut tmp, self.native, snapshot, epoch);
             }
             if epoch == self.resets().map(Resets::epoch) {
                 break;
@@ -275,12 +276,11 @@ impl StripedCells {
     /// Bytes this series currently occupies on the heap (without native chunks).
     #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
-        let stripe = std::mem::size_of::<super::stripe::Line>() * self.shared.lines.len();
         let per_lease = self
             .per_lease
             .get()
             .map_or(0, |p| std::mem::size_of_val(&**p));
-        per_lease + stripe * self.stripes().count()
+        per_lease + self.stripes().map(Stripe::heap_bytes).sum::<usize>()
     }
 }
 

@@ -111,10 +111,10 @@ fn wrapping_deltas_read_as_signed_sums() {
 
 #[test]
 fn a_series_costs_a_stripe_per_writing_lease_up_to_the_lanes() {
-    // 3 statuses + 13 buckets + sum = 17 cells + sequence = 18 u64: two 128-byte
+    // 3 statuses + 13 buckets + sum = 17 cells + sequence = 18 u64: three 64-byte
     // lines per stripe.
     let cells = StripedCells::new(17);
-    assert_eq!(cells.heap_bytes(), 256);
+    assert_eq!(cells.heap_bytes(), 192);
     let leases = lease::capacity().min(10);
     for lease in 0..leases {
         cells.write_in(cells.own_as(lease::id_of(lease)), true, |w| w.add(0, 1));
@@ -123,7 +123,7 @@ fn a_series_costs_a_stripe_per_writing_lease_up_to_the_lanes() {
         let id = lease::id_of(lease);
         assert_eq!(cells.owners.find(id), (lease < LANES).then_some(lease));
         assert_eq!(cells.owners.at_home(id), (lease < LANES).then_some(lease));
-        assert_eq!(cells.heap_bytes(), (2 + lease.min(LANES - 1)) * 256);
+        assert_eq!(cells.heap_bytes(), (2 + lease.min(LANES - 1)) * 192);
     }
     let mut out = [0u64; 17];
     cells.read(&mut out);
@@ -137,7 +137,7 @@ fn a_contended_series_gives_every_lease_a_stripe() {
         cells.contended();
     }
     let slots = lease::capacity() * std::mem::size_of::<OnceLock<Stripe>>();
-    assert_eq!(cells.heap_bytes(), slots + 128);
+    assert_eq!(cells.heap_bytes(), slots + 64);
     // Leases without a lane now write stripes of their own.
     for lease in 0..lease::capacity() {
         for _ in 0..=lease {
@@ -149,7 +149,7 @@ fn a_contended_series_gives_every_lease_a_stripe() {
         assert!(cells.own_as(lease::id_of(lease)).is_some());
         // Counting on does not allocate again.
         cells.contended();
-        assert_eq!(cells.heap_bytes(), slots + 128 * (lease + 2));
+        assert_eq!(cells.heap_bytes(), slots + 64 * (lease + 2));
     }
     let n = lease::capacity() as u64;
     let mut out = [0u64; 2];

@@ -106,12 +106,6 @@ impl Stored for TimedSeries {
         }
     }
     fn make(buckets: Option<&Buckets>, exemplars: bool) -> Option<Self> {
-        Some(TimedSeries::new(
-            buckets?,
-            &[],
-            "".into(),
-            Box::default(),
-            exemplars,
-        ))
+        Some(TimedSeries::new(buckets?, &[], "".into(), None, exemplars))
     }
 }
