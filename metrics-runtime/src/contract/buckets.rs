@@ -24,7 +24,8 @@ pub const MAX_BUCKETS: usize = 64;
 /// Validated bucket bounds with their rendered `le` values.
 #[derive(Debug, Clone)]
 pub(crate) struct Buckets {
-    /// Upper bounds in nanoseconds, strictly increasing; `+Inf` is implicit.
+    /// Upper bounds in nanoseconds, strictly increasing, then `u64::MAX` for `+Inf`,
+    /// which [`Buckets::index`] relies on to stop.
     bounds_ns: Box<[u64]>,
     /// Upper bounds in seconds, as given.
     seconds: Box<[f64]>,
@@ -83,7 +84,7 @@ impl Buckets {
         }
         // 500 years in seconds stays well inside u64 nanoseconds.
         const MAX_SECONDS: f64 = 500.0 * 365.0 * 86_400.0;
-        let mut bounds_ns = Vec::with_capacity(seconds.len());
+        let mut bounds_ns = Vec::with_capacity(seconds.len() + 1);
         for (i, &s) in seconds.iter().enumerate() {
             if !(s.is_finite() && s > 0.0 && s < MAX_SECONDS) {
                 return Err(BucketsError::NotFinitePositive(s));
@@ -94,6 +95,8 @@ impl Buckets {
             }
             bounds_ns.push(ns);
         }
+        // Every duration meets it: below 500 years, a bound is far from `u64::MAX`.
+        bounds_ns.push(u64::MAX);
         Ok(Buckets {
             bounds_ns: bounds_ns.into(),
             seconds: seconds.into(),
@@ -124,7 +127,7 @@ impl Buckets {
         }
         Ok(Buckets {
             // Unused: values are placed by `value_index`.
-            bounds_ns: Box::default(),
+            bounds_ns: Box::new([u64::MAX]),
             seconds: bounds.into(),
             le_text: le(bounds, false),
             le_openmetrics: le(bounds, true),
@@ -189,13 +192,17 @@ impl Buckets {
     /// Index of the bucket that `nanos` falls into (`len() - 1` is `+Inf`).
     ///
     /// A linear scan: durations cluster in the low buckets, where it stops after a
-    /// compare or two, predictably; a binary search always pays every step.
+    /// compare or two, predictably; a binary search always pays every step. It needs no
+    /// end test: the last bound, `+Inf`'s, is `u64::MAX`, which every duration meets.
     #[inline]
     pub(crate) fn index(&self, nanos: u64) -> usize {
-        self.bounds_ns
-            .iter()
-            .position(|&bound| nanos <= bound)
-            .unwrap_or(self.bounds_ns.len())
+        let mut i = 0;
+        // SAFETY: `bounds_ns` ends with `u64::MAX` (both constructors push it), so the
+        // scan stops at its last index at the latest: `i` stays in bounds.
+        while nanos > unsafe { *self.bounds_ns.get_unchecked(i) } {
+            i += 1;
+        }
+        i
     }
 
     /// Finite upper bounds in seconds.
@@ -262,4 +269,33 @@ pub(crate) fn nanos(d: std::time::Duration) -> u64 {
     d.as_secs()
         .saturating_mul(1_000_000_000)
         .saturating_add(u64::from(d.subsec_nanos()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duration_lands_in_the_first_bucket_whose_bound_it_does_not_pass() {
+        let b = Buckets::new(&[0.001, 0.01, 1.0]).expect("valid");
+        assert_eq!(b.len(), 4);
+        for (nanos, index) in [
+            (0, 0),
+            (1_000_000, 0),
+            (1_000_001, 1),
+            (10_000_000, 1),
+            (999_999_999, 2),
+            (1_000_000_000, 2),
+            (1_000_000_001, 3),
+            (u64::MAX - 1, 3),
+            (u64::MAX, 3),
+        ] {
+            assert_eq!(b.index(nanos), index, "{nanos} ns");
+        }
+        let one = Buckets::new(&[0.5]).expect("valid");
+        assert_eq!(
+            [0, 500_000_000, 500_000_001, u64::MAX].map(|n| one.index(n)),
+            [0, 0, 1, 1]
+        );
+    }
 }

@@ -104,17 +104,22 @@ impl<'a> StripeWriter<'a> {
         native: Option<Native>,
         rules: &'a Option<Box<NativeRules>>,
     ) -> Self {
-        StripeWriter(stripe, native, rules, &stripe.flat()[1..])
+        StripeWriter(stripe, native, rules, stripe.cells())
     }
 
     /// Adds `n` (wrapping) to cell `i`. The writer is exclusive, so load and store suffice.
+    /// A cell past the stripe is a bug of the caller's, caught by tests; a recording
+    /// never panics for it, and without a call to a panic the recording path needs no
+    /// stack frame.
     #[inline(always)]
     pub(crate) fn add(&self, i: usize, n: u64) {
-        let cell = &self.3[i];
-        cell.store(
-            cell.load(Ordering::Relaxed).wrapping_add(n),
-            Ordering::Relaxed,
-        );
+        debug_assert!(i < self.3.len(), "cell {i} of {}", self.3.len());
+        if let Some(cell) = self.3.get(i) {
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Relaxed,
+            );
+        }
     }
 
     /// Adds the signed fixed-point `n` to the sum in cells `i` (low 32 bits) and
@@ -209,7 +214,18 @@ impl Stripe {
 
     #[inline(always)]
     pub(super) fn seq(&self) -> &AtomicU64 {
-        &self.flat()[0]
+        // SAFETY: a stripe has one line at least (`Stripe::new`), so its first cell
+        // exists and lives as long as `self`. Without a bounds test: this is on every
+        // recording's path.
+        unsafe { self.cells.as_ref() }
+    }
+
+    /// Every cell after the sequence.
+    #[inline(always)]
+    pub(super) fn cells(&self) -> &[AtomicU64] {
+        // SAFETY: `len` ≥ 1 initialised cells from `cells` (see `seq`), living as long
+        // as `self`; the slice is the ones after the first.
+        unsafe { std::slice::from_raw_parts(self.cells.as_ptr().add(1), self.len - 1) }
     }
 
     /// Bytes this stripe occupies on the heap.
@@ -228,7 +244,7 @@ impl Stripe {
 
     #[inline(always)]
     pub(super) fn cell(&self, i: usize) -> &AtomicU64 {
-        &self.flat()[i + 1]
+        &self.cells()[i]
     }
 
     /// Adds a consistent snapshot of this stripe's cells into `out` (wrapping), and of
@@ -245,7 +261,7 @@ impl Stripe {
         epoch: Option<u64>,
     ) {
         let tmp = &mut tmp[..out.len()];
-        let cells = &self.flat()[1..=out.len()];
+        let cells = &self.cells()[..out.len()];
         let mut current = true;
         seqlock::read(self.seq(), || {
             for (t, cell) in tmp.iter_mut().zip(cells) {

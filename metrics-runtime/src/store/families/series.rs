@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crate::contract::buckets::Buckets;
 use crate::contract::labels::Status;
 use crate::store::cells::reset::unix_nanos;
+use crate::store::cells::stripe::StripeWriter;
 use crate::store::cells::striped::StripedCells;
 use crate::store::families::exemplars::{self, Exemplars};
 
@@ -122,46 +123,69 @@ impl TimedSeries {
     /// Records one observation; `status` must be `Some` exactly when the series has
     /// status cells. In a trace (the thread's current one), it is also the exemplar of
     /// its bucket, if the series keeps exemplars.
+    ///
+    /// Shaped for the common case, a classic recording on this thread's own lane: that
+    /// path calls nothing until its last step, so it needs no stack frame. Every other
+    /// case goes out of line with what it was given (callgrind: 93 instructions a
+    /// recording when the native path was inlined here, which made a frame of six saved
+    /// registers for every recording).
     #[inline]
     pub(crate) fn record(&self, buckets: &Buckets, status: Option<Status>, nanos: u64) {
-        let index = buckets.index(nanos);
-        let bucket = self.statuses + index;
-        let sum = self.statuses + buckets.len();
-        match buckets.native() {
-            Some(layout) => self.record_native(layout, status, bucket, sum, nanos),
-            None => self.cells.write_classic(|w| {
-                if let Some(status) = status {
-                    w.add(status.index(), 1);
-                }
-                w.add(bucket, 1);
-                w.add(sum, nanos);
-            }),
+        if let Some(layout) = buckets.native() {
+            return self.record_native(buckets, layout, status, nanos);
         }
+        let Some(home) = self.cells.home() else {
+            return self.record_away(buckets, status, nanos);
+        };
+        let index = buckets.index(nanos);
+        home.write(|w| Self::add_classic(w, self.statuses, buckets, status, index, nanos));
         exemplars::offer(&self.exemplars, index, nanos);
     }
 
-    /// [`TimedSeries::record`] with native buckets. Inlined: out of line, the call and a
-    /// second frame cost native recordings 26 instructions more (callgrind) to save the
-    /// classic path 4.
-    #[inline]
-    fn record_native(
-        &self,
-        layout: &crate::contract::native::NativeLayout,
+    /// One observation's cells: its status count, its bucket and the sum.
+    #[inline(always)]
+    fn add_classic(
+        w: &StripeWriter<'_>,
+        statuses: usize,
+        buckets: &Buckets,
         status: Option<Status>,
-        bucket: usize,
-        sum: usize,
+        index: usize,
         nanos: u64,
     ) {
-        let index = layout.fine_index(nanos);
+        if let Some(status) = status {
+            w.add(status.index(), 1);
+        }
+        w.add(statuses + index, 1);
+        w.add(statuses + buckets.len(), nanos);
+    }
+
+    /// [`TimedSeries::record`] of a classic observation by a thread not at home in a
+    /// lane of this series.
+    #[inline(never)]
+    fn record_away(&self, buckets: &Buckets, status: Option<Status>, nanos: u64) {
+        let index = buckets.index(nanos);
+        self.cells
+            .write_classic(|w| Self::add_classic(w, self.statuses, buckets, status, index, nanos));
+        exemplars::offer(&self.exemplars, index, nanos);
+    }
+
+    /// [`TimedSeries::record`] with native buckets, in a frame of its own.
+    #[inline(never)]
+    fn record_native(
+        &self,
+        buckets: &Buckets,
+        layout: &crate::contract::native::NativeLayout,
+        status: Option<Status>,
+        nanos: u64,
+    ) {
+        let index = buckets.index(nanos);
+        let native = layout.fine_index(nanos);
         self.cells.write(|w| {
             // First: a native observation may reset the series' cells.
-            w.native(index);
-            if let Some(status) = status {
-                w.add(status.index(), 1);
-            }
-            w.add(bucket, 1);
-            w.add(sum, nanos);
+            w.native(native);
+            Self::add_classic(w, self.statuses, buckets, status, index, nanos);
         });
+        exemplars::offer(&self.exemplars, index, nanos);
     }
 }
 
@@ -174,7 +198,6 @@ impl TimedSeries {
     #[inline]
     pub(crate) fn record_value(&self, buckets: &Buckets, v: f64) {
         use crate::contract::buckets::{signed_nanos, value_nanos};
-        use crate::store::cells::stripe::StripeWriter;
 
         let index = buckets.value_index(v);
         let sum = buckets.len();

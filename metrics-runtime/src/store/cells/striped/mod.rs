@@ -35,6 +35,20 @@ use crate::store::cells::reset::Resets;
 use crate::store::cells::seqlock::{self, Open};
 use crate::store::cells::stripe::{Native, NativeRules, Stripe, StripeWriter, MAX_CELLS};
 
+/// A series' lane that this thread owns and is at home in, for one classic recording.
+pub(crate) struct Home<'a>(&'a Stripe);
+
+impl Home<'_> {
+    /// Applies one recording to a series without native buckets, as
+    /// [`StripedCells::write_classic`] would.
+    #[inline(always)]
+    pub(crate) fn write(self, f: impl FnOnce(&StripeWriter<'_>)) {
+        let open = seqlock::begin_owned(self.0.seq());
+        f(&StripeWriter::new(self.0, None, &None));
+        open.end();
+    }
+}
+
 /// Contended acquisitions of a series' shared stripe after which every lease gets its
 /// own stripe of that series: a series that many threads write at once is worth a slot
 /// per lease; one that many threads touch now and then is not.
@@ -191,6 +205,16 @@ impl StripedCells {
     pub(crate) fn write_classic(&self, f: impl FnOnce(&StripeWriter<'_>)) {
         debug_assert!(self.native.is_none());
         self.write_in(self.own(), false, f);
+    }
+
+    /// This thread's own lane, if it is at home there (see [`Owners::at_home`]): the
+    /// recording path's one test. A caller that gets `None` goes out of line to
+    /// [`StripedCells::write_classic`], so that the common path calls nothing and needs
+    /// no stack frame.
+    #[inline(always)]
+    pub(crate) fn home(&self) -> Option<Home<'_>> {
+        let lane = self.owners.at_home(lease::id())?;
+        self.lanes[lane].get().map(Home)
     }
 
     /// Applies one recording to `own`, a stripe this thread writes alone, or else to the
