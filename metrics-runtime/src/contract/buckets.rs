@@ -255,7 +255,18 @@ pub(crate) fn signed_nanos(v: f64) -> i128 {
     let rounded = n + 0.5f64.copysign(n);
     if rounded.abs() < 9.2e18 {
         rounded as i64 as i128
-    } else if n.is_finite() {
+    } else {
+        huge_nanos(n)
+    }
+}
+
+/// [`signed_nanos`] past `i64`, or not finite: out of line, since converting to `i128`
+/// is a library call, which would give every recording a stack frame.
+#[cfg(feature = "recorder")]
+#[cold]
+#[inline(never)]
+fn huge_nanos(n: f64) -> i128 {
+    if n.is_finite() {
         n as i128
     } else {
         0

@@ -128,7 +128,11 @@ impl<'a> StripeWriter<'a> {
     #[cfg(feature = "recorder")]
     #[inline(always)]
     pub(crate) fn add_wide(&self, i: usize, n: i128) {
-        let (low, high) = (&self.3[i], &self.3[i + 1]);
+        // As in `add`: cells past the stripe are a caller's bug, skipped, not a panic.
+        debug_assert!(i + 1 < self.3.len(), "cells {i}.. of {}", self.3.len());
+        let Some([low, high]) = self.3.get(i..i + 2) else {
+            return;
+        };
         let sum = low.load(Ordering::Relaxed) + (n as u64 & LOW);
         low.store(sum & LOW, Ordering::Relaxed);
         let carry = ((n >> 32) as u64).wrapping_add(sum >> 32);

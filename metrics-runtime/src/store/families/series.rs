@@ -6,7 +6,7 @@ use crate::contract::buckets::Buckets;
 use crate::contract::labels::Status;
 use crate::store::cells::reset::unix_nanos;
 use crate::store::cells::stripe::StripeWriter;
-use crate::store::cells::striped::StripedCells;
+use crate::store::cells::striped::{Home, StripedCells};
 use crate::store::families::exemplars::{self, Exemplars};
 
 /// A series' own label values (not the constant labels), as admitted.
@@ -197,6 +197,26 @@ impl TimedSeries {
     /// its bucket's exemplar, if it is not negative.
     #[inline]
     pub(crate) fn record_value(&self, buckets: &Buckets, v: f64) {
+        // Shaped as `TimedSeries::record`: the classic recording at home calls nothing
+        // until its exemplar check; the other cases go out of line.
+        if buckets.native().is_some() {
+            return self.record_value_away(buckets, v);
+        }
+        let Some(home) = self.cells.home() else {
+            return self.record_value_away(buckets, v);
+        };
+        self.record_value_in(buckets, v, Some(home));
+    }
+
+    /// [`TimedSeries::record_value`] with native buckets, or by a thread not at home.
+    #[inline(never)]
+    fn record_value_away(&self, buckets: &Buckets, v: f64) {
+        self.record_value_in(buckets, v, None);
+    }
+
+    /// [`TimedSeries::record_value`] into `home`, or else wherever this thread writes.
+    #[inline(always)]
+    fn record_value_in(&self, buckets: &Buckets, v: f64, home: Option<Home<'_>>) {
         use crate::contract::buckets::{signed_nanos, value_nanos};
 
         let index = buckets.value_index(v);
@@ -206,15 +226,16 @@ impl TimedSeries {
             w.add(index, 1);
             w.add_wide(sum, nanos);
         };
-        match buckets.native() {
-            Some(layout) => {
+        match (home, buckets.native()) {
+            (Some(home), _) => home.write(classic),
+            (None, Some(layout)) => {
                 let native = layout.value_index(v);
                 self.cells.write(|w| {
                     w.native(native);
                     classic(w);
                 });
             }
-            None => self.cells.write_classic(classic),
+            (None, None) => self.cells.write_classic(classic),
         }
         if self.exemplars.is_some() && v >= 0.0 {
             exemplars::offer(&self.exemplars, index, value_nanos(v));
