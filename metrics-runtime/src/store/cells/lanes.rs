@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use crate::store::cells::lease::Id;
 
 /// Private stripes per series. Four keep an operation series' worst case (every lane
-/// taken, plus the shared stripe) within 1.5× the `prometheus` crate's memory per series
-/// (`benches/benches/scaling.rs`).
+/// taken, plus the shared stripe) within 1.2× the `prometheus` crate's memory per series
+/// (1.08× at most, `benches/benches/scaling.rs`).
 pub(crate) const LANES: usize = 4;
 
 /// The owners of a series' lanes: a lease [`Id`] each, 0 for a free lane.
