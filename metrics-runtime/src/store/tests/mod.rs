@@ -3,3 +3,4 @@
 
 mod buckets;
 mod recording;
+mod threads;
