@@ -118,6 +118,13 @@ impl TraceContext {
         CURRENT.try_with(Cell::get).ok().flatten()
     }
 
+    /// Whether this thread has a current context: the recording path's test, which
+    /// copies nothing out.
+    #[inline(always)]
+    pub(crate) fn in_trace() -> bool {
+        CURRENT.try_with(|c| c.get().is_some()).unwrap_or(false)
+    }
+
     /// Makes this the thread's current context until the guard is dropped, which
     /// restores the one before.
     pub fn enter(self) -> Entered {

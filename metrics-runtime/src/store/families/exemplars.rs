@@ -109,12 +109,24 @@ impl Exemplars {
 }
 
 /// Offers an observation to `exemplars` if the series keeps them and the thread is in a
-/// trace: the recording paths' one branch when neither holds.
+/// trace: the recording paths' one branch when neither holds. The trace is read again
+/// out of line, so that the call takes its arguments in registers and can be the
+/// recording's last jump rather than a call that needs a stack frame.
 #[inline(always)]
 pub(crate) fn offer(exemplars: &Option<Box<Exemplars>>, index: usize, value: u64) {
     if let Some(exemplars) = exemplars {
+        if TraceContext::in_trace() {
+            exemplars.offer_current(index, value);
+        }
+    }
+}
+
+impl Exemplars {
+    #[cold]
+    #[inline(never)]
+    fn offer_current(&self, index: usize, value: u64) {
         if let Some(trace) = TraceContext::current() {
-            exemplars.offer(index, trace, value);
+            self.offer(index, trace, value);
         }
     }
 }
