@@ -67,6 +67,11 @@ pub(crate) fn request_trace(store: &Store, headers: &HeaderMap) -> Option<TraceC
 
 /// The contiguous slices of a data frame, without consuming it.
 pub(crate) fn with_chunks<B: Buf>(data: &B, f: impl FnOnce(&[IoSlice<'_>])) {
+    // Most frames are one chunk (`Bytes`): no array of slices to fill for them.
+    let first = data.chunk();
+    if first.len() == data.remaining() {
+        return f(&[IoSlice::new(first)]);
+    }
     let mut slices = [IoSlice::new(&[]); 16];
     let n = data.chunks_vectored(&mut slices);
     f(&slices[..n]);
