@@ -13,6 +13,8 @@ use crate::store::families::{Head, Listed};
 use crate::store::Store;
 use crate::trace::push_hex;
 
+/// Appends the exposition of `store` to `out` in the syntax `S`, names escaped as
+/// `escaping` says.
 pub(super) fn encode_with<S: Syntax>(store: &Store, escaping: Escaping, out: &mut String) {
     let mut w = Writer::<S> {
         out,

@@ -255,7 +255,7 @@ impl Stripe {
     /// its native buckets into `snapshot`; nothing if `epoch` is given and the stripe
     /// belongs to another (it was reset away, and its writer has not cleared it yet).
     /// `tmp` is scratch of `out`'s length at least, given by the caller so that a series'
-    /// stripes share one (zeroing it took a scrape a tenth of its time).
+    /// stripes share one (zeroing 69 cells per stripe was 4 % of a scrape).
     pub(super) fn read_into(
         &self,
         out: &mut [u64],

@@ -6,7 +6,7 @@ use crate::contract::buckets::Buckets;
 use crate::contract::labels::Status;
 use crate::store::cells::reset::unix_nanos;
 use crate::store::cells::stripe::StripeWriter;
-use crate::store::cells::striped::{Home, StripedCells};
+use crate::store::cells::striped::StripedCells;
 use crate::store::families::exemplars::{self, Exemplars};
 
 /// A series' own label values (not the constant labels), as admitted.
@@ -216,7 +216,12 @@ impl TimedSeries {
 
     /// [`TimedSeries::record_value`] into `home`, or else wherever this thread writes.
     #[inline(always)]
-    fn record_value_in(&self, buckets: &Buckets, v: f64, home: Option<Home<'_>>) {
+    fn record_value_in(
+        &self,
+        buckets: &Buckets,
+        v: f64,
+        home: Option<crate::store::cells::striped::Home<'_>>,
+    ) {
         use crate::contract::buckets::{signed_nanos, value_nanos};
 
         let index = buckets.value_index(v);
