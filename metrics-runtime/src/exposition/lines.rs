@@ -84,14 +84,14 @@ impl<S: Syntax> Writer<'_, S> {
             let exemplars = sample.exemplars.filter(|_| S::EXEMPLARS);
             match (sample.value, listed.buckets) {
                 (Value::Counter(n), _) => {
-                    self.series(name, "", sample.labels, None);
+                    self.series(name, "", sample.labels);
                     push_u64(self.out, n);
                     self.exemplar(exemplars, 0, false);
                     self.out.push('\n');
                 }
                 (Value::Gauge(n), _) => self.sample_i64(name, sample.labels, n),
                 (Value::Float(v), _) => {
-                    self.series(name, "", sample.labels, None);
+                    self.series(name, "", sample.labels);
                     render::push_f64(self.out, v, S::CANONICAL_FLOATS);
                     self.out.push('\n');
                 }
@@ -102,12 +102,7 @@ impl<S: Syntax> Writer<'_, S> {
             }
             if let Some(created) = sample.created.filter(|_| created_samples) {
                 // `_created` beside `_total` or `_count`: the family's name, then it.
-                self.series(
-                    S::family_name(name, head.kind),
-                    "_created",
-                    sample.labels,
-                    None,
-                );
+                self.series(S::family_name(name, head.kind), "_created", sample.labels);
                 push_unix_seconds(self.out, created / 1_000_000);
                 self.out.push('\n');
             }
@@ -178,13 +173,10 @@ impl<S: Syntax> Writer<'_, S> {
         self.out.push('\n');
     }
 
-    /// Writes `name{labels[,le="le"]} ` and leaves the value to the caller.
-    fn series(&mut self, name: &str, suffix: &str, labels: &str, le: Option<&str>) {
-        Self::series_start(self.style, self.out, name, suffix, labels, le.is_some());
-        if let Some(le) = le {
-            self.out.push_str(le);
-            self.out.push_str("\"} ");
-        }
+    /// Writes `name{labels} ` and leaves the value to the caller (bucket lines are
+    /// written from a start kept per histogram, see `Writer::histogram`).
+    fn series(&mut self, name: &str, suffix: &str, labels: &str) {
+        Self::series_start(self.style, self.out, name, suffix, labels, false);
     }
 
     /// Appends a series up to its value (`name{labels} `), or with `le` up to the bound's
@@ -240,13 +232,13 @@ impl<S: Syntax> Writer<'_, S> {
     }
 
     fn sample_u64(&mut self, name: &str, suffix: &str, labels: &str, value: u64) {
-        self.series(name, suffix, labels, None);
+        self.series(name, suffix, labels);
         push_u64(self.out, value);
         self.out.push('\n');
     }
 
     fn sample_i64(&mut self, name: &str, labels: &str, value: i64) {
-        self.series(name, "", labels, None);
+        self.series(name, "", labels);
         push_i64(self.out, value);
         self.out.push('\n');
     }
@@ -276,7 +268,7 @@ impl<S: Syntax> Writer<'_, S> {
             total = n;
         }
         self.bucket = bucket;
-        self.series(name, "_sum", labels, None);
+        self.series(name, "_sum", labels);
         render::push_signed_nanos(self.out, buckets.sum_nanos(cells), S::CANONICAL_FLOATS);
         self.out.push('\n');
         self.sample_u64(name, "_count", labels, total);
