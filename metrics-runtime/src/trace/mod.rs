@@ -236,14 +236,10 @@ fn decode_hex(digits: &[u8], out: &mut [u8]) -> bool {
     seen < 16 && digits.len() == 2 * out.len()
 }
 
+/// The byte of two lower-case hex digits, by the same table as the ids.
 fn hex_byte(two: &[u8]) -> Option<u8> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        // The recommendation allows lower case only.
-        _ => None,
-    };
-    Some(digit(two[0])? << 4 | digit(two[1])?)
+    let mut byte = [0u8];
+    decode_hex(two, &mut byte).then_some(byte[0])
 }
 
 /// The lower-case hex digits of `bytes`, two per byte, as ASCII.
@@ -297,6 +293,8 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", // zero span id
             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", // version ff
             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", // upper case
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0B", // upper-case flags
+            "0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", // upper-case version
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", // v00 with more
             "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01", // misplaced dash
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",    // short
