@@ -24,6 +24,15 @@ impl MessageCounter {
                 self.payload_left -= skip as u32;
                 continue;
             }
+            // A whole prefix in view, the usual case: read in place.
+            if self.prefix_len == 0 {
+                if let Some(([_, a, b, c, d], rest)) = bytes.split_first_chunk::<5>() {
+                    self.payload_left = u32::from_be_bytes([*a, *b, *c, *d]);
+                    self.messages += 1;
+                    bytes = rest;
+                    continue;
+                }
+            }
             let have = usize::from(self.prefix_len);
             let take = (5 - have).min(bytes.len());
             self.prefix[have..have + take].copy_from_slice(&bytes[..take]);

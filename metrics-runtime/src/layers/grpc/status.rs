@@ -18,7 +18,7 @@ pub(crate) fn grpc_status(headers: &HeaderMap) -> Option<GrpcCode> {
     let value = match headers.len() <= SCANNED {
         true => headers
             .iter()
-            .find_map(|(name, value)| (*name == GRPC_STATUS).then_some(value)),
+            .find_map(|(name, value)| is_grpc_status(name).then_some(value)),
         false => headers.get(&GRPC_STATUS),
     }?;
     // Codes are one or two digits: read those directly (a general parse was about half
@@ -32,6 +32,12 @@ pub(crate) fn grpc_status(headers: &HeaderMap) -> Option<GrpcCode> {
             .and_then(|v| v.trim().parse::<i32>().ok()),
     };
     Some(code.map_or(GrpcCode::Unknown, GrpcCode::from_i32))
+}
+
+/// Whether `name` is `grpc-status`, compared as an 11-byte array: inline loads, where
+/// `HeaderName`'s own equality calls `memcmp`.
+fn is_grpc_status(name: &HeaderName) -> bool {
+    <&[u8; 11]>::try_from(name.as_str().as_bytes()).is_ok_and(|n| n == b"grpc-status")
 }
 
 /// The gRPC code for a non-200 HTTP response, as the gRPC spec maps them.
@@ -53,6 +59,10 @@ mod tests {
     #[test]
     fn parses_grpc_status() {
         let mut h = HeaderMap::new();
+        assert_eq!(grpc_status(&h), None);
+        // Names of the same length, and a standard one, are not it.
+        h.insert("grpc-statux", "5".parse().unwrap());
+        h.insert("content-type", "application/grpc".parse().unwrap());
         assert_eq!(grpc_status(&h), None);
         h.insert("grpc-status", "5".parse().unwrap());
         assert_eq!(grpc_status(&h), Some(GrpcCode::NotFound));
