@@ -6,7 +6,6 @@
 //! a panic unwinds through either. The exchange is told exactly once.
 
 use std::future::Future;
-use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -41,7 +40,7 @@ pub trait Exchange {
     /// The response head.
     fn head(&mut self, status: StatusCode, headers: &HeaderMap);
     /// A data frame of the response body.
-    fn data(&mut self, _chunks: &[IoSlice<'_>]) {}
+    fn data<D: Buf>(&mut self, _data: &D) {}
     /// The response trailers.
     fn trailers(&mut self, _trailers: &HeaderMap) {}
     /// The end; called exactly once.
@@ -63,18 +62,6 @@ pub(crate) fn request_trace(store: &Store, headers: &HeaderMap) -> Option<TraceC
         let header = headers.get(&TRACEPARENT_HEADER)?.to_str().ok()?;
         TraceContext::from_traceparent(header)
     })
-}
-
-/// The contiguous slices of a data frame, without consuming it.
-pub(crate) fn with_chunks<B: Buf>(data: &B, f: impl FnOnce(&[IoSlice<'_>])) {
-    // Most frames are one chunk (`Bytes`): no array of slices to fill for them.
-    let first = data.chunk();
-    if first.len() == data.remaining() {
-        return f(&[IoSlice::new(first)]);
-    }
-    let mut slices = [IoSlice::new(&[]); 16];
-    let n = data.chunks_vectored(&mut slices);
-    f(&slices[..n]);
 }
 
 /// Ends the exchange if a panic unwinds past it while polling.
@@ -194,7 +181,7 @@ impl<B: Body, X: Exchange> Body for MeteredBody<B, X> {
         let end = match &polled {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
-                    with_chunks(data, |chunks| x.data(chunks));
+                    x.data(data);
                 } else if let Some(trailers) = frame.trailers_ref() {
                     x.trailers(trailers);
                 }

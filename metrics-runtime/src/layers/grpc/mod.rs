@@ -31,13 +31,13 @@
 mod frames;
 mod status;
 
-use std::io::IoSlice;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Buf;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
@@ -49,7 +49,7 @@ use crate::clock;
 use crate::contract::cardinality::OVERFLOW;
 use crate::contract::labels::{GrpcCode, Protocol};
 use crate::facade::connection::OwnedConnectionGuard;
-use crate::layers::response::{request_trace, with_chunks, End, Exchange};
+use crate::layers::response::{request_trace, End, Exchange};
 pub use crate::layers::response::{MeteredBody, ResponseFuture};
 use crate::store::caches::grpc::GrpcMethod;
 use crate::store::Store;
@@ -207,9 +207,7 @@ impl<B: Body> Body for CountingBody<B> {
         let polled = std::task::ready!(this.inner.poll_frame(cx));
         if let (Some(total), Some(Ok(frame))) = (this.total.as_ref(), &polled) {
             if let Some(data) = frame.data_ref() {
-                with_chunks(data, |chunks| {
-                    chunks.iter().for_each(|c| this.counter.feed(c))
-                });
+                this.counter.feed_buf(data);
                 total.store(this.counter.messages, Ordering::Relaxed);
             }
         }
@@ -260,10 +258,8 @@ impl Exchange for GrpcExchange {
         self.header_code = status::grpc_status(headers);
     }
 
-    fn data(&mut self, chunks: &[IoSlice<'_>]) {
-        for chunk in chunks {
-            self.sent.feed(chunk);
-        }
+    fn data<D: Buf>(&mut self, data: &D) {
+        self.sent.feed_buf(data);
     }
 
     fn trailers(&mut self, trailers: &HeaderMap) {
