@@ -233,6 +233,32 @@ fn in_process(c: &mut Criterion) {
             )
         })
     });
+    // The same through tonic's generated server, which is what a tonic service puts
+    // behind the layer: a boxed future and body, the message decoded and encoded.
+    let mut bare = pb::keys_server::KeysServer::new(Keys);
+    let mut layered =
+        GrpcMetricsLayer::new(metrics.clone()).layer(pb::keys_server::KeysServer::new(Keys));
+    g.bench_function("added_tonic", |b| {
+        b.iter_custom(|iters| {
+            added(
+                iters,
+                || {
+                    drain(
+                        now(bare.call(black_box(grpc_request())))
+                            .unwrap()
+                            .into_body(),
+                    )
+                },
+                || {
+                    drain(
+                        now(layered.call(black_box(grpc_request())))
+                            .unwrap()
+                            .into_body(),
+                    )
+                },
+            )
+        })
+    });
     g.finish();
 }
 
